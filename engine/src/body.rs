@@ -1,0 +1,277 @@
+//! Object bodies in and out: `BodySink` cuts an incoming stream into chunk records, hashing as it
+//! goes and keeping a bounded number of chunk writes in flight; `ObjectReader` streams a byte
+//! range back chunk by chunk, each verified against its checksum before it is returned.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use crossbeam_channel::Receiver;
+use md5::{Digest, Md5};
+
+use crate::engine::{Inner, wait};
+use crate::error::{Error, Result};
+use crate::format::{self, RecordKind};
+use crate::limits;
+use crate::segment::Segments;
+use crate::types::{Extent, Layout, ObjectInfo, Version};
+use crate::writer::{ChunkWritten, Request};
+
+/// The first buffer a body gets; it grows to a full chunk only for bodies that need it.
+const FIRST_BUFFER_BYTES: usize = 64 * 1024;
+
+/// A finished body: where its chunks are and what it hashed to.
+#[derive(Debug)]
+pub(crate) struct Body {
+    pub extents: Vec<Extent>,
+    pub size: u64,
+    pub md5: [u8; 16],
+    /// The log writer epoch the chunks were written in (`None` for an empty body).
+    pub epoch: Option<u64>,
+}
+
+pub(crate) struct BodySink {
+    inner: Arc<Inner>,
+    size_max: u64,
+    buffer: Vec<u8>,
+    md5: Md5,
+    size: u64,
+    extents: Vec<Extent>,
+    in_flight: VecDeque<Receiver<Result<ChunkWritten>>>,
+    epoch: Option<u64>,
+}
+
+impl std::fmt::Debug for BodySink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BodySink").field("size", &self.size).field("chunks", &self.extents.len()).finish()
+    }
+}
+
+impl BodySink {
+    pub fn new(inner: Arc<Inner>, size_max: u64) -> BodySink {
+        BodySink {
+            inner,
+            size_max,
+            buffer: Vec::new(),
+            md5: Md5::new(),
+            size: 0,
+            extents: Vec::new(),
+            in_flight: VecDeque::new(),
+            epoch: None,
+        }
+    }
+
+    pub fn len(&self) -> u64 {
+        self.size
+    }
+
+    pub fn md5(&self) -> [u8; 16] {
+        self.md5.clone().finalize().into()
+    }
+
+    pub fn write(&mut self, mut data: &[u8]) -> Result<()> {
+        let size = self.size + data.len() as u64;
+        if size > self.size_max {
+            return Err(Error::EntityTooLarge { size, limit: self.size_max });
+        }
+        self.md5.update(data);
+        self.size = size;
+        let chunk_bytes = limits::CHUNK_BYTES_MAX as usize;
+        while !data.is_empty() {
+            if self.buffer.capacity() == 0 {
+                self.buffer.reserve_exact(data.len().clamp(FIRST_BUFFER_BYTES, chunk_bytes));
+            }
+            let take = (chunk_bytes - self.buffer.len()).min(data.len());
+            self.buffer.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buffer.len() == chunk_bytes {
+                self.send_chunk()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn send_chunk(&mut self) -> Result<()> {
+        while self.in_flight.len() >= limits::PUT_CHUNKS_IN_FLIGHT_MAX {
+            self.wait_one()?;
+        }
+        let payload = Bytes::from(std::mem::take(&mut self.buffer));
+        let header = format::encode_record_header(RecordKind::Chunk, &payload);
+        let (reply, receiver) = crossbeam_channel::bounded(1);
+        self.inner.writer.send(Request::Chunk { header, payload, reply })?;
+        self.in_flight.push_back(receiver);
+        Ok(())
+    }
+
+    fn wait_one(&mut self) -> Result<()> {
+        let receiver = self.in_flight.pop_front().expect("called with chunks in flight");
+        let written = wait(receiver)?;
+        if self.epoch.is_some_and(|epoch| epoch != written.epoch) {
+            return Err(Error::WriteInterrupted);
+        }
+        self.epoch = Some(written.epoch);
+        self.extents.push(written.extent);
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Result<Body> {
+        if !self.buffer.is_empty() {
+            self.send_chunk()?;
+        }
+        while !self.in_flight.is_empty() {
+            self.wait_one()?;
+        }
+        debug_assert_eq!(self.extents.iter().map(|e| u64::from(e.len)).sum::<u64>(), self.size);
+        Ok(Body { extents: self.extents, size: self.size, md5: self.md5.finalize().into(), epoch: self.epoch })
+    }
+}
+
+/// A GET in progress: yields the requested range as verified chunks, in order.
+#[derive(Debug)]
+pub struct ObjectReader {
+    segments: Arc<Segments>,
+    version: Version,
+    info: Arc<ObjectInfo>,
+    start: u64,
+    end: u64,
+    /// Next byte to return.
+    position: u64,
+    /// Cursor: part index, extent index within it, and the object offset of that extent.
+    part: usize,
+    extent: usize,
+    extent_start: u64,
+}
+
+impl ObjectReader {
+    pub(crate) fn new(
+        segments: Arc<Segments>,
+        version: Version,
+        info: Arc<ObjectInfo>,
+        start: u64,
+        end: u64,
+    ) -> ObjectReader {
+        let mut reader =
+            ObjectReader { segments, version, info, start, end, position: start, part: 0, extent: 0, extent_start: 0 };
+        reader.seek(start);
+        reader
+    }
+
+    /// The version being read.
+    pub fn version(&self) -> &Version {
+        &self.version
+    }
+
+    pub fn info(&self) -> &Arc<ObjectInfo> {
+        &self.info
+    }
+
+    /// The byte range returned, `[start, end)`.
+    pub fn range(&self) -> (u64, u64) {
+        (self.start, self.end)
+    }
+
+    /// Bytes this reader returns in all.
+    pub fn len(&self) -> u64 {
+        self.end - self.start
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn part_count(&self) -> usize {
+        match &self.info.layout {
+            Layout::Extents(_) => 1,
+            Layout::Parts(parts) => parts.len(),
+        }
+    }
+
+    /// Size and extents of part `index` (a single PUT is one part).
+    fn part(&self, index: usize) -> (u64, &[Extent]) {
+        match &self.info.layout {
+            Layout::Extents(extents) => (self.info.size, extents),
+            Layout::Parts(parts) => (parts[index].size, &parts[index].extents),
+        }
+    }
+
+    /// Positions the cursor on the extent holding byte `target`, skipping whole parts first.
+    fn seek(&mut self, target: u64) {
+        let count = self.part_count();
+        let (mut index, mut offset) = (0, 0u64);
+        while index < count {
+            let (size, _) = self.part(index);
+            if target < offset + size {
+                break;
+            }
+            offset += size;
+            index += 1;
+        }
+        let mut extent = 0;
+        if index < count {
+            let (_, extents) = self.part(index);
+            while extent < extents.len() && target >= offset + u64::from(extents[extent].len) {
+                offset += u64::from(extents[extent].len);
+                extent += 1;
+            }
+        }
+        self.part = index;
+        self.extent = extent;
+        self.extent_start = offset;
+    }
+
+    fn current_extent(&self) -> Option<Extent> {
+        let mut index = self.part;
+        let mut extent = self.extent;
+        while index < self.part_count() {
+            let (_, extents) = self.part(index);
+            if extent < extents.len() {
+                return Some(extents[extent]);
+            }
+            index += 1;
+            extent = 0;
+        }
+        None
+    }
+
+    fn advance(&mut self, len: u32) {
+        self.extent_start += u64::from(len);
+        self.extent += 1;
+        let (mut index, mut extent) = (self.part, self.extent);
+        while index < self.part_count() && extent >= self.part(index).1.len() {
+            index += 1;
+            extent = 0;
+        }
+        self.part = index;
+        self.extent = extent;
+    }
+}
+
+impl Iterator for ObjectReader {
+    type Item = Result<Bytes>;
+
+    fn next(&mut self) -> Option<Result<Bytes>> {
+        if self.position >= self.end {
+            return None;
+        }
+        let Some(extent) = self.current_extent() else {
+            self.position = self.end;
+            return Some(Err(Error::corruption(
+                crate::types::SegmentId(0),
+                0,
+                "object layout is shorter than its size",
+            )));
+        };
+        let chunk = match self.segments.read_chunk(&extent) {
+            Ok(chunk) => chunk,
+            Err(error) => {
+                self.position = self.end;
+                return Some(Err(error));
+            }
+        };
+        let from = (self.position - self.extent_start) as usize;
+        let to = (self.end - self.extent_start).min(u64::from(extent.len)) as usize;
+        self.position = self.extent_start + to as u64;
+        self.advance(extent.len);
+        Some(Ok(chunk.slice(from..to)))
+    }
+}

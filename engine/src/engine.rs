@@ -1,0 +1,649 @@
+//! The engine's public API: buckets, objects, versions, multipart uploads, listings.
+//!
+//! Every change is a metadata record sent to the log writer, which makes it durable and applies
+//! it to the index before the call returns: when a call returns `Ok`, its effect is durable and
+//! visible to every later read.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crossbeam_channel::Receiver;
+
+use crate::body::{BodySink, ObjectReader};
+use crate::error::{Error, Result};
+use crate::format::records::{Mutation, ObjectPut, RecordLayout};
+use crate::index::{Applied, BucketState, Index};
+use crate::io::{self, IoBackend, IoMode};
+use crate::limits;
+use crate::list::{self, ListQuery, Page, PartPage, UploadEntry, UploadQuery, VersionEntry, VersionQuery};
+use crate::recovery::{self, RecoveryReport};
+use crate::segment::Segments;
+use crate::types::{
+    ObjectAttributes, ObjectInfo, PartLayout, UploadId, Version, VersionId, VersionKind, VersioningState,
+};
+use crate::validate;
+use crate::writer::{Committed, Request, WriterHandle, WriterStart};
+
+/// How to open a store.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Which I/O backend to use.
+    pub io: IoMode,
+    /// Segments are sealed at this size (`SEGMENT_BYTES_MIN..=SEGMENT_BYTES_MAX`).
+    pub segment_bytes: u64,
+    /// Smallest size of every part but the last at completion. S3's is 5 MiB; tests lower it.
+    pub part_bytes_min: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> EngineConfig {
+        EngineConfig {
+            io: IoMode::Auto,
+            segment_bytes: limits::SEGMENT_BYTES_DEFAULT,
+            part_bytes_min: limits::PART_BYTES_MIN,
+        }
+    }
+}
+
+impl EngineConfig {
+    fn validate(&self) -> Result<()> {
+        if !(limits::SEGMENT_BYTES_MIN..=limits::SEGMENT_BYTES_MAX).contains(&self.segment_bytes) {
+            return Err(Error::InvalidConfig(format!(
+                "segment_bytes must be {} to {}",
+                limits::SEGMENT_BYTES_MIN,
+                limits::SEGMENT_BYTES_MAX
+            )));
+        }
+        if self.part_bytes_min == 0 || self.part_bytes_min > limits::PART_BYTES_MAX {
+            return Err(Error::InvalidConfig(format!("part_bytes_min must be 1 to {}", limits::PART_BYTES_MAX)));
+        }
+        Ok(())
+    }
+}
+
+/// A bucket as listed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BucketInfo {
+    pub name: String,
+    pub region: String,
+    pub created_ms: u64,
+}
+
+/// What a completed PUT or multipart upload created.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PutOutcome {
+    pub version: VersionId,
+    /// Quoted, as S3 prints it.
+    pub etag: String,
+    pub size: u64,
+}
+
+/// What a delete did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeleteOutcome {
+    /// The version removed or the delete marker created; `None` if nothing existed.
+    pub version: Option<VersionId>,
+    /// Whether that version is a delete marker.
+    pub delete_marker: bool,
+}
+
+/// A part named in CompleteMultipartUpload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompletedPart {
+    pub number: u32,
+    pub etag_md5: [u8; 16],
+}
+
+/// A byte range of an object, as an HTTP `Range` header names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ByteRange {
+    /// `bytes=first-last` (`last` inclusive) or `bytes=first-`.
+    From { first: u64, last: Option<u64> },
+    /// `bytes=-len`: the last `len` bytes.
+    Suffix(u64),
+}
+
+impl ByteRange {
+    /// The range as `[start, end)` within an object of `size` bytes.
+    pub fn resolve(self, size: u64) -> Result<(u64, u64)> {
+        match self {
+            ByteRange::From { first, last } => {
+                if first >= size || last.is_some_and(|last| last < first) {
+                    return Err(Error::InvalidRange { size });
+                }
+                Ok((first, last.map_or(size, |last| last.saturating_add(1).min(size))))
+            }
+            ByteRange::Suffix(len) => {
+                if len == 0 || size == 0 {
+                    return Err(Error::InvalidRange { size });
+                }
+                Ok((size.saturating_sub(len), size))
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub dir: PathBuf,
+    pub config: EngineConfig,
+    pub backend: Arc<dyn IoBackend>,
+    pub index: Arc<Index>,
+    pub segments: Arc<Segments>,
+    pub writer: WriterHandle,
+    pub report: RecoveryReport,
+    _lock: std::fs::File,
+}
+
+impl Inner {
+    /// Sends a metadata record and waits until it is durable and applied.
+    pub fn commit(&self, mutation: Mutation, epoch: Option<u64>) -> Result<Committed> {
+        let (reply, receiver) = crossbeam_channel::bounded(1);
+        self.writer.send(Request::Commit { mutation: Box::new(mutation), epoch, reply })?;
+        wait(receiver)
+    }
+}
+
+pub(crate) fn wait<T>(receiver: Receiver<Result<T>>) -> Result<T> {
+    receiver.recv().map_err(|_| Error::Closed)?
+}
+
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A Cairn store. Cheap to clone; every clone is the same store. Safe to use from many threads.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl Engine {
+    /// Opens (or creates) the store in `dir` with the backend `config.io` names.
+    pub fn open(dir: impl AsRef<Path>, config: EngineConfig) -> Result<Engine> {
+        let backend = io::backend_for(config.io)?;
+        Engine::open_with_backend(dir, config, backend)
+    }
+
+    /// Opens the store with a given backend (the fault-injecting one, in tests).
+    pub fn open_with_backend(
+        dir: impl AsRef<Path>,
+        config: EngineConfig,
+        backend: Arc<dyn IoBackend>,
+    ) -> Result<Engine> {
+        config.validate()?;
+        let dir = dir.as_ref().to_owned();
+        std::fs::create_dir_all(&dir)?;
+        let lock = io::lock_dir(&dir)?.ok_or_else(|| Error::Locked { path: dir.display().to_string() })?;
+        let recovered = recovery::recover(&dir, &backend)?;
+        let segments = Arc::new(Segments::new(backend.clone()));
+        for (id, file) in &recovered.files {
+            segments.insert(*id, file.clone());
+        }
+        let (active_id, active) = recovered.files.last().cloned().expect("recovery leaves at least one segment");
+        let index = Arc::new(recovered.index);
+        let writer = WriterHandle::start(WriterStart {
+            dir: dir.clone(),
+            backend: backend.clone(),
+            segments: segments.clone(),
+            index: index.clone(),
+            active_id,
+            active,
+            len: recovered.active_len,
+            next_seq: recovered.next_seq,
+            segment_bytes_max: config.segment_bytes,
+        })?;
+        log::info!(
+            "opened {} with the {} backend: {} segments, {} records in {} ms",
+            dir.display(),
+            backend.name(),
+            recovered.report.segments,
+            recovered.report.metadata_records + recovered.report.chunk_records,
+            recovered.report.duration_ms
+        );
+        let inner = Inner { dir, config, backend, index, segments, writer, report: recovered.report, _lock: lock };
+        Ok(Engine { inner: Arc::new(inner) })
+    }
+
+    /// The I/O backend in use ("uring", "threads", ...).
+    pub fn io_backend_name(&self) -> String {
+        self.inner.backend.name()
+    }
+
+    /// What opening the store found.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.inner.report
+    }
+
+    /// The store's directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Number of segment files.
+    pub fn segment_count(&self) -> usize {
+        self.inner.segments.count()
+    }
+
+    fn commit(&self, mutation: Mutation) -> Result<Applied> {
+        Ok(self.inner.commit(mutation, None)?.applied)
+    }
+
+    fn bucket(&self, name: &str) -> Result<Arc<BucketState>> {
+        self.inner.index.bucket(name)
+    }
+
+    // ---- buckets ----
+
+    /// Creates a bucket. S3's naming rules apply.
+    pub fn create_bucket(&self, name: &str, region: &str) -> Result<()> {
+        validate::bucket_name(name)?;
+        if region.len() > limits::REGION_BYTES_MAX {
+            return Err(Error::InvalidArgument("region name too long".into()));
+        }
+        if self.inner.index.buckets.contains_key(name) {
+            return Err(Error::BucketAlreadyExists(name.to_owned()));
+        }
+        self.commit(Mutation::BucketCreate { name: name.to_owned(), region: region.to_owned(), created_ms: now_ms() })?;
+        Ok(())
+    }
+
+    /// Deletes a bucket that holds no versions and no uploads.
+    pub fn delete_bucket(&self, name: &str) -> Result<()> {
+        if !self.bucket(name)?.is_empty() {
+            return Err(Error::BucketNotEmpty(name.to_owned()));
+        }
+        self.commit(Mutation::BucketDelete { name: name.to_owned() })?;
+        Ok(())
+    }
+
+    /// Every bucket, by name.
+    pub fn list_buckets(&self) -> Vec<BucketInfo> {
+        self.inner.index.buckets.iter().map(|entry| bucket_info(entry.value())).collect()
+    }
+
+    pub fn head_bucket(&self, name: &str) -> Result<BucketInfo> {
+        let bucket = self.bucket(name)?;
+        Ok(bucket_info(&bucket))
+    }
+
+    /// Stores a named configuration document for a bucket (opaque to the engine).
+    pub fn put_bucket_config(&self, bucket: &str, name: &str, value: &[u8]) -> Result<()> {
+        if name.is_empty() || name.len() > limits::BUCKET_CONFIG_NAME_BYTES_MAX {
+            return Err(Error::InvalidArgument("configuration name must be 1 to 64 bytes".into()));
+        }
+        if value.len() > limits::BUCKET_CONFIG_BYTES_MAX {
+            return Err(Error::EntityTooLarge {
+                size: value.len() as u64,
+                limit: limits::BUCKET_CONFIG_BYTES_MAX as u64,
+            });
+        }
+        self.bucket(bucket)?;
+        self.commit(Mutation::BucketConfigPut {
+            bucket: bucket.to_owned(),
+            name: name.to_owned(),
+            value: value.to_vec(),
+        })?;
+        Ok(())
+    }
+
+    pub fn get_bucket_config(&self, bucket: &str, name: &str) -> Result<Option<Arc<[u8]>>> {
+        Ok(self.bucket(bucket)?.configs.read().get(name).cloned())
+    }
+
+    pub fn delete_bucket_config(&self, bucket: &str, name: &str) -> Result<()> {
+        self.bucket(bucket)?;
+        self.commit(Mutation::BucketConfigDelete { bucket: bucket.to_owned(), name: name.to_owned() })?;
+        Ok(())
+    }
+
+    /// Enables or suspends versioning (a bucket cannot return to unversioned).
+    pub fn set_versioning(&self, bucket: &str, state: VersioningState) -> Result<()> {
+        if state == VersioningState::Unversioned {
+            return Err(Error::InvalidArgument("versioning can only be enabled or suspended".into()));
+        }
+        self.bucket(bucket)?;
+        self.commit(Mutation::BucketVersioning { bucket: bucket.to_owned(), state })?;
+        Ok(())
+    }
+
+    pub fn versioning(&self, bucket: &str) -> Result<VersioningState> {
+        Ok(self.bucket(bucket)?.versioning())
+    }
+
+    // ---- objects ----
+
+    /// Starts a PUT: write the body to the returned writer, then `finish` it. Nothing is
+    /// visible until `finish` returns; a writer dropped before that leaves nothing behind.
+    pub fn put_object(&self, bucket: &str, key: &str, attributes: ObjectAttributes) -> Result<ObjectWriter> {
+        validate::key(key)?;
+        validate::attributes(&attributes)?;
+        self.bucket(bucket)?;
+        Ok(ObjectWriter {
+            inner: self.inner.clone(),
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            attributes,
+            sink: BodySink::new(self.inner.clone(), limits::PUT_BYTES_MAX),
+        })
+    }
+
+    /// A whole PUT from one buffer.
+    pub fn put_object_bytes(
+        &self,
+        bucket: &str,
+        key: &str,
+        attributes: ObjectAttributes,
+        body: &[u8],
+    ) -> Result<PutOutcome> {
+        let mut writer = self.put_object(bucket, key, attributes)?;
+        writer.write(body)?;
+        writer.finish()
+    }
+
+    /// The version a GET or HEAD reads: the current one, or the one named.
+    pub fn head_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionId>,
+    ) -> Result<(Version, Arc<ObjectInfo>)> {
+        let bucket = self.bucket(bucket)?;
+        let chain = bucket.chain(key);
+        let found = match (version, &chain) {
+            (None, None) => return Err(Error::NoSuchKey { delete_marker: None }),
+            (None, Some(chain)) => &chain[0],
+            (Some(id), chain) => {
+                chain.as_ref().and_then(|c| c.iter().find(|v| v.id == id)).ok_or(Error::NoSuchVersion)?
+            }
+        };
+        match &found.kind {
+            VersionKind::Object(info) => Ok((found.clone(), info.clone())),
+            VersionKind::DeleteMarker { .. } if version.is_none() => {
+                Err(Error::NoSuchKey { delete_marker: Some(found.id) })
+            }
+            VersionKind::DeleteMarker { .. } => Err(Error::VersionIsDeleteMarker { version: found.id }),
+        }
+    }
+
+    /// Reads an object (or a byte range of it) as a stream of verified chunks.
+    pub fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionId>,
+        range: Option<ByteRange>,
+    ) -> Result<ObjectReader> {
+        let (version, info) = self.head_object(bucket, key, version)?;
+        let (start, end) = match range {
+            Some(range) => range.resolve(info.size)?,
+            None => (0, info.size),
+        };
+        Ok(ObjectReader::new(self.inner.segments.clone(), version, info, start, end))
+    }
+
+    /// Reads a whole object into memory (tests and small objects).
+    pub fn get_object_bytes(&self, bucket: &str, key: &str, version: Option<VersionId>) -> Result<Vec<u8>> {
+        let reader = self.get_object(bucket, key, version, None)?;
+        let mut body = Vec::with_capacity(reader.len() as usize);
+        for chunk in reader {
+            body.extend_from_slice(&chunk?);
+        }
+        Ok(body)
+    }
+
+    /// Deletes the current object (S3 semantics per versioning state) or, with `version`, that
+    /// version permanently.
+    pub fn delete_object(&self, bucket: &str, key: &str, version: Option<VersionId>) -> Result<DeleteOutcome> {
+        validate::key(key)?;
+        let state = self.bucket(bucket)?;
+        let mutation = match version {
+            None => {
+                if state.versioning() == VersioningState::Unversioned && state.chain(key).is_none() {
+                    return Ok(DeleteOutcome { version: None, delete_marker: false });
+                }
+                Mutation::ObjectDelete { bucket: bucket.to_owned(), key: key.to_owned(), last_modified_ms: now_ms() }
+            }
+            Some(id) => {
+                if !state.chain(key).is_some_and(|chain| chain.iter().any(|v| v.id == id)) {
+                    return Ok(DeleteOutcome { version: None, delete_marker: false });
+                }
+                Mutation::VersionDelete { bucket: bucket.to_owned(), key: key.to_owned(), version: id }
+            }
+        };
+        match self.commit(mutation) {
+            Ok(Applied::Deleted { version, delete_marker }) => Ok(DeleteOutcome { version, delete_marker }),
+            // Deleted concurrently by someone else: the outcome is the same.
+            Err(Error::NoSuchVersion) => Ok(DeleteOutcome { version: None, delete_marker: false }),
+            Ok(other) => unreachable!("a delete applied as {other:?}"),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// ListObjects (v1 and v2).
+    pub fn list_objects(&self, bucket: &str, query: &ListQuery) -> Result<Page<list::ObjectEntry>> {
+        let bucket = self.bucket(bucket)?;
+        Ok(list::list_objects(&bucket, query))
+    }
+
+    /// ListObjectVersions.
+    pub fn list_versions(&self, bucket: &str, query: &VersionQuery) -> Result<Page<VersionEntry>> {
+        let bucket = self.bucket(bucket)?;
+        Ok(list::list_versions(&bucket, query))
+    }
+
+    // ---- multipart ----
+
+    pub fn create_upload(&self, bucket: &str, key: &str, attributes: ObjectAttributes) -> Result<UploadId> {
+        validate::key(key)?;
+        validate::attributes(&attributes)?;
+        self.bucket(bucket)?;
+        let mutation = Mutation::UploadCreate {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            initiated_ms: now_ms(),
+            attributes,
+        };
+        match self.commit(mutation)? {
+            Applied::Upload(id) => Ok(id),
+            other => unreachable!("an upload create applied as {other:?}"),
+        }
+    }
+
+    fn upload(&self, bucket: &str, key: &str, upload: UploadId) -> Result<Arc<crate::index::UploadState>> {
+        let state = self.bucket(bucket)?.upload(upload).ok_or(Error::NoSuchUpload)?;
+        if state.key != key {
+            return Err(Error::NoSuchUpload);
+        }
+        Ok(state)
+    }
+
+    /// Starts an UploadPart: write the body, then `finish`. Re-uploading a number replaces it.
+    pub fn upload_part(&self, bucket: &str, key: &str, upload: UploadId, number: u32) -> Result<PartWriter> {
+        validate::part_number(number)?;
+        self.upload(bucket, key, upload)?;
+        Ok(PartWriter {
+            inner: self.inner.clone(),
+            bucket: bucket.to_owned(),
+            upload,
+            number,
+            sink: BodySink::new(self.inner.clone(), limits::PART_BYTES_MAX),
+        })
+    }
+
+    /// Completes an upload: the new object references the parts' chunks; no data is copied.
+    pub fn complete_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload: UploadId,
+        parts: &[CompletedPart],
+    ) -> Result<PutOutcome> {
+        let state = self.upload(bucket, key, upload)?;
+        if parts.is_empty() {
+            return Err(Error::InvalidArgument("a completion lists at least one part".into()));
+        }
+        if parts.windows(2).any(|pair| pair[0].number >= pair[1].number) {
+            return Err(Error::InvalidPartOrder);
+        }
+        let uploaded = state.parts.read().clone();
+        let mut chosen: Vec<Arc<PartLayout>> = Vec::with_capacity(parts.len());
+        for part in parts {
+            match uploaded.get(&part.number) {
+                Some(found) if found.md5 == part.etag_md5 => chosen.push(found.clone()),
+                _ => return Err(Error::InvalidPart { part_number: part.number }),
+            }
+        }
+        let min = self.inner.config.part_bytes_min;
+        if let Some(small) = chosen[..chosen.len() - 1].iter().find(|p| p.size < min) {
+            return Err(Error::EntityTooSmall { part_number: small.number, size: small.size, limit: min });
+        }
+        let size: u64 = chosen.iter().map(|p| p.size).sum();
+        if size > limits::OBJECT_BYTES_MAX {
+            return Err(Error::EntityTooLarge { size, limit: limits::OBJECT_BYTES_MAX });
+        }
+        let etag_md5 = multipart_etag(chosen.iter().map(|p| &p.md5));
+        let put = ObjectPut {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            size,
+            etag_md5,
+            last_modified_ms: now_ms(),
+            attributes: state.attributes.clone(),
+            layout: RecordLayout::Parts(chosen.iter().map(|p| (p.number, p.seq)).collect()),
+            upload: Some(upload),
+        };
+        let version = match self.commit(Mutation::ObjectPut(Box::new(put)))? {
+            Applied::Version(version) => version,
+            other => unreachable!("a completion applied as {other:?}"),
+        };
+        let etag = format!("\"{}-{}\"", crate::types::hex(&etag_md5), chosen.len());
+        Ok(PutOutcome { version, etag, size })
+    }
+
+    pub fn abort_upload(&self, bucket: &str, key: &str, upload: UploadId) -> Result<()> {
+        self.upload(bucket, key, upload)?;
+        self.commit(Mutation::UploadAbort { bucket: bucket.to_owned(), upload })?;
+        Ok(())
+    }
+
+    /// ListParts: parts after `part_marker`, ascending.
+    pub fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload: UploadId,
+        part_marker: u32,
+        max_parts: usize,
+    ) -> Result<PartPage> {
+        let upload = self.upload(bucket, key, upload)?;
+        Ok(list::list_parts(&upload, part_marker, max_parts))
+    }
+
+    /// ListMultipartUploads.
+    pub fn list_uploads(&self, bucket: &str, query: &UploadQuery) -> Result<Page<UploadEntry>> {
+        let bucket = self.bucket(bucket)?;
+        Ok(list::list_uploads(&bucket, query))
+    }
+}
+
+fn bucket_info(bucket: &BucketState) -> BucketInfo {
+    BucketInfo { name: bucket.name.clone(), region: bucket.region.clone(), created_ms: bucket.created_ms }
+}
+
+/// S3's multipart ETag: the MD5 of the concatenated part MD5s.
+fn multipart_etag<'a>(md5s: impl Iterator<Item = &'a [u8; 16]>) -> [u8; 16] {
+    use md5::Digest;
+    let mut hasher = md5::Md5::new();
+    for md5 in md5s {
+        hasher.update(md5);
+    }
+    hasher.finalize().into()
+}
+
+/// A PUT in progress. See `Engine::put_object`.
+#[derive(Debug)]
+pub struct ObjectWriter {
+    inner: Arc<Inner>,
+    bucket: String,
+    key: String,
+    attributes: ObjectAttributes,
+    sink: BodySink,
+}
+
+impl ObjectWriter {
+    /// Appends body bytes; may block while earlier chunks are written (back-pressure).
+    pub fn write(&mut self, data: &[u8]) -> Result<()> {
+        self.sink.write(data)
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.sink.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The MD5 of the body so far (for Content-MD5 checks before `finish`).
+    pub fn md5(&self) -> [u8; 16] {
+        self.sink.md5()
+    }
+
+    /// Commits the object; returns once it is durable and visible.
+    pub fn finish(self) -> Result<PutOutcome> {
+        let body = self.sink.finish()?;
+        let put = ObjectPut {
+            bucket: self.bucket,
+            key: self.key,
+            size: body.size,
+            etag_md5: body.md5,
+            last_modified_ms: now_ms(),
+            attributes: self.attributes,
+            layout: RecordLayout::Extents(body.extents),
+            upload: None,
+        };
+        let version = match self.inner.commit(Mutation::ObjectPut(Box::new(put)), body.epoch)?.applied {
+            Applied::Version(version) => version,
+            other => unreachable!("a put applied as {other:?}"),
+        };
+        Ok(PutOutcome { version, etag: format!("\"{}\"", crate::types::hex(&body.md5)), size: body.size })
+    }
+}
+
+/// An UploadPart in progress. See `Engine::upload_part`.
+#[derive(Debug)]
+pub struct PartWriter {
+    inner: Arc<Inner>,
+    bucket: String,
+    upload: UploadId,
+    number: u32,
+    sink: BodySink,
+}
+
+impl PartWriter {
+    pub fn write(&mut self, data: &[u8]) -> Result<()> {
+        self.sink.write(data)
+    }
+
+    pub fn md5(&self) -> [u8; 16] {
+        self.sink.md5()
+    }
+
+    /// Commits the part; returns its MD5 (the part's ETag).
+    pub fn finish(self) -> Result<[u8; 16]> {
+        let body = self.sink.finish()?;
+        let mutation = Mutation::PartPut {
+            bucket: self.bucket,
+            upload: self.upload,
+            number: self.number,
+            size: body.size,
+            md5: body.md5,
+            last_modified_ms: now_ms(),
+            extents: body.extents,
+        };
+        self.inner.commit(mutation, body.epoch)?;
+        Ok(body.md5)
+    }
+}

@@ -1,0 +1,211 @@
+//! Byte layouts of segment files and records (docs/format.md is the spec this mirrors).
+//! Pure encode and decode: no I/O here.
+//!
+//! A segment is a 64-byte header followed by records. A record is a 24-byte header and a
+//! payload; its checksum covers both:
+//!
+//! ```text
+//! 0        4     5        6        8             12         16                 24
+//! +--------+-----+--------+--------+-------------+----------+------------------+---------
+//! | magic  |kind |version | flags  | payload_len | reserved | checksum (xxh3)  | payload
+//! +--------+-----+--------+--------+-------------+----------+------------------+---------
+//! ```
+
+pub mod codec;
+pub(crate) mod records;
+
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
+
+pub use codec::DecodeError;
+
+/// Record magic: "Crec" little-endian. Never zero, so zero-filled space is never a record.
+pub const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"Crec");
+/// Record layout version.
+pub const RECORD_VERSION: u8 = 1;
+/// Size of a record header.
+pub const RECORD_HEADER_BYTES: usize = 24;
+
+const MAGIC_OFFSET: usize = 0;
+const KIND_OFFSET: usize = MAGIC_OFFSET + 4;
+const VERSION_OFFSET: usize = KIND_OFFSET + 1;
+const FLAGS_OFFSET: usize = VERSION_OFFSET + 1;
+const PAYLOAD_LEN_OFFSET: usize = FLAGS_OFFSET + 2;
+const RESERVED_OFFSET: usize = PAYLOAD_LEN_OFFSET + 4;
+const CHECKSUM_OFFSET: usize = RESERVED_OFFSET + 4;
+const _: () = assert!(CHECKSUM_OFFSET + 8 == RECORD_HEADER_BYTES);
+
+/// Segment file magic.
+pub const SEGMENT_MAGIC: [u8; 8] = *b"CAIRNSEG";
+/// Segment layout version: bumped on any change to segment or record layout.
+pub const SEGMENT_VERSION: u32 = 1;
+/// Size of the segment header; records start at this offset.
+pub const SEGMENT_HEADER_BYTES: usize = 64;
+const SEGMENT_ID_OFFSET: usize = 8 + 4 + 4;
+const SEGMENT_CREATED_OFFSET: usize = SEGMENT_ID_OFFSET + 8;
+const SEGMENT_CHECKSUM_OFFSET: usize = SEGMENT_HEADER_BYTES - 8;
+const _: () = assert!(SEGMENT_CREATED_OFFSET + 8 <= SEGMENT_CHECKSUM_OFFSET);
+
+/// What a record holds. Zero is never a kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum RecordKind {
+    /// Raw object body bytes.
+    Chunk = 1,
+    BucketCreate = 2,
+    BucketDelete = 3,
+    BucketConfigPut = 4,
+    BucketConfigDelete = 5,
+    BucketVersioning = 6,
+    ObjectPut = 7,
+    ObjectDelete = 8,
+    VersionDelete = 9,
+    UploadCreate = 10,
+    PartPut = 11,
+    UploadAbort = 12,
+}
+
+impl RecordKind {
+    pub fn from_byte(byte: u8) -> Option<RecordKind> {
+        use RecordKind::*;
+        Some(match byte {
+            1 => Chunk,
+            2 => BucketCreate,
+            3 => BucketDelete,
+            4 => BucketConfigPut,
+            5 => BucketConfigDelete,
+            6 => BucketVersioning,
+            7 => ObjectPut,
+            8 => ObjectDelete,
+            9 => VersionDelete,
+            10 => UploadCreate,
+            11 => PartPut,
+            12 => UploadAbort,
+            _ => return None,
+        })
+    }
+}
+
+/// A decoded record header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordHeader {
+    pub kind: RecordKind,
+    pub payload_len: u32,
+    pub checksum: u64,
+}
+
+/// The checksum of a record: xxh3-64 of the payload, seeded with xxh3-64 of header bytes 0..16
+/// (everything before the checksum field). One pass over the payload, and header and payload are
+/// both covered.
+pub fn record_checksum(header_prefix: &[u8; CHECKSUM_OFFSET], payload: &[u8]) -> u64 {
+    xxh3_64_with_seed(payload, xxh3_64(header_prefix))
+}
+
+/// Builds a record header for `payload`.
+pub fn encode_record_header(kind: RecordKind, payload: &[u8]) -> [u8; RECORD_HEADER_BYTES] {
+    let payload_len = u32::try_from(payload.len()).expect("payloads are bounded by RECORD_PAYLOAD_BYTES_MAX");
+    let mut header = [0u8; RECORD_HEADER_BYTES];
+    header[MAGIC_OFFSET..KIND_OFFSET].copy_from_slice(&RECORD_MAGIC.to_le_bytes());
+    header[KIND_OFFSET] = kind as u8;
+    header[VERSION_OFFSET] = RECORD_VERSION;
+    header[PAYLOAD_LEN_OFFSET..RESERVED_OFFSET].copy_from_slice(&payload_len.to_le_bytes());
+    let prefix: &[u8; CHECKSUM_OFFSET] = header[..CHECKSUM_OFFSET].try_into().expect("prefix");
+    let checksum = record_checksum(prefix, payload);
+    header[CHECKSUM_OFFSET..].copy_from_slice(&checksum.to_le_bytes());
+    header
+}
+
+/// Decodes a record header, checking everything that can be checked without the payload.
+pub fn decode_record_header(bytes: &[u8; RECORD_HEADER_BYTES]) -> Result<RecordHeader, DecodeError> {
+    let magic = u32::from_le_bytes(bytes[MAGIC_OFFSET..KIND_OFFSET].try_into().expect("4"));
+    if magic != RECORD_MAGIC {
+        return Err(DecodeError("bad record magic"));
+    }
+    let kind = RecordKind::from_byte(bytes[KIND_OFFSET]).ok_or(DecodeError("unknown record kind"))?;
+    if bytes[VERSION_OFFSET] != RECORD_VERSION {
+        return Err(DecodeError("unknown record version"));
+    }
+    if bytes[FLAGS_OFFSET..PAYLOAD_LEN_OFFSET] != [0, 0] || bytes[RESERVED_OFFSET..CHECKSUM_OFFSET] != [0; 4] {
+        return Err(DecodeError("reserved header bytes are not zero"));
+    }
+    let payload_len = u32::from_le_bytes(bytes[PAYLOAD_LEN_OFFSET..RESERVED_OFFSET].try_into().expect("4"));
+    if payload_len > crate::limits::RECORD_PAYLOAD_BYTES_MAX {
+        return Err(DecodeError("payload length exceeds the limit"));
+    }
+    let checksum = u64::from_le_bytes(bytes[CHECKSUM_OFFSET..].try_into().expect("8"));
+    Ok(RecordHeader { kind, payload_len, checksum })
+}
+
+/// Recomputes a record's checksum from its header bytes and payload.
+pub fn compute_checksum(header: &[u8; RECORD_HEADER_BYTES], payload: &[u8]) -> u64 {
+    let prefix: &[u8; CHECKSUM_OFFSET] = header[..CHECKSUM_OFFSET].try_into().expect("prefix");
+    record_checksum(prefix, payload)
+}
+
+/// Builds a segment header.
+pub fn encode_segment_header(id: u64, created_ms: u64) -> [u8; SEGMENT_HEADER_BYTES] {
+    let mut header = [0u8; SEGMENT_HEADER_BYTES];
+    header[..8].copy_from_slice(&SEGMENT_MAGIC);
+    header[8..12].copy_from_slice(&SEGMENT_VERSION.to_le_bytes());
+    header[SEGMENT_ID_OFFSET..SEGMENT_CREATED_OFFSET].copy_from_slice(&id.to_le_bytes());
+    header[SEGMENT_CREATED_OFFSET..SEGMENT_CREATED_OFFSET + 8].copy_from_slice(&created_ms.to_le_bytes());
+    let checksum = xxh3_64(&header[..SEGMENT_CHECKSUM_OFFSET]);
+    header[SEGMENT_CHECKSUM_OFFSET..].copy_from_slice(&checksum.to_le_bytes());
+    header
+}
+
+/// Decodes a segment header and returns the segment id it names.
+pub fn decode_segment_header(bytes: &[u8; SEGMENT_HEADER_BYTES]) -> Result<u64, DecodeError> {
+    if bytes[..8] != SEGMENT_MAGIC {
+        return Err(DecodeError("bad segment magic"));
+    }
+    let stored = u64::from_le_bytes(bytes[SEGMENT_CHECKSUM_OFFSET..].try_into().expect("8"));
+    if stored != xxh3_64(&bytes[..SEGMENT_CHECKSUM_OFFSET]) {
+        return Err(DecodeError("segment header checksum mismatch"));
+    }
+    let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4"));
+    if version != SEGMENT_VERSION {
+        return Err(DecodeError("unknown segment version"));
+    }
+    Ok(u64::from_le_bytes(bytes[SEGMENT_ID_OFFSET..SEGMENT_CREATED_OFFSET].try_into().expect("8")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_header_round_trips_and_detects_flips() {
+        let payload = b"hello cairn";
+        let header = encode_record_header(RecordKind::Chunk, payload);
+        let decoded = decode_record_header(&header).unwrap();
+        assert_eq!(decoded.kind, RecordKind::Chunk);
+        assert_eq!(decoded.payload_len, payload.len() as u32);
+        assert_eq!(decoded.checksum, compute_checksum(&header, payload));
+        // Any flipped bit in header or payload is caught by decode or by the checksum.
+        for bit in 0..(RECORD_HEADER_BYTES + payload.len()) * 8 {
+            let mut h = header;
+            let mut p = payload.to_vec();
+            let byte = bit / 8;
+            if byte < RECORD_HEADER_BYTES {
+                h[byte] ^= 1 << (bit % 8)
+            } else {
+                p[byte - RECORD_HEADER_BYTES] ^= 1 << (bit % 8)
+            }
+            let caught = match decode_record_header(&h) {
+                Err(_) => true,
+                Ok(d) => d.payload_len as usize != p.len() || d.checksum != compute_checksum(&h, &p),
+            };
+            assert!(caught, "flip of bit {bit} went unnoticed");
+        }
+    }
+
+    #[test]
+    fn segment_header_round_trips() {
+        let header = encode_segment_header(7, 1234);
+        assert_eq!(decode_segment_header(&header), Ok(7));
+        let mut bad = header;
+        bad[20] ^= 1;
+        assert!(decode_segment_header(&bad).is_err());
+        assert!(decode_segment_header(&[0; SEGMENT_HEADER_BYTES]).is_err());
+    }
+}

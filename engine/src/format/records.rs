@@ -1,0 +1,435 @@
+//! Metadata records: the `Mutation` enum and its payload encoding. Every metadata payload starts
+//! with the record's commit sequence number (u64), which the log writer fills in at append time.
+
+use super::codec::{Dec, DecodeError, DecodeResult, Enc};
+use super::{RECORD_HEADER_BYTES, RecordKind, encode_record_header};
+use crate::types::{
+    Extent, Location, ObjectAttributes, SegmentId, Seq, SystemMetadata, UploadId, VersionId, VersioningState,
+};
+
+/// Encoded size of an extent.
+const EXTENT_BYTES: usize = 8 + 8 + 4;
+
+/// How a committed object's body is laid out, as recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum RecordLayout {
+    Extents(Vec<Extent>),
+    /// (part number, sequence number of the part record) for each part, in order.
+    Parts(Vec<(u32, Seq)>),
+}
+
+/// An object version commit as recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ObjectPut {
+    pub bucket: String,
+    pub key: String,
+    pub size: u64,
+    pub etag_md5: [u8; 16],
+    pub last_modified_ms: u64,
+    pub attributes: ObjectAttributes,
+    pub layout: RecordLayout,
+    /// Set when this commit completes a multipart upload (the upload ends with it).
+    pub upload: Option<UploadId>,
+}
+
+/// One change to the store's metadata: a record's meaning.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Mutation {
+    BucketCreate {
+        name: String,
+        region: String,
+        created_ms: u64,
+    },
+    BucketDelete {
+        name: String,
+    },
+    BucketConfigPut {
+        bucket: String,
+        name: String,
+        value: Vec<u8>,
+    },
+    BucketConfigDelete {
+        bucket: String,
+        name: String,
+    },
+    BucketVersioning {
+        bucket: String,
+        state: VersioningState,
+    },
+    ObjectPut(Box<ObjectPut>),
+    /// Delete without a version id: what it does depends on the bucket's versioning state when
+    /// applied (remove the null version, add a delete marker, or replace the null version by one).
+    ObjectDelete {
+        bucket: String,
+        key: String,
+        last_modified_ms: u64,
+    },
+    VersionDelete {
+        bucket: String,
+        key: String,
+        version: VersionId,
+    },
+    UploadCreate {
+        bucket: String,
+        key: String,
+        initiated_ms: u64,
+        attributes: ObjectAttributes,
+    },
+    PartPut {
+        bucket: String,
+        upload: UploadId,
+        number: u32,
+        size: u64,
+        md5: [u8; 16],
+        last_modified_ms: u64,
+        extents: Vec<Extent>,
+    },
+    UploadAbort {
+        bucket: String,
+        upload: UploadId,
+    },
+}
+
+impl Mutation {
+    pub fn kind(&self) -> RecordKind {
+        match self {
+            Mutation::BucketCreate { .. } => RecordKind::BucketCreate,
+            Mutation::BucketDelete { .. } => RecordKind::BucketDelete,
+            Mutation::BucketConfigPut { .. } => RecordKind::BucketConfigPut,
+            Mutation::BucketConfigDelete { .. } => RecordKind::BucketConfigDelete,
+            Mutation::BucketVersioning { .. } => RecordKind::BucketVersioning,
+            Mutation::ObjectPut(_) => RecordKind::ObjectPut,
+            Mutation::ObjectDelete { .. } => RecordKind::ObjectDelete,
+            Mutation::VersionDelete { .. } => RecordKind::VersionDelete,
+            Mutation::UploadCreate { .. } => RecordKind::UploadCreate,
+            Mutation::PartPut { .. } => RecordKind::PartPut,
+            Mutation::UploadAbort { .. } => RecordKind::UploadAbort,
+        }
+    }
+
+    /// Encodes the payload with `seq` in its first eight bytes.
+    pub fn encode_payload(&self, seq: Seq) -> Vec<u8> {
+        let mut enc = Enc::with_capacity(128);
+        enc.u64(seq);
+        match self {
+            Mutation::BucketCreate { name, region, created_ms } => {
+                enc.str(name);
+                enc.str(region);
+                enc.u64(*created_ms);
+            }
+            Mutation::BucketDelete { name } => enc.str(name),
+            Mutation::BucketConfigPut { bucket, name, value } => {
+                enc.str(bucket);
+                enc.str(name);
+                enc.bytes(value);
+            }
+            Mutation::BucketConfigDelete { bucket, name } => {
+                enc.str(bucket);
+                enc.str(name);
+            }
+            Mutation::BucketVersioning { bucket, state } => {
+                enc.str(bucket);
+                enc.u8(state.to_byte());
+            }
+            Mutation::ObjectPut(put) => encode_object_put(&mut enc, put),
+            Mutation::ObjectDelete { bucket, key, last_modified_ms } => {
+                enc.str(bucket);
+                enc.str(key);
+                enc.u64(*last_modified_ms);
+            }
+            Mutation::VersionDelete { bucket, key, version } => {
+                enc.str(bucket);
+                enc.str(key);
+                enc.u64(match version {
+                    VersionId::Null => 0,
+                    VersionId::Id(seq) => *seq,
+                });
+            }
+            Mutation::UploadCreate { bucket, key, initiated_ms, attributes } => {
+                enc.str(bucket);
+                enc.str(key);
+                enc.u64(*initiated_ms);
+                encode_attributes(&mut enc, attributes);
+            }
+            Mutation::PartPut { bucket, upload, number, size, md5, last_modified_ms, extents } => {
+                enc.str(bucket);
+                enc.u64(upload.0);
+                enc.u32(*number);
+                enc.u64(*size);
+                enc.fixed(md5);
+                enc.u64(*last_modified_ms);
+                encode_extents(&mut enc, extents);
+            }
+            Mutation::UploadAbort { bucket, upload } => {
+                enc.str(bucket);
+                enc.u64(upload.0);
+            }
+        }
+        enc.buf
+    }
+
+    /// Encodes the whole record (header and payload).
+    pub fn encode_record(&self, seq: Seq) -> Vec<u8> {
+        let payload = self.encode_payload(seq);
+        let header = encode_record_header(self.kind(), &payload);
+        let mut record = Vec::with_capacity(RECORD_HEADER_BYTES + payload.len());
+        record.extend_from_slice(&header);
+        record.extend_from_slice(&payload);
+        record
+    }
+
+    /// Decodes a metadata payload of `kind`, returning its sequence number and meaning.
+    pub fn decode(kind: RecordKind, payload: &[u8]) -> DecodeResult<(Seq, Mutation)> {
+        let mut dec = Dec::new(payload);
+        let seq = dec.u64()?;
+        if seq == 0 {
+            return Err(DecodeError("sequence number is zero"));
+        }
+        let mutation = match kind {
+            RecordKind::Chunk => return Err(DecodeError("a chunk is not a metadata record")),
+            RecordKind::BucketCreate => {
+                Mutation::BucketCreate { name: dec.str()?, region: dec.str()?, created_ms: dec.u64()? }
+            }
+            RecordKind::BucketDelete => Mutation::BucketDelete { name: dec.str()? },
+            RecordKind::BucketConfigPut => {
+                Mutation::BucketConfigPut { bucket: dec.str()?, name: dec.str()?, value: dec.bytes()?.to_vec() }
+            }
+            RecordKind::BucketConfigDelete => Mutation::BucketConfigDelete { bucket: dec.str()?, name: dec.str()? },
+            RecordKind::BucketVersioning => Mutation::BucketVersioning {
+                bucket: dec.str()?,
+                state: VersioningState::from_byte(dec.u8()?).ok_or(DecodeError("unknown versioning state"))?,
+            },
+            RecordKind::ObjectPut => Mutation::ObjectPut(Box::new(decode_object_put(&mut dec)?)),
+            RecordKind::ObjectDelete => {
+                Mutation::ObjectDelete { bucket: dec.str()?, key: dec.str()?, last_modified_ms: dec.u64()? }
+            }
+            RecordKind::VersionDelete => Mutation::VersionDelete {
+                bucket: dec.str()?,
+                key: dec.str()?,
+                version: match dec.u64()? {
+                    0 => VersionId::Null,
+                    seq => VersionId::Id(seq),
+                },
+            },
+            RecordKind::UploadCreate => Mutation::UploadCreate {
+                bucket: dec.str()?,
+                key: dec.str()?,
+                initiated_ms: dec.u64()?,
+                attributes: decode_attributes(&mut dec)?,
+            },
+            RecordKind::PartPut => Mutation::PartPut {
+                bucket: dec.str()?,
+                upload: UploadId(dec.u64()?),
+                number: dec.u32()?,
+                size: dec.u64()?,
+                md5: dec.array()?,
+                last_modified_ms: dec.u64()?,
+                extents: decode_extents(&mut dec)?,
+            },
+            RecordKind::UploadAbort => Mutation::UploadAbort { bucket: dec.str()?, upload: UploadId(dec.u64()?) },
+        };
+        dec.finish()?;
+        Ok((seq, mutation))
+    }
+}
+
+fn encode_object_put(enc: &mut Enc, put: &ObjectPut) {
+    enc.str(&put.bucket);
+    enc.str(&put.key);
+    enc.u64(put.size);
+    enc.fixed(&put.etag_md5);
+    enc.u64(put.last_modified_ms);
+    encode_attributes(enc, &put.attributes);
+    match &put.layout {
+        RecordLayout::Extents(extents) => {
+            enc.u8(1);
+            encode_extents(enc, extents);
+        }
+        RecordLayout::Parts(parts) => {
+            enc.u8(2);
+            enc.u32(parts.len() as u32);
+            for (number, seq) in parts {
+                enc.u32(*number);
+                enc.u64(*seq);
+            }
+        }
+    }
+    enc.u64(put.upload.map_or(0, |upload| upload.0));
+}
+
+fn decode_object_put(dec: &mut Dec<'_>) -> DecodeResult<ObjectPut> {
+    let bucket = dec.str()?;
+    let key = dec.str()?;
+    let size = dec.u64()?;
+    let etag_md5 = dec.array()?;
+    let last_modified_ms = dec.u64()?;
+    let attributes = decode_attributes(dec)?;
+    let layout = match dec.u8()? {
+        1 => RecordLayout::Extents(decode_extents(dec)?),
+        2 => {
+            let count = dec.count(12)?;
+            let parts = (0..count).map(|_| Ok((dec.u32()?, dec.u64()?))).collect::<DecodeResult<_>>()?;
+            RecordLayout::Parts(parts)
+        }
+        _ => return Err(DecodeError("unknown layout tag")),
+    };
+    let upload = match dec.u64()? {
+        0 => None,
+        seq => Some(UploadId(seq)),
+    };
+    Ok(ObjectPut { bucket, key, size, etag_md5, last_modified_ms, attributes, layout, upload })
+}
+
+fn encode_attributes(enc: &mut Enc, attributes: &ObjectAttributes) {
+    for field in attributes.system.fields() {
+        enc.opt_str(field);
+    }
+    enc.pairs(&attributes.user);
+    enc.pairs(&attributes.tags);
+}
+
+fn decode_attributes(dec: &mut Dec<'_>) -> DecodeResult<ObjectAttributes> {
+    let system = SystemMetadata {
+        content_type: dec.opt_str()?,
+        content_encoding: dec.opt_str()?,
+        content_disposition: dec.opt_str()?,
+        content_language: dec.opt_str()?,
+        cache_control: dec.opt_str()?,
+        expires: dec.opt_str()?,
+    };
+    Ok(ObjectAttributes { system, user: dec.pairs()?, tags: dec.pairs()? })
+}
+
+fn encode_extents(enc: &mut Enc, extents: &[Extent]) {
+    enc.u32(extents.len() as u32);
+    for extent in extents {
+        enc.u64(extent.location.segment.0);
+        enc.u64(extent.location.offset);
+        enc.u32(extent.len);
+    }
+}
+
+fn decode_extents(dec: &mut Dec<'_>) -> DecodeResult<Vec<Extent>> {
+    let count = dec.count(EXTENT_BYTES)?;
+    (0..count)
+        .map(|_| {
+            let segment = SegmentId(dec.u64()?);
+            let offset = dec.u64()?;
+            let len = dec.u32()?;
+            Ok(Extent { location: Location { segment, offset }, len })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        "[a-z0-9/é]{0,12}"
+    }
+
+    fn attributes() -> impl Strategy<Value = ObjectAttributes> {
+        (
+            proptest::option::of(text()),
+            proptest::option::of(text()),
+            proptest::collection::vec((text(), text()), 0..3),
+            proptest::collection::vec((text(), text()), 0..3),
+        )
+            .prop_map(|(content_type, cache_control, user, tags)| ObjectAttributes {
+                system: SystemMetadata { content_type, cache_control, ..Default::default() },
+                user,
+                tags,
+            })
+    }
+
+    fn extents() -> impl Strategy<Value = Vec<Extent>> {
+        proptest::collection::vec(
+            (1u64.., any::<u64>(), any::<u32>()).prop_map(|(segment, offset, len)| Extent {
+                location: Location { segment: SegmentId(segment), offset },
+                len,
+            }),
+            0..4,
+        )
+    }
+
+    pub(crate) fn mutation() -> impl Strategy<Value = Mutation> {
+        prop_oneof![
+            (text(), text(), any::<u64>()).prop_map(|(name, region, created_ms)| Mutation::BucketCreate {
+                name,
+                region,
+                created_ms
+            }),
+            text().prop_map(|name| Mutation::BucketDelete { name }),
+            (text(), text(), proptest::collection::vec(any::<u8>(), 0..16))
+                .prop_map(|(bucket, name, value)| Mutation::BucketConfigPut { bucket, name, value }),
+            (text(), text()).prop_map(|(bucket, name)| Mutation::BucketConfigDelete { bucket, name }),
+            (text(), 1u8..=3).prop_map(|(bucket, s)| Mutation::BucketVersioning {
+                bucket,
+                state: VersioningState::from_byte(s).unwrap()
+            }),
+            (text(), text(), any::<u64>(), attributes(), extents(), any::<bool>(), any::<[u8; 16]>()).prop_map(
+                |(bucket, key, size, attributes, extents, parts, etag_md5)| {
+                    let layout =
+                        if parts { RecordLayout::Parts(vec![(1, 5), (2, 9)]) } else { RecordLayout::Extents(extents) };
+                    Mutation::ObjectPut(Box::new(ObjectPut {
+                        bucket,
+                        key,
+                        size,
+                        etag_md5,
+                        last_modified_ms: size / 3,
+                        attributes,
+                        layout,
+                        upload: parts.then_some(UploadId(3)),
+                    }))
+                }
+            ),
+            (text(), text(), any::<u64>()).prop_map(|(bucket, key, last_modified_ms)| {
+                Mutation::ObjectDelete { bucket, key, last_modified_ms }
+            }),
+            (text(), text(), any::<u64>()).prop_map(|(bucket, key, v)| Mutation::VersionDelete {
+                bucket,
+                key,
+                version: if v == 0 { VersionId::Null } else { VersionId::Id(v) }
+            }),
+            (text(), text(), any::<u64>(), attributes()).prop_map(|(bucket, key, initiated_ms, attributes)| {
+                Mutation::UploadCreate { bucket, key, initiated_ms, attributes }
+            }),
+            (text(), 1u64.., 1u32..=10_000, any::<u64>(), any::<[u8; 16]>(), extents()).prop_map(
+                |(bucket, upload, number, size, md5, extents)| Mutation::PartPut {
+                    bucket,
+                    upload: UploadId(upload),
+                    number,
+                    size,
+                    md5,
+                    last_modified_ms: 17,
+                    extents
+                }
+            ),
+            (text(), 1u64..).prop_map(|(bucket, upload)| Mutation::UploadAbort { bucket, upload: UploadId(upload) }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn every_mutation_round_trips(mutation in mutation(), seq in 1u64..) {
+            let payload = mutation.encode_payload(seq);
+            let (decoded_seq, decoded) = Mutation::decode(mutation.kind(), &payload).unwrap();
+            prop_assert_eq!(decoded_seq, seq);
+            prop_assert_eq!(decoded, mutation);
+        }
+
+        #[test]
+        fn truncated_payloads_never_panic(mutation in mutation(), cut in any::<prop::sample::Index>()) {
+            let payload = mutation.encode_payload(1);
+            let cut = cut.index(payload.len());
+            prop_assert!(Mutation::decode(mutation.kind(), &payload[..cut]).is_err());
+        }
+
+        #[test]
+        fn arbitrary_payloads_never_panic(kind in 2u8..=12, payload in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = Mutation::decode(RecordKind::from_byte(kind).unwrap(), &payload);
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! A fault-injecting backend for tests: wraps a real backend, counts write-side operations, fails
+//! the Nth one or every one while a fault is set, and simulates a crash by cutting each file back
+//! to what was synced (optionally keeping a random prefix of the unsynced tail: a torn write).
+//!
+//! Its model of the disk: a file's bytes up to the last `sync` survive a crash; a file created
+//! since the last `sync_dir` of its directory does not; unsynced bytes may survive in part.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::{IoBackend, IoFile, total_len};
+
+/// What an injected failure looks like to the engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The operation fails with EIO; later ones succeed.
+    Eio,
+    /// The operation fails with ENOSPC; later ones succeed.
+    Enospc,
+    /// The machine dies at this operation: it and every later operation fail with EIO until
+    /// `crash_image` is taken.
+    Crash,
+}
+
+/// What survives of unsynced bytes when a crash image is taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tear {
+    /// Every unsynced byte is lost.
+    DropUnsynced,
+    /// A random prefix (seeded) of each file's unsynced tail survives.
+    KeepPrefix { seed: u64 },
+}
+
+#[derive(Debug, Default)]
+struct FileState {
+    len: u64,
+    synced_len: u64,
+    entry_durable: bool,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    write_ops: u64,
+    fail_at: Option<(u64, Fault)>,
+    persistent_write_error: Option<i32>,
+    read_error: bool,
+    crashed: bool,
+    files: HashMap<PathBuf, FileState>,
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct FaultBackend {
+    inner: Arc<dyn IoBackend>,
+    state: Mutex<State>,
+}
+
+impl FaultBackend {
+    pub fn new(inner: Arc<dyn IoBackend>) -> FaultBackend {
+        FaultBackend { inner, state: Mutex::new(State::default()) }
+    }
+
+    /// Write-side operations (write, sync, set_len, sync_dir) seen so far.
+    pub fn write_ops(&self) -> u64 {
+        self.state.lock().write_ops
+    }
+
+    /// Fails the write-side operation numbered `n` (counting from the current count + 1).
+    pub fn fail_after(&self, n: u64, fault: Fault) {
+        let mut state = self.state.lock();
+        state.fail_at = Some((state.write_ops + n, fault));
+    }
+
+    /// Fails every write-side operation with `errno` until cleared with `None` (e.g. ENOSPC).
+    pub fn set_write_error(&self, errno: Option<i32>) {
+        self.state.lock().persistent_write_error = errno;
+    }
+
+    /// Fails every read with EIO while set.
+    pub fn set_read_error(&self, on: bool) {
+        self.state.lock().read_error = on;
+    }
+
+    /// The machine dies now.
+    pub fn crash(&self) {
+        self.state.lock().crashed = true;
+    }
+
+    pub fn has_crashed(&self) -> bool {
+        self.state.lock().crashed
+    }
+
+    /// Rewrites the files on disk to what a crash would leave, and resets the backend so the
+    /// store can be reopened. Call after the engine using this backend is dropped.
+    pub fn crash_image(&self, tear: Tear) -> io::Result<()> {
+        let mut state = self.state.lock();
+        let mut rng = match tear {
+            Tear::DropUnsynced => 0,
+            Tear::KeepPrefix { seed } => seed | 1,
+        };
+        let mut paths: Vec<_> = state.files.keys().cloned().collect();
+        paths.sort();
+        for path in paths {
+            let file = state.files.get_mut(&path).expect("listed");
+            if !file.entry_durable {
+                let _ = std::fs::remove_file(&path);
+                state.files.remove(&path);
+                continue;
+            }
+            let unsynced = file.len.saturating_sub(file.synced_len);
+            let kept = if rng == 0 || unsynced == 0 { 0 } else { xorshift(&mut rng) % (unsynced + 1) };
+            let len = file.synced_len + kept;
+            std::fs::OpenOptions::new().write(true).open(&path)?.set_len(len)?;
+            file.len = len;
+            file.synced_len = len;
+        }
+        state.crashed = false;
+        state.fail_at = None;
+        state.persistent_write_error = None;
+        state.read_error = false;
+        Ok(())
+    }
+
+    /// Counts a write-side operation and decides whether it fails. A full disk does not stop a
+    /// file from shrinking, so `shrinking` operations pass a persistent ENOSPC.
+    fn before_write(&self) -> io::Result<()> {
+        self.before_write_op(false)
+    }
+
+    fn before_write_op(&self, shrinking: bool) -> io::Result<()> {
+        let mut state = self.state.lock();
+        state.write_ops += 1;
+        if state.crashed {
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
+        if let Some(errno) = state.persistent_write_error
+            && !(shrinking && errno == libc::ENOSPC)
+        {
+            return Err(io::Error::from_raw_os_error(errno));
+        }
+        if let Some((at, fault)) = state.fail_at
+            && at == state.write_ops
+        {
+            state.fail_at = None;
+            return Err(io::Error::from_raw_os_error(match fault {
+                Fault::Eio => libc::EIO,
+                Fault::Enospc => libc::ENOSPC,
+                Fault::Crash => {
+                    state.crashed = true;
+                    libc::EIO
+                }
+            }));
+        }
+        Ok(())
+    }
+
+    fn mark_synced(&self, path: &Path) {
+        if let Some(file) = self.state.lock().files.get_mut(path) {
+            file.synced_len = file.len;
+        }
+    }
+}
+
+fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+impl IoBackend for FaultBackend {
+    fn name(&self) -> String {
+        format!("fault({})", self.inner.name())
+    }
+
+    fn open(&self, path: &Path, create: bool) -> io::Result<IoFile> {
+        if self.state.lock().crashed {
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
+        let file = self.inner.open(path, create)?;
+        let len = file.file.metadata()?.len();
+        let mut state = self.state.lock();
+        if create {
+            state.files.insert(path.to_owned(), FileState::default());
+        } else {
+            state.files.entry(path.to_owned()).or_insert(FileState { len, synced_len: len, entry_durable: true });
+        }
+        Ok(file)
+    }
+
+    fn write_at(&self, file: &IoFile, offset: u64, bufs: &[&[u8]], sync: bool) -> io::Result<()> {
+        self.before_write()?;
+        self.inner.write_at(file, offset, bufs, false)?;
+        {
+            let mut state = self.state.lock();
+            let entry = state.files.entry(file.path.clone()).or_default();
+            entry.len = entry.len.max(offset + total_len(bufs) as u64);
+        }
+        if sync {
+            self.sync(file)?;
+        }
+        Ok(())
+    }
+
+    fn sync(&self, file: &IoFile) -> io::Result<()> {
+        self.before_write()?;
+        self.inner.sync(file)?;
+        self.mark_synced(&file.path);
+        Ok(())
+    }
+
+    fn read_at(&self, file: &IoFile, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        {
+            let state = self.state.lock();
+            if state.crashed || state.read_error {
+                return Err(io::Error::from_raw_os_error(libc::EIO));
+            }
+        }
+        self.inner.read_at(file, offset, buf)
+    }
+
+    fn set_len(&self, file: &IoFile, len: u64) -> io::Result<()> {
+        let shrinking = self.state.lock().files.get(&file.path).is_some_and(|f| len <= f.len);
+        self.before_write_op(shrinking)?;
+        self.inner.set_len(file, len)?;
+        let mut state = self.state.lock();
+        let entry = state.files.entry(file.path.clone()).or_default();
+        entry.len = len;
+        entry.synced_len = entry.synced_len.min(len);
+        Ok(())
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.before_write()?;
+        self.inner.sync_dir(dir)?;
+        for (path, file) in self.state.lock().files.iter_mut() {
+            if path.parent() == Some(dir) {
+                file.entry_durable = true;
+            }
+        }
+        Ok(())
+    }
+}

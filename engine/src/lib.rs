@@ -1,0 +1,48 @@
+//! Cairn's storage engine: an append-only log of checksummed records, group commit, an
+//! in-memory index of version chains, multipart assembly without copies, and crash recovery.
+//! It knows nothing of HTTP; `cairn-server` puts S3 in front of it.
+//!
+//! ```
+//! use cairn_engine::{Engine, EngineConfig, ObjectAttributes};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let engine = Engine::open(dir.path(), EngineConfig::default()).unwrap();
+//! engine.create_bucket("photos", "us-east-1").unwrap();
+//! let put = engine.put_object_bytes("photos", "cat.jpg", ObjectAttributes::default(), b"meow").unwrap();
+//! assert_eq!(put.etag, "\"4a4be40c96ac6314e91d93f38043a634\"");
+//! assert_eq!(engine.get_object_bytes("photos", "cat.jpg", None).unwrap(), b"meow");
+//! ```
+//!
+//! docs/design.md explains the write path, commit protocol and recovery; docs/format.md is the
+//! byte layout of every record.
+
+mod body;
+mod engine;
+mod error;
+pub mod format;
+mod index;
+pub mod io;
+pub mod limits;
+mod list;
+mod recovery;
+mod segment;
+mod types;
+pub mod validate;
+mod writer;
+
+pub use body::ObjectReader;
+pub use engine::{
+    BucketInfo, ByteRange, CompletedPart, DeleteOutcome, Engine, EngineConfig, ObjectWriter, PartWriter, PutOutcome,
+};
+pub use error::{Error, Result};
+pub use io::IoMode;
+pub use list::{
+    ListItem, ListQuery, ObjectEntry, Page, PartPage, UploadEntry, UploadQuery, VersionEntry, VersionQuery,
+};
+pub use recovery::RecoveryReport;
+pub use types::{
+    Extent, Layout, Location, ObjectAttributes, ObjectInfo, PartLayout, SegmentId, Seq, SystemMetadata, UploadId,
+    Version, VersionId, VersionKind, VersioningState, hex,
+};
+
+pub(crate) use engine::now_ms;

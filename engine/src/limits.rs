@@ -1,0 +1,85 @@
+//! Every bound the engine enforces, in one place, each with its reason.
+//!
+//! S3's own limits come from Amazon's documentation; the engine's internal bounds keep memory,
+//! queues and on-disk loops finite. Each is tested in `tests/it/limits.rs`.
+
+/// S3: an object key is at most 1,024 bytes of UTF-8.
+pub const KEY_BYTES_MAX: usize = 1024;
+/// S3: bucket names are 3 to 63 characters.
+pub const BUCKET_NAME_BYTES_MIN: usize = 3;
+/// S3: bucket names are 3 to 63 characters.
+pub const BUCKET_NAME_BYTES_MAX: usize = 63;
+/// S3: user-defined metadata (`x-amz-meta-*` names and values, UTF-8) is at most 2 KB.
+pub const USER_METADATA_BYTES_MAX: usize = 2 * 1024;
+/// Each system metadata value (content type, cache control, ...). S3 bounds the whole request
+/// header at 8 KB; no single value may exceed that.
+pub const SYSTEM_METADATA_VALUE_BYTES_MAX: usize = 8 * 1024;
+/// S3: an object carries at most 10 tags.
+pub const TAGS_MAX: usize = 10;
+/// S3: a tag key is at most 128 Unicode characters.
+pub const TAG_KEY_CHARS_MAX: usize = 128;
+/// S3: a tag value is at most 256 Unicode characters.
+pub const TAG_VALUE_CHARS_MAX: usize = 256;
+/// S3: a single PUT is at most 5 GiB.
+pub const PUT_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024;
+/// S3: an object (multipart) is at most 5 TiB.
+pub const OBJECT_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024 * 1024;
+/// S3: part numbers are 1 to 10,000.
+pub const PART_NUMBER_MAX: u32 = 10_000;
+/// S3: every part but the last is at least 5 MiB (the default of `EngineConfig::part_bytes_min`).
+pub const PART_BYTES_MIN: u64 = 5 * 1024 * 1024;
+/// S3: a part is at most 5 GiB.
+pub const PART_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024;
+/// S3: listings return at most 1,000 entries a page.
+pub const LIST_PAGE_ENTRIES_MAX: usize = 1000;
+/// Per-bucket configuration records ("versioning", "policy", "cors", ...): S3's largest such
+/// document is a bucket policy at 20 KB; lifecycle and replication documents are larger, so 1 MiB.
+pub const BUCKET_CONFIG_BYTES_MAX: usize = 1024 * 1024;
+/// Names of configuration records are short identifiers chosen by the server layer.
+pub const BUCKET_CONFIG_NAME_BYTES_MAX: usize = 64;
+/// Configuration records a bucket may hold.
+pub const BUCKET_CONFIGS_MAX: usize = 64;
+/// Region names ("us-east-1") are short.
+pub const REGION_BYTES_MAX: usize = 64;
+/// Buckets in one store (S3's quota can be raised to 10,000; AWS's default is 10,000 since 2024).
+pub const BUCKETS_MAX: usize = 10_000;
+
+/// Object bodies are stored in data chunks of at most this size: one read serves a small object,
+/// a large one streams chunk by chunk, and a range read verifies at most one chunk more than it
+/// returns.
+pub const CHUNK_BYTES_MAX: u32 = 1024 * 1024;
+/// A record's payload: a 5 GiB single PUT lists 5,120 extents of 20 bytes (100 KiB); a completed
+/// 10,000-part upload lists 12 bytes a part (120 KiB). 4 MiB leaves room for chunks and metadata.
+pub const RECORD_PAYLOAD_BYTES_MAX: u32 = 4 * 1024 * 1024;
+/// Segments are sealed at this size by default; a larger segment means fewer files, a smaller
+/// one means compaction (later) rewrites less at a time.
+pub const SEGMENT_BYTES_DEFAULT: u64 = 256 * 1024 * 1024;
+/// The smallest segment size a configuration may ask for: it must hold a maximal record.
+pub const SEGMENT_BYTES_MIN: u64 = 2 * RECORD_PAYLOAD_BYTES_MAX as u64;
+/// The largest segment size a configuration may ask for.
+pub const SEGMENT_BYTES_MAX: u64 = 4 * 1024 * 1024 * 1024;
+/// Segment files in one store: recovery holds one open file per segment.
+pub const SEGMENTS_MAX: u64 = 1 << 20;
+
+/// Requests waiting for the log writer. Writers block (back-pressure) when it is full.
+pub const WRITE_QUEUE_DEPTH: usize = 1024;
+/// Records one group commit may gather before it writes and syncs.
+pub const GROUP_COMMIT_RECORDS_MAX: usize = 512;
+/// Bytes one group commit may gather before it writes and syncs.
+pub const GROUP_COMMIT_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Bytes the log writer may leave written but unsynced in the active segment. Recovery relies on
+/// it: damage within this distance of the end of the newest segment can be a write torn by a
+/// crash (the disk may persist unsynced pages in any order), so it is cut off; damage further
+/// back was synced once and is reported as corruption.
+pub const UNSYNCED_BYTES_MAX: u64 = 64 * 1024 * 1024;
+/// Chunks of one PUT written but not yet confirmed: overlaps hashing with writing while bounding
+/// the memory one PUT holds to this many chunks.
+pub const PUT_CHUNKS_IN_FLIGHT_MAX: usize = 4;
+/// Segments decoded at once during recovery (each decoded segment is held in memory until it is
+/// applied).
+pub const RECOVERY_SEGMENTS_IN_FLIGHT_MAX: usize = 8;
+/// Versions kept in one key's chain. S3 has no limit; an unbounded chain makes every overwrite
+/// O(versions), so the engine refuses new versions past this and says so.
+pub const VERSIONS_PER_KEY_MAX: usize = 100_000;
+/// Multipart uploads in progress in one bucket.
+pub const UPLOADS_PER_BUCKET_MAX: usize = 100_000;

@@ -1,0 +1,237 @@
+//! Opening a store: scan every segment (in parallel, a window at a time), replay metadata
+//! records through `Index::apply` in log order, and cut a torn tail off the last segment.
+//!
+//! A record that fails its checks within `UNSYNCED_BYTES_MAX` of the end of the newest segment
+//! is a write torn by a crash: the writer never leaves more unsynced than that, and nothing after
+//! an unsynced byte was acknowledged, so the log is cut there. Damage further back was synced
+//! once: a damaged chunk (intact header, bad checksum, valid record after it) is reported and
+//! left for reads to refuse; anything else stops the open with `Corruption`.
+//! docs/design.md, "Recovery".
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::format::records::Mutation;
+use crate::format::{self, RECORD_HEADER_BYTES, RecordKind, SEGMENT_HEADER_BYTES};
+use crate::index::Index;
+use crate::io::{self, IoBackend, IoFile};
+use crate::limits;
+use crate::segment::{list_segment_ids, segment_path};
+use crate::types::{Location, SegmentId, Seq};
+
+/// What opening the store found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    pub segments: usize,
+    pub bytes: u64,
+    pub chunk_records: u64,
+    pub metadata_records: u64,
+    /// Metadata records whose effect was refused when first applied (and so again on replay).
+    pub rejected_records: u64,
+    /// A torn tail cut off the last segment: (segment, valid length, length found).
+    pub truncated_tail: Option<(SegmentId, u64, u64)>,
+    /// Chunks whose checksum fails; reads of objects using them fail.
+    pub damaged_chunks: Vec<Location>,
+    pub duration_ms: u64,
+}
+
+/// The state a store opens into.
+pub(crate) struct Recovered {
+    pub index: Index,
+    pub files: Vec<(SegmentId, Arc<IoFile>)>,
+    pub active_len: u64,
+    pub next_seq: Seq,
+    pub report: RecoveryReport,
+}
+
+struct SegmentScan {
+    records: Vec<(Location, Seq, Mutation)>,
+    chunk_records: u64,
+    damaged_chunks: Vec<Location>,
+    valid_len: u64,
+    file_len: u64,
+}
+
+enum Parse<'a> {
+    Valid {
+        kind: RecordKind,
+        payload: &'a [u8],
+        next: usize,
+    },
+    /// The header is well formed and in bounds but the checksum fails.
+    BadChecksum {
+        kind: RecordKind,
+        next: usize,
+    },
+    Invalid,
+}
+
+fn parse_at(bytes: &[u8], pos: usize, verify_chunks: bool) -> Parse<'_> {
+    let Some(header) = bytes.get(pos..pos + RECORD_HEADER_BYTES) else { return Parse::Invalid };
+    let header: &[u8; RECORD_HEADER_BYTES] = header.try_into().expect("sliced to size");
+    let Ok(decoded) = format::decode_record_header(header) else { return Parse::Invalid };
+    let start = pos + RECORD_HEADER_BYTES;
+    let next = start + decoded.payload_len as usize;
+    let Some(payload) = bytes.get(start..next) else { return Parse::Invalid };
+    let skip = decoded.kind == RecordKind::Chunk && !verify_chunks;
+    if !skip && format::compute_checksum(header, payload) != decoded.checksum {
+        return Parse::BadChecksum { kind: decoded.kind, next };
+    }
+    Parse::Valid { kind: decoded.kind, payload, next }
+}
+
+/// Whether any fully valid record starts after `from`: if so, a bad record before it is damage
+/// in the middle of the log, not a torn tail.
+fn valid_record_after(bytes: &[u8], from: usize) -> bool {
+    let magic = format::RECORD_MAGIC.to_le_bytes();
+    (from..bytes.len().saturating_sub(RECORD_HEADER_BYTES - 1))
+        .filter(|&pos| bytes[pos..pos + 4] == magic)
+        .any(|pos| matches!(parse_at(bytes, pos, true), Parse::Valid { .. }))
+}
+
+fn scan_segment(id: SegmentId, file: &IoFile, is_last: bool) -> Result<SegmentScan> {
+    let map = io::map_readonly(file)?;
+    let bytes: &[u8] = map.as_deref().unwrap_or(&[]);
+    let file_len = bytes.len() as u64;
+    let mut scan =
+        SegmentScan { records: Vec::new(), chunk_records: 0, damaged_chunks: Vec::new(), valid_len: 0, file_len };
+    // Damage this close to the end of the newest segment may be a torn, unacknowledged write.
+    let in_torn_window = |pos: usize| is_last && file_len - pos as u64 <= limits::UNSYNCED_BYTES_MAX;
+    let header_ok =
+        bytes.get(..SEGMENT_HEADER_BYTES).map(|h| format::decode_segment_header(h.try_into().expect("sized")));
+    match header_ok {
+        Some(Ok(found)) if found == id.0 => {}
+        Some(Ok(_)) => return Err(Error::corruption(id, 0, "segment header names another segment")),
+        // A crash while the next segment was being created: nothing in it was acknowledged.
+        _ if in_torn_window(0) => return Ok(scan),
+        _ => return Err(Error::corruption(id, 0, "bad segment header")),
+    }
+    let mut pos = SEGMENT_HEADER_BYTES;
+    while pos < bytes.len() {
+        let location = Location { segment: id, offset: pos as u64 };
+        match parse_at(bytes, pos, is_last) {
+            Parse::Valid { kind: RecordKind::Chunk, next, .. } => {
+                scan.chunk_records += 1;
+                pos = next;
+            }
+            Parse::Valid { kind, payload, next } => {
+                let (seq, mutation) =
+                    Mutation::decode(kind, payload).map_err(|e| Error::corruption(id, pos as u64, e.0))?;
+                scan.records.push((location, seq, mutation));
+                pos = next;
+            }
+            _ if in_torn_window(pos) => {
+                if valid_record_after(bytes, pos + 1) {
+                    log::warn!("segment {id}: records after a torn write at {pos} were never synced; dropping them");
+                }
+                break;
+            }
+            Parse::BadChecksum { kind: RecordKind::Chunk, next }
+                if matches!(parse_at(bytes, next, true), Parse::Valid { .. }) =>
+            {
+                scan.chunk_records += 1;
+                scan.damaged_chunks.push(location);
+                pos = next;
+            }
+            Parse::BadChecksum { .. } => {
+                return Err(Error::corruption(id, pos as u64, "record fails its checksum"));
+            }
+            Parse::Invalid => {
+                return Err(Error::corruption(id, pos as u64, "invalid record before the end of the log"));
+            }
+        }
+    }
+    scan.valid_len = pos as u64;
+    Ok(scan)
+}
+
+/// Scans and replays the store in `dir`; creates the first segment of an empty store.
+pub(crate) fn recover(dir: &Path, backend: &Arc<dyn IoBackend>) -> Result<Recovered> {
+    let started = Instant::now();
+    let ids = list_segment_ids(dir)?;
+    if ids.len() as u64 > limits::SEGMENTS_MAX {
+        return Err(Error::InvalidConfig(format!("{} segments exceed the limit {}", ids.len(), limits::SEGMENTS_MAX)));
+    }
+    let mut files = Vec::with_capacity(ids.len() + 1);
+    for id in &ids {
+        files.push((*id, Arc::new(backend.open(&segment_path(dir, *id), false)?)));
+    }
+    let index = Index::default();
+    let mut report = RecoveryReport { segments: ids.len(), ..RecoveryReport::default() };
+    let mut last_seq: Seq = 0;
+    let mut active_len = SEGMENT_HEADER_BYTES as u64;
+    let last_index = files.len().checked_sub(1);
+    for (window_start, window) in files.chunks(limits::RECOVERY_SEGMENTS_IN_FLIGHT_MAX).enumerate() {
+        let base = window_start * limits::RECOVERY_SEGMENTS_IN_FLIGHT_MAX;
+        let scans: Vec<Result<SegmentScan>> = window
+            .par_iter()
+            .enumerate()
+            .map(|(i, (id, file))| scan_segment(*id, file, Some(base + i) == last_index))
+            .collect();
+        for (i, scan) in scans.into_iter().enumerate() {
+            let scan = scan?;
+            let (id, file) = &window[i];
+            report.bytes += scan.valid_len;
+            report.chunk_records += scan.chunk_records;
+            report.damaged_chunks.extend(scan.damaged_chunks);
+            for (location, seq, mutation) in scan.records {
+                if seq <= last_seq {
+                    return Err(Error::corruption(location.segment, location.offset, "sequence number out of order"));
+                }
+                last_seq = seq;
+                report.metadata_records += 1;
+                if index.apply(seq, &mutation).is_err() {
+                    report.rejected_records += 1;
+                }
+            }
+            if Some(base + i) == last_index {
+                active_len = finish_tail(dir, backend, *id, file, &scan.valid_len, scan.file_len, &mut report)?;
+            }
+        }
+    }
+    if files.is_empty() {
+        let id = SegmentId(1);
+        let file = Arc::new(backend.open(&segment_path(dir, id), true)?);
+        write_segment_header(backend, id, &file)?;
+        backend.sync_dir(dir)?;
+        files.push((id, file));
+    }
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(Recovered { index, files, active_len, next_seq: last_seq + 1, report })
+}
+
+/// Cuts a torn tail off the last segment (rewriting its header if that was torn too) and
+/// returns the length appends continue from.
+fn finish_tail(
+    dir: &Path,
+    backend: &Arc<dyn IoBackend>,
+    id: SegmentId,
+    file: &IoFile,
+    valid_len: &u64,
+    file_len: u64,
+    report: &mut RecoveryReport,
+) -> Result<u64> {
+    if *valid_len == file_len {
+        return Ok(file_len);
+    }
+    log::warn!("segment {id}: cutting a torn tail at {valid_len} (file is {file_len} bytes)");
+    report.truncated_tail = Some((id, *valid_len, file_len));
+    backend.set_len(file, *valid_len)?;
+    if *valid_len == 0 {
+        write_segment_header(backend, id, file)?;
+        backend.sync_dir(dir)?;
+        return Ok(SEGMENT_HEADER_BYTES as u64);
+    }
+    backend.sync(file)?;
+    Ok(*valid_len)
+}
+
+fn write_segment_header(backend: &Arc<dyn IoBackend>, id: SegmentId, file: &IoFile) -> Result<()> {
+    let header = format::encode_segment_header(id.0, crate::now_ms());
+    backend.write_at(file, 0, &[&header], true)?;
+    Ok(())
+}

@@ -1,0 +1,274 @@
+//! Value types of the engine's API and records: ids, locations, metadata, versioning state.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// A segment file's number; segments are named and replayed in this order. Zero is never used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SegmentId(pub u64);
+
+impl fmt::Display for SegmentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// Where a record starts: its segment and the byte offset of its header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Location {
+    pub segment: SegmentId,
+    pub offset: u64,
+}
+
+/// A data chunk of an object body: the chunk record's location and its payload length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Extent {
+    pub location: Location,
+    pub len: u32,
+}
+
+/// The commit sequence number of a metadata record: strictly increasing in log order, assigned
+/// by the log writer. Version ids and upload ids are sequence numbers. Zero is never used.
+pub type Seq = u64;
+
+/// A non-null object version id. S3 version ids are opaque strings; Cairn's are the commit
+/// sequence number in 16 hex digits, so they sort by age.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum VersionId {
+    /// The `null` version: written while the bucket is unversioned or suspended.
+    Null,
+    /// A version written while versioning was enabled.
+    Id(Seq),
+}
+
+impl VersionId {
+    /// Parses S3's textual form: `null` or 16 lowercase hex digits.
+    pub fn parse(text: &str) -> Option<VersionId> {
+        if text == "null" {
+            return Some(VersionId::Null);
+        }
+        if text.len() != 16 || !text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            return None;
+        }
+        let seq = u64::from_str_radix(text, 16).ok()?;
+        (seq != 0).then_some(VersionId::Id(seq))
+    }
+}
+
+impl fmt::Display for VersionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VersionId::Null => f.write_str("null"),
+            VersionId::Id(seq) => write!(f, "{seq:016x}"),
+        }
+    }
+}
+
+/// A multipart upload id: the sequence number of its create record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UploadId(pub Seq);
+
+impl UploadId {
+    /// Parses the textual form produced by `Display`.
+    pub fn parse(text: &str) -> Option<UploadId> {
+        let hex = text.strip_prefix("u")?;
+        if hex.len() != 16 {
+            return None;
+        }
+        let seq = u64::from_str_radix(hex, 16).ok()?;
+        (seq != 0).then_some(UploadId(seq))
+    }
+}
+
+impl fmt::Display for UploadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "u{:016x}", self.0)
+    }
+}
+
+/// A bucket's versioning state (S3: unversioned until first enabled, then enabled or suspended).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VersioningState {
+    Unversioned,
+    Enabled,
+    Suspended,
+}
+
+impl VersioningState {
+    pub(crate) fn to_byte(self) -> u8 {
+        match self {
+            VersioningState::Unversioned => 1,
+            VersioningState::Enabled => 2,
+            VersioningState::Suspended => 3,
+        }
+    }
+
+    pub(crate) fn from_byte(byte: u8) -> Option<VersioningState> {
+        match byte {
+            1 => Some(VersioningState::Unversioned),
+            2 => Some(VersioningState::Enabled),
+            3 => Some(VersioningState::Suspended),
+            _ => None,
+        }
+    }
+
+    /// Whether a write in this state creates the `null` version.
+    pub fn writes_null(self) -> bool {
+        self != VersioningState::Enabled
+    }
+}
+
+/// System metadata S3 stores with an object and returns as headers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SystemMetadata {
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_language: Option<String>,
+    pub cache_control: Option<String>,
+    pub expires: Option<String>,
+}
+
+impl SystemMetadata {
+    pub(crate) fn fields(&self) -> [&Option<String>; 6] {
+        [
+            &self.content_type,
+            &self.content_encoding,
+            &self.content_disposition,
+            &self.content_language,
+            &self.cache_control,
+            &self.expires,
+        ]
+    }
+}
+
+/// What a writer supplies with a new object or multipart upload.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObjectAttributes {
+    pub system: SystemMetadata,
+    /// User metadata (`x-amz-meta-*`), names without the prefix, in the order given.
+    pub user: Vec<(String, String)>,
+    /// Object tags, at most `TAGS_MAX`.
+    pub tags: Vec<(String, String)>,
+}
+
+/// One part of a completed multipart object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartLayout {
+    pub number: u32,
+    pub last_modified_ms: u64,
+    /// Sequence number of the part record this part came from.
+    pub seq: Seq,
+    pub size: u64,
+    pub md5: [u8; 16],
+    pub extents: Arc<[Extent]>,
+}
+
+/// Where an object's body lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// A single PUT: its chunks in order.
+    Extents(Arc<[Extent]>),
+    /// A completed multipart upload: its parts in order, each referencing the part's own chunks.
+    Parts(Arc<[PartLayout]>),
+}
+
+/// A stored object version's metadata.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub size: u64,
+    /// MD5 of the body (single PUT) or of the concatenated part MD5s (multipart).
+    pub etag_md5: [u8; 16],
+    /// Milliseconds since the Unix epoch.
+    pub last_modified_ms: u64,
+    pub attributes: ObjectAttributes,
+    pub layout: Layout,
+}
+
+impl ObjectInfo {
+    /// The ETag as S3 prints it, quotes included: `"<md5>"` or `"<md5>-<parts>"`.
+    pub fn etag(&self) -> String {
+        let hex = hex(&self.etag_md5);
+        match &self.layout {
+            Layout::Extents(_) => format!("\"{hex}\""),
+            Layout::Parts(parts) => format!("\"{hex}-{}\"", parts.len()),
+        }
+    }
+
+    /// Number of parts (S3's `x-amz-mp-parts-count`), `None` for a single PUT.
+    pub fn parts_count(&self) -> Option<u32> {
+        match &self.layout {
+            Layout::Extents(_) => None,
+            Layout::Parts(parts) => Some(parts.len() as u32),
+        }
+    }
+
+    /// Byte range `[start, end)` of part `number` (1-based). A single PUT is one part.
+    pub fn part_range(&self, number: u32) -> Option<(u64, u64)> {
+        match &self.layout {
+            Layout::Extents(_) => (number == 1).then_some((0, self.size)),
+            Layout::Parts(parts) => {
+                let index = usize::try_from(number).ok()?.checked_sub(1)?;
+                let start: u64 = parts.iter().take(index).map(|p| p.size).sum();
+                parts.get(index).map(|p| (start, start + p.size))
+            }
+        }
+    }
+}
+
+/// What one entry of a key's version chain is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VersionKind {
+    Object(Arc<ObjectInfo>),
+    DeleteMarker { last_modified_ms: u64 },
+}
+
+/// One version of a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Version {
+    pub seq: Seq,
+    pub id: VersionId,
+    pub kind: VersionKind,
+}
+
+impl Version {
+    pub fn last_modified_ms(&self) -> u64 {
+        match &self.kind {
+            VersionKind::Object(info) => info.last_modified_ms,
+            VersionKind::DeleteMarker { last_modified_ms } => *last_modified_ms,
+        }
+    }
+
+    pub fn is_delete_marker(&self) -> bool {
+        matches!(self.kind, VersionKind::DeleteMarker { .. })
+    }
+}
+
+/// Lowercase hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(DIGITS[(byte >> 4) as usize] as char);
+        out.push(DIGITS[(byte & 15) as usize] as char);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_id_round_trips_and_rejects_junk() {
+        for id in [VersionId::Null, VersionId::Id(1), VersionId::Id(u64::MAX)] {
+            assert_eq!(VersionId::parse(&id.to_string()), Some(id));
+        }
+        for bad in ["", "NULL", "0000000000000000", "000000000000000g", "00000000000000001"] {
+            assert_eq!(VersionId::parse(bad), None, "{bad}");
+        }
+        let upload = UploadId(42);
+        assert_eq!(UploadId::parse(&upload.to_string()), Some(upload));
+        assert_eq!(UploadId::parse("u0000000000000000"), None);
+    }
+}

@@ -1,0 +1,88 @@
+//! Each S3 limit the engine enforces, at and just past the limit.
+
+use cairn_engine::limits::*;
+use cairn_engine::{Error, ListQuery, ObjectAttributes};
+
+use crate::{open, put};
+
+#[test]
+fn key_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), cairn_engine::IoMode::Threads);
+    engine.create_bucket("bkt", "us-east-1").unwrap();
+    put(&engine, "bkt", &"k".repeat(KEY_BYTES_MAX), b"ok");
+    assert!(matches!(
+        engine.put_object("bkt", &"k".repeat(KEY_BYTES_MAX + 1), ObjectAttributes::default()),
+        Err(Error::InvalidKey(_))
+    ));
+    // Multi-byte characters count in bytes.
+    assert!(engine.put_object("bkt", &"é".repeat(KEY_BYTES_MAX / 2 + 1), ObjectAttributes::default()).is_err());
+}
+
+#[test]
+fn user_metadata_and_tags() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), cairn_engine::IoMode::Threads);
+    engine.create_bucket("bkt", "us-east-1").unwrap();
+    let with_user =
+        |bytes: usize| ObjectAttributes { user: vec![("m".into(), "v".repeat(bytes - 1))], ..Default::default() };
+    engine.put_object_bytes("bkt", "k", with_user(USER_METADATA_BYTES_MAX), b"").unwrap();
+    assert!(matches!(
+        engine.put_object("bkt", "k", with_user(USER_METADATA_BYTES_MAX + 1)),
+        Err(Error::MetadataTooLarge { .. })
+    ));
+    let with_tags = |n: usize| ObjectAttributes {
+        tags: (0..n).map(|i| (format!("t{i}"), "v".into())).collect(),
+        ..Default::default()
+    };
+    engine.put_object_bytes("bkt", "k", with_tags(TAGS_MAX), b"").unwrap();
+    assert!(matches!(engine.put_object("bkt", "k", with_tags(TAGS_MAX + 1)), Err(Error::InvalidTag(_))));
+    assert!(matches!(engine.create_upload("bkt", "k", with_tags(TAGS_MAX + 1)), Err(Error::InvalidTag(_))));
+}
+
+#[test]
+fn listing_pages_are_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), cairn_engine::IoMode::Uring);
+    engine.create_bucket("bkt", "us-east-1").unwrap();
+    std::thread::scope(|scope| {
+        for t in 0..8 {
+            let engine = engine.clone();
+            scope.spawn(move || {
+                for i in 0..(LIST_PAGE_ENTRIES_MAX / 8 + 1) {
+                    put(&engine, "bkt", &format!("{t}-{i:04}"), b"");
+                }
+            });
+        }
+    });
+    let page = engine.list_objects("bkt", &ListQuery { max_keys: usize::MAX, ..ListQuery::default() }).unwrap();
+    assert_eq!(page.items.len(), LIST_PAGE_ENTRIES_MAX);
+    assert!(page.is_truncated);
+}
+
+#[test]
+fn bucket_config_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), cairn_engine::IoMode::Threads);
+    engine.create_bucket("bkt", "us-east-1").unwrap();
+    engine.put_bucket_config("bkt", "policy", &vec![b'x'; BUCKET_CONFIG_BYTES_MAX]).unwrap();
+    assert!(matches!(
+        engine.put_bucket_config("bkt", "policy", &vec![b'x'; BUCKET_CONFIG_BYTES_MAX + 1]),
+        Err(Error::EntityTooLarge { .. })
+    ));
+    assert!(engine.put_bucket_config("bkt", &"n".repeat(BUCKET_CONFIG_NAME_BYTES_MAX + 1), b"").is_err());
+    for i in 1..BUCKET_CONFIGS_MAX {
+        engine.put_bucket_config("bkt", &format!("c{i}"), b"").unwrap();
+    }
+    assert!(engine.put_bucket_config("bkt", "one-too-many", b"").is_err());
+    engine.put_bucket_config("bkt", "c1", b"replacing is fine").unwrap();
+}
+
+#[test]
+fn config_bounds_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = cairn_engine::EngineConfig { segment_bytes: SEGMENT_BYTES_MIN - 1, ..Default::default() };
+    assert!(matches!(cairn_engine::Engine::open(dir.path(), small), Err(Error::InvalidConfig(_))));
+    let large = cairn_engine::EngineConfig { segment_bytes: SEGMENT_BYTES_MAX + 1, ..Default::default() };
+    assert!(matches!(cairn_engine::Engine::open(dir.path(), large), Err(Error::InvalidConfig(_))));
+}

@@ -1,0 +1,132 @@
+//! Recovery over damaged files: torn tails are cut, damage further back is reported, damaged
+//! chunks are never served.
+
+use std::fs::OpenOptions;
+use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+
+use cairn_engine::{Engine, Error, IoMode, limits};
+
+use crate::{body, open, put};
+
+fn segments(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cairn"))
+        .collect();
+    paths.sort();
+    paths
+}
+
+#[test]
+fn a_torn_tail_is_cut_and_the_store_goes_on() {
+    for garbage in [&b"\x43"[..], &[0u8; 100][..], &b"Crec\x07\x01\x00\x00\xff\xff\x00\x00"[..]] {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = open(dir.path(), IoMode::Threads);
+        engine.create_bucket("bkt", "us-east-1").unwrap();
+        put(&engine, "bkt", "k", b"acknowledged");
+        drop(engine);
+        let path = segments(dir.path()).pop().unwrap();
+        let len = std::fs::metadata(&path).unwrap().len();
+        OpenOptions::new().append(true).open(&path).unwrap().write_all(garbage).unwrap();
+        let engine = open(dir.path(), IoMode::Threads);
+        assert_eq!(engine.recovery_report().truncated_tail.map(|(_, valid, _)| valid), Some(len));
+        assert_eq!(engine.get_object_bytes("bkt", "k", None).unwrap(), b"acknowledged");
+        put(&engine, "bkt", "k2", b"more");
+        drop(engine);
+        let engine = open(dir.path(), IoMode::Threads);
+        assert_eq!(engine.recovery_report().truncated_tail, None);
+        assert_eq!(engine.get_object_bytes("bkt", "k2", None).unwrap(), b"more");
+    }
+}
+
+#[test]
+fn a_half_written_last_record_is_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), IoMode::Threads);
+    engine.create_bucket("bkt", "us-east-1").unwrap();
+    put(&engine, "bkt", "first", b"1");
+    drop(engine);
+    let path = segments(dir.path()).pop().unwrap();
+    let acknowledged_len = std::fs::metadata(&path).unwrap().len();
+    let engine = open(dir.path(), IoMode::Threads);
+    put(&engine, "bkt", "second", &body(3, 5000));
+    drop(engine);
+    // Tear the second put at every tenth byte: it must vanish whole, the first must stay.
+    let full = std::fs::read(&path).unwrap();
+    for cut in (acknowledged_len as usize..full.len()).step_by(10) {
+        std::fs::write(&path, &full[..cut]).unwrap();
+        let engine = open(dir.path(), IoMode::Threads);
+        assert_eq!(engine.get_object_bytes("bkt", "first", None).unwrap(), b"1");
+        assert!(matches!(engine.get_object("bkt", "second", None, None), Err(Error::NoSuchKey { .. })), "cut at {cut}");
+    }
+}
+
+#[test]
+fn a_damaged_chunk_in_a_sealed_segment_is_never_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        cairn_engine::EngineConfig { segment_bytes: limits::SEGMENT_BYTES_MIN, ..crate::config(IoMode::Threads) };
+    let engine = Engine::open(dir.path(), config.clone()).unwrap();
+    engine.create_bucket("bkt", "us-east-1").unwrap();
+    let data = body(5, 3000);
+    put(&engine, "bkt", "early", &data);
+    let mut i = 0;
+    while engine.segment_count() < 2 {
+        put(&engine, "bkt", &format!("fill{i}"), &body(i, 1024 * 1024));
+        i += 1;
+    }
+    drop(engine);
+    let first = &segments(dir.path())[0];
+    let bytes = std::fs::read(first).unwrap();
+    let at = bytes.windows(16).position(|w| w == &data[..16]).unwrap();
+    let file = OpenOptions::new().write(true).open(first).unwrap();
+    file.write_at(&[bytes[at + 100] ^ 0x20], (at + 100) as u64).unwrap();
+    let engine = Engine::open(dir.path(), config).unwrap();
+    let error = engine.get_object_bytes("bkt", "early", None).unwrap_err();
+    assert!(matches!(error, Error::ChecksumMismatch { .. }), "{error:?}");
+    assert_eq!(engine.get_object_bytes("bkt", "fill0", None).unwrap(), body(0, 1024 * 1024));
+}
+
+#[test]
+fn damaged_metadata_before_the_tail_stops_the_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        cairn_engine::EngineConfig { segment_bytes: limits::SEGMENT_BYTES_MIN, ..crate::config(IoMode::Threads) };
+    let engine = Engine::open(dir.path(), config.clone()).unwrap();
+    engine.create_bucket("bkt", "us-east-1").unwrap();
+    let mut i = 0;
+    while engine.segment_count() < 2 {
+        put(&engine, "bkt", &format!("fill{i}"), &body(i, 1024 * 1024));
+        i += 1;
+    }
+    drop(engine);
+    // The bucket-create record sits right after the first segment's 64-byte header.
+    let first = &segments(dir.path())[0];
+    let mut file = OpenOptions::new().write(true).open(first).unwrap();
+    file.seek(SeekFrom::Start(64 + 30)).unwrap();
+    file.write_all(b"X").unwrap();
+    drop(file);
+    let error = Engine::open(dir.path(), config).unwrap_err();
+    assert!(matches!(error, Error::Corruption { offset: 64, .. }), "{error:?}");
+}
+
+#[test]
+fn damage_beyond_the_torn_write_window_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), IoMode::Uring);
+    engine.create_bucket("bkt", "us-east-1").unwrap();
+    put(&engine, "bkt", "early", b"early");
+    // Push the early records further back than any torn write can reach.
+    let chunk = body(1, 1024 * 1024);
+    for i in 0..(limits::UNSYNCED_BYTES_MAX / (1024 * 1024) + 2) {
+        put(&engine, "bkt", &format!("fill{i}"), &chunk);
+    }
+    drop(engine);
+    let last = segments(dir.path()).pop().unwrap();
+    let file = OpenOptions::new().write(true).open(&last).unwrap();
+    file.write_at(b"\0\0\0\0", 64).unwrap();
+    let error = Engine::open(dir.path(), crate::config(IoMode::Uring)).unwrap_err();
+    assert!(matches!(error, Error::Corruption { offset: 64, .. }), "{error:?}");
+}
