@@ -6,19 +6,18 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use crossbeam_channel::Receiver;
 use md5::{Digest, Md5};
 
 use crate::engine::{Inner, wait};
 use crate::error::{Error, Result};
-use crate::format::{self, RecordKind};
 use crate::limits;
+use crate::queue::{Pending, oneshot};
 use crate::segment::Segments;
 use crate::types::{Extent, Layout, ObjectInfo, Version};
-use crate::writer::{ChunkWritten, Request};
+use crate::writer::{ChunkBuf, ChunkWritten, Request};
 
-/// The first buffer a body gets; it grows to a full chunk only for bodies that need it.
-const FIRST_BUFFER_BYTES: usize = 64 * 1024;
+/// The smallest first buffer a body gets; it grows to a full chunk only for bodies that need it.
+const FIRST_BUFFER_BYTES_MIN: usize = 4 * 1024;
 
 /// A finished body: where its chunks are and what it hashed to.
 #[derive(Debug)]
@@ -26,8 +25,10 @@ pub(crate) struct Body {
     pub extents: Vec<Extent>,
     pub size: u64,
     pub md5: [u8; 16],
-    /// The log writer epoch the chunks were written in (`None` for an empty body).
+    /// The log writer epoch the chunks were written in (`None` if none were sent yet).
     pub epoch: Option<u64>,
+    /// The last chunk, not yet written: it goes with the commit record.
+    pub tail: Option<ChunkBuf>,
 }
 
 pub(crate) struct BodySink {
@@ -37,7 +38,7 @@ pub(crate) struct BodySink {
     md5: Md5,
     size: u64,
     extents: Vec<Extent>,
-    in_flight: VecDeque<Receiver<Result<ChunkWritten>>>,
+    in_flight: VecDeque<Pending<Result<ChunkWritten>>>,
     epoch: Option<u64>,
 }
 
@@ -78,15 +79,19 @@ impl BodySink {
         self.size = size;
         let chunk_bytes = limits::CHUNK_BYTES_MAX as usize;
         while !data.is_empty() {
+            // A full buffer is sent only once more data follows it: the last chunk of a body
+            // travels with its commit record.
+            if self.buffer.len() == chunk_bytes {
+                self.send_chunk()?;
+            }
             if self.buffer.capacity() == 0 {
-                self.buffer.reserve_exact(data.len().clamp(FIRST_BUFFER_BYTES, chunk_bytes));
+                // Sized to the first write (often the whole of a small body); later writes
+                // grow it as a Vec grows, up to one chunk.
+                self.buffer.reserve_exact(data.len().clamp(FIRST_BUFFER_BYTES_MIN, chunk_bytes));
             }
             let take = (chunk_bytes - self.buffer.len()).min(data.len());
             self.buffer.extend_from_slice(&data[..take]);
             data = &data[take..];
-            if self.buffer.len() == chunk_bytes {
-                self.send_chunk()?;
-            }
         }
         Ok(())
     }
@@ -95,10 +100,9 @@ impl BodySink {
         while self.in_flight.len() >= limits::PUT_CHUNKS_IN_FLIGHT_MAX {
             self.wait_one()?;
         }
-        let payload = Bytes::from(std::mem::take(&mut self.buffer));
-        let header = format::encode_record_header(RecordKind::Chunk, &payload);
-        let (reply, receiver) = crossbeam_channel::bounded(1);
-        self.inner.writer.send(Request::Chunk { header, payload, reply })?;
+        let chunk = ChunkBuf::new(Bytes::from(std::mem::take(&mut self.buffer)));
+        let (reply, receiver) = oneshot();
+        self.inner.writer.send(Request::Chunk { chunk, reply })?;
         self.in_flight.push_back(receiver);
         Ok(())
     }
@@ -115,14 +119,13 @@ impl BodySink {
     }
 
     pub fn finish(mut self) -> Result<Body> {
-        if !self.buffer.is_empty() {
-            self.send_chunk()?;
-        }
         while !self.in_flight.is_empty() {
             self.wait_one()?;
         }
-        debug_assert_eq!(self.extents.iter().map(|e| u64::from(e.len)).sum::<u64>(), self.size);
-        Ok(Body { extents: self.extents, size: self.size, md5: self.md5.finalize().into(), epoch: self.epoch })
+        let tail = (!self.buffer.is_empty()).then(|| ChunkBuf::new(Bytes::from(std::mem::take(&mut self.buffer))));
+        let tail_len = tail.as_ref().map_or(0, |chunk| chunk.payload.len() as u64);
+        debug_assert_eq!(self.extents.iter().map(|e| u64::from(e.len)).sum::<u64>() + tail_len, self.size);
+        Ok(Body { extents: self.extents, size: self.size, md5: self.md5.finalize().into(), epoch: self.epoch, tail })
     }
 }
 

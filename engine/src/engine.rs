@@ -7,8 +7,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crossbeam_channel::Receiver;
-
 use crate::body::{BodySink, ObjectReader};
 use crate::error::{Error, Result};
 use crate::format::records::{Mutation, ObjectPut, RecordLayout};
@@ -16,13 +14,14 @@ use crate::index::{Applied, BucketState, Index};
 use crate::io::{self, IoBackend, IoMode};
 use crate::limits;
 use crate::list::{self, ListQuery, Page, PartPage, UploadEntry, UploadQuery, VersionEntry, VersionQuery};
+use crate::queue::{Pending, oneshot};
 use crate::recovery::{self, RecoveryReport};
 use crate::segment::Segments;
 use crate::types::{
     ObjectAttributes, ObjectInfo, PartLayout, UploadId, Version, VersionId, VersionKind, VersioningState,
 };
 use crate::validate;
-use crate::writer::{Committed, Request, WriterHandle, WriterStart};
+use crate::writer::{ChunkBuf, Committed, Request, WriterHandle, WriterStart};
 
 /// How to open a store.
 #[derive(Clone, Debug)]
@@ -137,15 +136,16 @@ pub(crate) struct Inner {
 
 impl Inner {
     /// Sends a metadata record and waits until it is durable and applied.
-    pub fn commit(&self, mutation: Mutation, epoch: Option<u64>) -> Result<Committed> {
-        let (reply, receiver) = crossbeam_channel::bounded(1);
-        self.writer.send(Request::Commit { mutation: Box::new(mutation), epoch, reply })?;
+    pub fn commit(&self, mutation: Mutation, tail: Option<ChunkBuf>, epoch: Option<u64>) -> Result<Committed> {
+        let (reply, receiver) = oneshot();
+        let tail = tail.into_iter().collect();
+        self.writer.send(Request::Commit { mutation: Box::new(mutation), tail, epoch, reply })?;
         wait(receiver)
     }
 }
 
-pub(crate) fn wait<T>(receiver: Receiver<Result<T>>) -> Result<T> {
-    receiver.recv().map_err(|_| Error::Closed)?
+pub(crate) fn wait<T>(receiver: Pending<Result<T>>) -> Result<T> {
+    receiver.wait().ok_or(Error::Closed)?
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -220,13 +220,18 @@ impl Engine {
         &self.inner.dir
     }
 
+    /// The log writer's counters since open.
+    pub fn log_stats(&self) -> crate::writer::LogStats {
+        self.inner.writer.stats.snapshot()
+    }
+
     /// Number of segment files.
     pub fn segment_count(&self) -> usize {
         self.inner.segments.count()
     }
 
     fn commit(&self, mutation: Mutation) -> Result<Applied> {
-        Ok(self.inner.commit(mutation, None)?.applied)
+        Ok(self.inner.commit(mutation, None, None)?.applied)
     }
 
     fn bucket(&self, name: &str) -> Result<Arc<BucketState>> {
@@ -604,7 +609,7 @@ impl ObjectWriter {
             layout: RecordLayout::Extents(body.extents),
             upload: None,
         };
-        let version = match self.inner.commit(Mutation::ObjectPut(Box::new(put)), body.epoch)?.applied {
+        let version = match self.inner.commit(Mutation::ObjectPut(Box::new(put)), body.tail, body.epoch)?.applied {
             Applied::Version(version) => version,
             other => unreachable!("a put applied as {other:?}"),
         };
@@ -643,7 +648,7 @@ impl PartWriter {
             last_modified_ms: now_ms(),
             extents: body.extents,
         };
-        self.inner.commit(mutation, body.epoch)?;
+        self.inner.commit(mutation, body.tail, body.epoch)?;
         Ok(body.md5)
     }
 }

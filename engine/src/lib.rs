@@ -24,6 +24,7 @@ mod index;
 pub mod io;
 pub mod limits;
 mod list;
+mod queue;
 mod recovery;
 mod segment;
 mod types;
@@ -44,5 +45,6 @@ pub use types::{
     Extent, Layout, Location, ObjectAttributes, ObjectInfo, PartLayout, SegmentId, Seq, SystemMetadata, UploadId,
     Version, VersionId, VersionKind, VersioningState, hex,
 };
+pub use writer::LogStats;
 
 pub(crate) use engine::now_ms;

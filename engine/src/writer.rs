@@ -12,10 +12,10 @@
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
-use crossbeam_channel::{Receiver, Sender};
 
 use crate::error::{Error, Result};
 use crate::format::records::Mutation;
@@ -23,6 +23,7 @@ use crate::format::{self, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
 use crate::index::{Applied, Index};
 use crate::io::{IoBackend, IoFile};
 use crate::limits;
+use crate::queue::{Queue, Reply};
 use crate::segment::{Segments, segment_path};
 use crate::types::{Extent, Location, SegmentId, Seq};
 
@@ -39,23 +40,91 @@ pub(crate) struct Committed {
     pub applied: Applied,
 }
 
+/// A chunk record ready to write: its header (checksum computed by the sender) and payload.
+#[derive(Debug)]
+pub(crate) struct ChunkBuf {
+    pub header: [u8; RECORD_HEADER_BYTES],
+    pub payload: Bytes,
+}
+
+impl ChunkBuf {
+    pub fn new(payload: Bytes) -> ChunkBuf {
+        ChunkBuf { header: format::encode_record_header(format::RecordKind::Chunk, &payload), payload }
+    }
+
+    fn record_len(&self) -> u64 {
+        (RECORD_HEADER_BYTES + self.payload.len()) as u64
+    }
+}
+
+#[derive(Debug)]
 pub(crate) enum Request {
-    Chunk { header: [u8; RECORD_HEADER_BYTES], payload: Bytes, reply: Sender<Result<ChunkWritten>> },
-    Commit { mutation: Box<Mutation>, epoch: Option<u64>, reply: Sender<Result<Committed>> },
+    Chunk {
+        chunk: ChunkBuf,
+        reply: Reply<Result<ChunkWritten>>,
+    },
+    /// A metadata record, with the body's last chunks riding along: they are written just
+    /// before the record and their extents appended to its list, so a small object is one
+    /// request, one write and one sync.
+    Commit {
+        mutation: Box<Mutation>,
+        tail: Vec<ChunkBuf>,
+        epoch: Option<u64>,
+        reply: Reply<Result<Committed>>,
+    },
 }
 
 impl Request {
     fn bytes(&self) -> usize {
         match self {
-            Request::Chunk { payload, .. } => RECORD_HEADER_BYTES + payload.len(),
-            Request::Commit { .. } => RECORD_HEADER_BYTES + 256,
+            Request::Chunk { chunk, .. } => chunk.record_len() as usize,
+            Request::Commit { tail, .. } => {
+                RECORD_HEADER_BYTES + 256 + tail.iter().map(|c| c.record_len() as usize).sum::<usize>()
+            }
         }
     }
 
     fn fail(self, error: Error) {
         match self {
-            Request::Chunk { reply, .. } => drop(reply.send(Err(error))),
-            Request::Commit { reply, .. } => drop(reply.send(Err(error))),
+            Request::Chunk { reply, .. } => reply.send(Err(error)),
+            Request::Commit { reply, .. } => reply.send(Err(error)),
+        }
+    }
+}
+
+/// Counters of the log writer, for benchmarks and metrics.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Groups written (one write submission each).
+    pub groups: AtomicU64,
+    /// Syncs (fdatasync) issued, including segment seals.
+    pub syncs: AtomicU64,
+    /// Metadata records committed.
+    pub commits: AtomicU64,
+    /// Chunk records written.
+    pub chunks: AtomicU64,
+    /// Bytes written to segments.
+    pub bytes: AtomicU64,
+}
+
+/// A copy of `WriterStats` at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogStats {
+    pub groups: u64,
+    pub syncs: u64,
+    pub commits: u64,
+    pub chunks: u64,
+    pub bytes: u64,
+}
+
+impl WriterStats {
+    pub fn snapshot(&self) -> LogStats {
+        LogStats {
+            groups: self.groups.load(Ordering::Relaxed),
+            syncs: self.syncs.load(Ordering::Relaxed),
+            commits: self.commits.load(Ordering::Relaxed),
+            chunks: self.chunks.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
         }
     }
 }
@@ -76,14 +145,18 @@ pub(crate) struct WriterStart {
 /// The sending side; dropping it stops the writer after it drains its queue.
 #[derive(Debug)]
 pub(crate) struct WriterHandle {
-    pub sender: Option<Sender<Request>>,
+    queue: Arc<Queue<Request>>,
+    pub stats: Arc<WriterStats>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl WriterHandle {
     pub fn start(start: WriterStart) -> io::Result<WriterHandle> {
-        let (sender, receiver) = crossbeam_channel::bounded(limits::WRITE_QUEUE_DEPTH);
+        let queue = Arc::new(Queue::new(limits::WRITE_QUEUE_DEPTH));
+        let receiver = queue.clone();
+        let stats = Arc::new(WriterStats::default());
         let writer = Writer {
+            stats: stats.clone(),
             dir: start.dir,
             backend: start.backend,
             segments: start.segments,
@@ -98,18 +171,17 @@ impl WriterHandle {
             cut_pending: false,
         };
         let thread = std::thread::Builder::new().name("cairn-log-writer".into()).spawn(move || writer.run(receiver))?;
-        Ok(WriterHandle { sender: Some(sender), thread: Some(thread) })
+        Ok(WriterHandle { queue, stats, thread: Some(thread) })
     }
 
     pub fn send(&self, request: Request) -> Result<()> {
-        let sender = self.sender.as_ref().ok_or(Error::Closed)?;
-        sender.send(request).map_err(|_| Error::Closed)
+        self.queue.push(request).map_err(|_| Error::Closed)
     }
 }
 
 impl Drop for WriterHandle {
     fn drop(&mut self) {
-        self.sender = None;
+        self.queue.close();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -118,8 +190,8 @@ impl Drop for WriterHandle {
 
 /// A request placed in the current group, waiting for the group's write (and sync).
 enum Placed {
-    Chunk { extent: Extent, reply: Sender<Result<ChunkWritten>> },
-    Commit { seq: Seq, mutation: Box<Mutation>, reply: Sender<Result<Committed>> },
+    Chunk { extent: Extent, reply: Reply<Result<ChunkWritten>> },
+    Commit { seq: Seq, mutation: Box<Mutation>, reply: Reply<Result<Committed>> },
 }
 
 /// Records placed contiguously in the active segment, written with one submission.
@@ -132,6 +204,7 @@ struct Group {
 }
 
 struct Writer {
+    stats: Arc<WriterStats>,
     dir: PathBuf,
     backend: Arc<dyn IoBackend>,
     segments: Arc<Segments>,
@@ -151,20 +224,18 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, receiver: Receiver<Request>) {
-        while let Ok(first) = receiver.recv() {
-            let mut bytes = first.bytes();
-            let mut batch = vec![first];
-            while batch.len() < limits::GROUP_COMMIT_RECORDS_MAX && bytes < limits::GROUP_COMMIT_BYTES_MAX {
-                match receiver.try_recv() {
-                    Ok(request) => {
-                        bytes += request.bytes();
-                        batch.push(request);
-                    }
-                    Err(_) => break,
-                }
+    fn run(mut self, queue: Arc<Queue<Request>>) {
+        loop {
+            let (mut records, mut bytes) = (0, 0);
+            let batch = queue.pop_batch(|request| {
+                records += 1;
+                bytes += request.bytes();
+                records < limits::GROUP_COMMIT_RECORDS_MAX && bytes < limits::GROUP_COMMIT_BYTES_MAX
+            });
+            match batch {
+                Some(batch) => self.process(batch),
+                None => return,
             }
-            self.process(batch);
         }
     }
 
@@ -180,44 +251,49 @@ impl Writer {
         let mut group = Group { start: self.len, ..Group::default() };
         let mut requests = batch.into_iter();
         while let Some(request) = requests.next() {
-            let record_len = match &request {
-                Request::Chunk { payload, .. } => (RECORD_HEADER_BYTES + payload.len()) as u64,
-                Request::Commit { .. } => 0, // measured once encoded, below
-            };
             let placed = match request {
-                Request::Chunk { header, payload, reply } => {
-                    if let Err(error) = self.make_room(&mut group, record_len) {
-                        drop(reply.send(Err(error)));
+                Request::Chunk { chunk, reply } => {
+                    if let Err(error) = self.make_room(&mut group, chunk.record_len()) {
+                        reply.send(Err(error));
                         fail_rest(requests);
                         return;
                     }
-                    let extent = Extent {
-                        location: Location { segment: self.active_id, offset: self.len },
-                        len: payload.len() as u32,
-                    };
-                    group.bufs.push(Bytes::copy_from_slice(&header));
-                    group.bufs.push(payload);
-                    self.len += record_len;
-                    Placed::Chunk { extent, reply }
+                    Placed::Chunk { extent: self.place_chunk(&mut group, chunk), reply }
                 }
-                Request::Commit { mutation, epoch, reply } => {
+                Request::Commit { mut mutation, tail, epoch, reply } => {
                     if epoch.is_some_and(|epoch| epoch != self.epoch) {
-                        drop(reply.send(Err(Error::WriteInterrupted)));
+                        reply.send(Err(Error::WriteInterrupted));
                         continue;
+                    }
+                    // Size the record with placeholder extents for the tail (encoded extents
+                    // have a fixed size), find room for chunks and record together, then fill
+                    // in where the chunks landed.
+                    let placeholder = Extent { location: Location { segment: self.active_id, offset: 0 }, len: 0 };
+                    if let Some(extents) = mutation.extents_mut() {
+                        extents.extend(tail.iter().map(|_| placeholder));
+                    }
+                    let record_len = mutation.encode_record(self.next_seq).len();
+                    if record_len - RECORD_HEADER_BYTES > limits::RECORD_PAYLOAD_BYTES_MAX as usize {
+                        reply.send(Err(Error::MetadataTooLarge {
+                            bytes: record_len,
+                            limit: limits::RECORD_PAYLOAD_BYTES_MAX as usize,
+                        }));
+                        continue;
+                    }
+                    let tail_len: u64 = tail.iter().map(ChunkBuf::record_len).sum();
+                    if let Err(error) = self.make_room(&mut group, tail_len + record_len as u64) {
+                        reply.send(Err(error));
+                        fail_rest(requests);
+                        return;
+                    }
+                    let placed: Vec<Extent> =
+                        tail.into_iter().map(|chunk| self.place_chunk(&mut group, chunk)).collect();
+                    if let Some(extents) = mutation.extents_mut() {
+                        let start = extents.len() - placed.len();
+                        extents[start..].copy_from_slice(&placed);
                     }
                     let record = mutation.encode_record(self.next_seq);
-                    if record.len() - RECORD_HEADER_BYTES > limits::RECORD_PAYLOAD_BYTES_MAX as usize {
-                        drop(reply.send(Err(Error::MetadataTooLarge {
-                            bytes: record.len(),
-                            limit: limits::RECORD_PAYLOAD_BYTES_MAX as usize,
-                        })));
-                        continue;
-                    }
-                    if let Err(error) = self.make_room(&mut group, record.len() as u64) {
-                        drop(reply.send(Err(error)));
-                        fail_rest(requests);
-                        return;
-                    }
+                    debug_assert_eq!(record.len(), record_len);
                     let seq = self.next_seq;
                     self.next_seq += 1;
                     self.len += record.len() as u64;
@@ -233,6 +309,18 @@ impl Writer {
         let sync = group.has_commit || self.len - self.synced_len > limits::UNSYNCED_BYTES_MAX / 2;
         // On error, flush has already failed the group's requests; nothing else is left.
         let _ = self.flush(group, sync);
+    }
+
+    /// Appends a chunk to the group at the current end of the active segment.
+    fn place_chunk(&mut self, group: &mut Group, chunk: ChunkBuf) -> Extent {
+        let extent = Extent {
+            location: Location { segment: self.active_id, offset: self.len },
+            len: chunk.payload.len() as u32,
+        };
+        self.len += chunk.record_len();
+        group.bufs.push(Bytes::copy_from_slice(&chunk.header));
+        group.bufs.push(chunk.payload);
+        extent
     }
 
     /// Seals the active segment and opens the next if `record_len` does not fit.
@@ -285,21 +373,28 @@ impl Writer {
             self.roll_back();
             for placed in group.placed {
                 match placed {
-                    Placed::Chunk { reply, .. } => drop(reply.send(Err(Error::Io(clone_io(&error))))),
-                    Placed::Commit { reply, .. } => drop(reply.send(Err(Error::Io(clone_io(&error))))),
+                    Placed::Chunk { reply, .. } => reply.send(Err(Error::Io(clone_io(&error)))),
+                    Placed::Commit { reply, .. } => reply.send(Err(Error::Io(clone_io(&error)))),
                 }
             }
             return Err(Error::Io(error));
         }
         if sync {
             self.synced_len = self.len;
+            self.stats.syncs.fetch_add(1, Ordering::Relaxed);
         }
+        self.stats.groups.fetch_add(1, Ordering::Relaxed);
+        self.stats.bytes.fetch_add(slices.iter().map(|s| s.len() as u64).sum(), Ordering::Relaxed);
         for placed in group.placed {
             match placed {
-                Placed::Chunk { extent, reply } => drop(reply.send(Ok(ChunkWritten { extent, epoch: self.epoch }))),
+                Placed::Chunk { extent, reply } => {
+                    self.stats.chunks.fetch_add(1, Ordering::Relaxed);
+                    reply.send(Ok(ChunkWritten { extent, epoch: self.epoch }));
+                }
                 Placed::Commit { seq, mutation, reply } => {
+                    self.stats.commits.fetch_add(1, Ordering::Relaxed);
                     let applied = self.index.apply(seq, &mutation).map(|applied| Committed { applied });
-                    drop(reply.send(applied));
+                    reply.send(applied);
                 }
             }
         }

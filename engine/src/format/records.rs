@@ -107,6 +107,18 @@ impl Mutation {
         }
     }
 
+    /// The extent list a body's chunks are recorded in, for records that have one.
+    pub fn extents_mut(&mut self) -> Option<&mut Vec<Extent>> {
+        match self {
+            Mutation::ObjectPut(put) => match &mut put.layout {
+                RecordLayout::Extents(extents) => Some(extents),
+                RecordLayout::Parts(_) => None,
+            },
+            Mutation::PartPut { extents, .. } => Some(extents),
+            _ => None,
+        }
+    }
+
     /// Encodes the payload with `seq` in its first eight bytes.
     pub fn encode_payload(&self, seq: Seq) -> Vec<u8> {
         let mut enc = Enc::with_capacity(128);
