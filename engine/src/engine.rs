@@ -652,3 +652,33 @@ impl PartWriter {
         Ok(body.md5)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_past_its_limit_is_refused_before_it_is_stored() {
+        // PUT_BYTES_MAX (5 GiB) and PART_BYTES_MAX are wired into the same check; a small
+        // limit exercises it without writing gigabytes.
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path(), EngineConfig { io: IoMode::Threads, ..EngineConfig::default() }).unwrap();
+        let mut sink = BodySink::new(engine.inner.clone(), 10);
+        sink.write(b"0123456789").unwrap();
+        assert!(matches!(sink.write(b"x"), Err(Error::EntityTooLarge { size: 11, limit: 10 })));
+        assert_eq!(sink.len(), 10);
+    }
+
+    #[test]
+    fn ranges_resolve_like_http() {
+        let range = |first, last| ByteRange::From { first, last };
+        assert_eq!(range(0, Some(0)).resolve(10).unwrap(), (0, 1));
+        assert_eq!(range(5, None).resolve(10).unwrap(), (5, 10));
+        assert_eq!(range(5, Some(100)).resolve(10).unwrap(), (5, 10));
+        assert_eq!(ByteRange::Suffix(3).resolve(10).unwrap(), (7, 10));
+        assert_eq!(ByteRange::Suffix(30).resolve(10).unwrap(), (0, 10));
+        assert!(range(10, None).resolve(10).is_err());
+        assert!(range(0, None).resolve(0).is_err());
+        assert!(ByteRange::Suffix(1).resolve(0).is_err());
+    }
+}

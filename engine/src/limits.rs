@@ -78,8 +78,10 @@ pub const PUT_CHUNKS_IN_FLIGHT_MAX: usize = 4;
 /// Segments decoded at once during recovery (each decoded segment is held in memory until it is
 /// applied).
 pub const RECOVERY_SEGMENTS_IN_FLIGHT_MAX: usize = 8;
-/// Versions kept in one key's chain. S3 has no limit; an unbounded chain makes every overwrite
-/// O(versions), so the engine refuses new versions past this and says so.
-pub const VERSIONS_PER_KEY_MAX: usize = 100_000;
-/// Multipart uploads in progress in one bucket.
-pub const UPLOADS_PER_BUCKET_MAX: usize = 100_000;
+/// Versions kept in one key's chain. S3 has no limit; a chain is copied on every change of its
+/// key (readers never block), so a change costs O(versions) and the engine refuses new versions
+/// past this rather than slow down without bound. Deleting old versions makes room.
+pub const VERSIONS_PER_KEY_MAX: usize = 10_000;
+/// Multipart uploads in progress in one bucket (S3 has no limit; each costs index memory until
+/// completed or aborted).
+pub const UPLOADS_PER_BUCKET_MAX: usize = 10_000;

@@ -200,6 +200,14 @@ mod tests {
     }
 
     #[test]
+    fn oversized_payload_lengths_are_refused() {
+        let mut header = encode_record_header(RecordKind::Chunk, b"");
+        let too_long = crate::limits::RECORD_PAYLOAD_BYTES_MAX + 1;
+        header[PAYLOAD_LEN_OFFSET..RESERVED_OFFSET].copy_from_slice(&too_long.to_le_bytes());
+        assert_eq!(decode_record_header(&header), Err(DecodeError("payload length exceeds the limit")));
+    }
+
+    #[test]
     fn segment_header_round_trips() {
         let header = encode_segment_header(7, 1234);
         assert_eq!(decode_segment_header(&header), Ok(7));

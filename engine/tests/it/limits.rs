@@ -86,3 +86,69 @@ fn config_bounds_are_checked() {
     let large = cairn_engine::EngineConfig { segment_bytes: SEGMENT_BYTES_MAX + 1, ..Default::default() };
     assert!(matches!(cairn_engine::Engine::open(dir.path(), large), Err(Error::InvalidConfig(_))));
 }
+
+/// Runs `count` operations on 16 threads; `op(i)` must succeed.
+fn in_parallel(count: usize, op: impl Fn(usize) + Sync) {
+    std::thread::scope(|scope| {
+        for thread in 0..16 {
+            let op = &op;
+            scope.spawn(move || (thread..count).step_by(16).for_each(op));
+        }
+    });
+}
+
+#[test]
+fn buckets_per_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), cairn_engine::IoMode::Uring);
+    in_parallel(BUCKETS_MAX, |i| engine.create_bucket(&format!("bucket-{i:05}"), "us-east-1").unwrap());
+    assert!(matches!(engine.create_bucket("one-too-many", "us-east-1"), Err(Error::TooManyBuckets { .. })));
+    engine.delete_bucket("bucket-00000").unwrap();
+    engine.create_bucket("one-too-many", "us-east-1").unwrap();
+}
+
+#[test]
+fn versions_per_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), cairn_engine::IoMode::Uring);
+    engine.create_bucket("bkt", "us-east-1").unwrap();
+    engine.set_versioning("bkt", cairn_engine::VersioningState::Enabled).unwrap();
+    in_parallel(VERSIONS_PER_KEY_MAX, |_| drop(put(&engine, "bkt", "k", b"")));
+    let error = engine.put_object_bytes("bkt", "k", ObjectAttributes::default(), b"").unwrap_err();
+    assert!(matches!(error, Error::TooManyVersions { .. }), "{error:?}");
+    assert!(matches!(engine.delete_object("bkt", "k", None), Err(Error::TooManyVersions { .. })));
+    // Deleting a version makes room again.
+    let (newest, _) = engine.head_object("bkt", "k", None).unwrap();
+    engine.delete_object("bkt", "k", Some(newest.id)).unwrap();
+    put(&engine, "bkt", "k", b"fits");
+}
+
+#[test]
+fn uploads_per_bucket() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), cairn_engine::IoMode::Uring);
+    engine.create_bucket("bkt", "us-east-1").unwrap();
+    in_parallel(UPLOADS_PER_BUCKET_MAX, |i| {
+        engine.create_upload("bkt", &format!("k{i}"), ObjectAttributes::default()).unwrap();
+    });
+    assert!(matches!(engine.create_upload("bkt", "k", ObjectAttributes::default()), Err(Error::TooManyUploads { .. })));
+}
+
+#[test]
+fn unsynced_bytes_stay_within_the_torn_write_window() {
+    // A long body with no commit yet: the writer must still sync before the unsynced tail
+    // outgrows what recovery treats as a possibly torn write.
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), cairn_engine::IoMode::Threads);
+    engine.create_bucket("bkt", "us-east-1").unwrap();
+    let syncs_before = engine.log_stats().syncs;
+    let mut writer = engine.put_object("bkt", "big", ObjectAttributes::default()).unwrap();
+    let chunk = vec![7u8; 1024 * 1024];
+    let total = UNSYNCED_BYTES_MAX as usize * 2;
+    for _ in 0..total / chunk.len() {
+        writer.write(&chunk).unwrap();
+    }
+    let syncs = engine.log_stats().syncs - syncs_before;
+    assert!(syncs as usize >= total / (UNSYNCED_BYTES_MAX as usize / 2) - 1, "{syncs} syncs for {total} bytes");
+    writer.finish().unwrap();
+}
