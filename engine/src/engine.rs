@@ -23,6 +23,10 @@ use crate::types::{
 use crate::validate;
 use crate::writer::{ChunkBuf, Committed, Request, WriterHandle, WriterStart};
 
+/// File descriptors left for everything but segments (sockets, the lock file) when judging
+/// whether the open-file limit is close.
+const FDS_RESERVED: u64 = 256;
+
 /// How to open a store.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
@@ -175,7 +179,11 @@ impl Engine {
         let dir = dir.as_ref().to_owned();
         std::fs::create_dir_all(&dir)?;
         let lock = io::lock_dir(&dir)?.ok_or_else(|| Error::Locked { path: dir.display().to_string() })?;
+        let fd_limit = io::raise_fd_limit()?;
         let recovered = recovery::recover(&dir, &backend)?;
+        if recovered.files.len() as u64 + FDS_RESERVED > fd_limit {
+            log::warn!("{} segments are open and the open-file limit is {fd_limit}", recovered.files.len());
+        }
         let segments = Arc::new(Segments::new(backend.clone()));
         for (id, file) in &recovered.files {
             segments.insert(*id, file.clone());

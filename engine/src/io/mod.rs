@@ -120,6 +120,26 @@ pub(crate) fn lock_dir(dir: &Path) -> io::Result<Option<File>> {
     if error.raw_os_error() == Some(libc::EWOULDBLOCK) { Ok(None) } else { Err(error) }
 }
 
+/// Raises the soft limit on open files to the hard limit: every segment stays open for reads.
+/// Returns the limit now in force.
+pub(crate) fn raise_fd_limit() -> io::Result<u64> {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit read and write only the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            limit = raised;
+        }
+    }
+    Ok(limit.rlim_cur)
+}
+
 /// Byte count of `bufs`.
 pub(crate) fn total_len(bufs: &[&[u8]]) -> usize {
     bufs.iter().map(|buf| buf.len()).sum()

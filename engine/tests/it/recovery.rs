@@ -63,21 +63,27 @@ fn a_half_written_last_record_is_cut() {
     }
 }
 
-#[test]
-fn a_damaged_chunk_in_a_sealed_segment_is_never_served() {
+/// A closed store whose first segment is sealed: a bucket, an object "early" holding `data`,
+/// then 1 MiB objects "fill<i>" until a second segment starts.
+fn sealed_store(data: &[u8]) -> (tempfile::TempDir, cairn_engine::EngineConfig) {
     let dir = tempfile::tempdir().unwrap();
     let config =
         cairn_engine::EngineConfig { segment_bytes: limits::SEGMENT_BYTES_MIN, ..crate::config(IoMode::Threads) };
     let engine = Engine::open(dir.path(), config.clone()).unwrap();
     engine.create_bucket("bkt", "us-east-1").unwrap();
-    let data = body(5, 3000);
-    put(&engine, "bkt", "early", &data);
+    put(&engine, "bkt", "early", data);
     let mut i = 0;
     while engine.segment_count() < 2 {
         put(&engine, "bkt", &format!("fill{i}"), &body(i, 1024 * 1024));
         i += 1;
     }
-    drop(engine);
+    (dir, config)
+}
+
+#[test]
+fn a_damaged_chunk_in_a_sealed_segment_is_never_served() {
+    let data = body(5, 3000);
+    let (dir, config) = sealed_store(&data);
     let first = &segments(dir.path())[0];
     let bytes = std::fs::read(first).unwrap();
     let at = bytes.windows(16).position(|w| w == &data[..16]).unwrap();
@@ -91,17 +97,7 @@ fn a_damaged_chunk_in_a_sealed_segment_is_never_served() {
 
 #[test]
 fn damaged_metadata_before_the_tail_stops_the_open() {
-    let dir = tempfile::tempdir().unwrap();
-    let config =
-        cairn_engine::EngineConfig { segment_bytes: limits::SEGMENT_BYTES_MIN, ..crate::config(IoMode::Threads) };
-    let engine = Engine::open(dir.path(), config.clone()).unwrap();
-    engine.create_bucket("bkt", "us-east-1").unwrap();
-    let mut i = 0;
-    while engine.segment_count() < 2 {
-        put(&engine, "bkt", &format!("fill{i}"), &body(i, 1024 * 1024));
-        i += 1;
-    }
-    drop(engine);
+    let (dir, config) = sealed_store(b"early");
     // The bucket-create record sits right after the first segment's 64-byte header.
     let first = &segments(dir.path())[0];
     let mut file = OpenOptions::new().write(true).open(first).unwrap();
