@@ -21,12 +21,17 @@ fn fault_backend(uring: bool) -> Arc<FaultBackend> {
     Arc::new(FaultBackend::new(inner))
 }
 
+/// Small segments, so crashes also land around segment rotations.
 fn open_with(dir: &std::path::Path, fault: &Arc<FaultBackend>) -> Result<Engine, Error> {
-    Engine::open_with_backend(dir, crate::config(cairn_engine::IoMode::Threads), fault.clone())
+    let config = cairn_engine::EngineConfig {
+        segment_bytes: cairn_engine::limits::SEGMENT_BYTES_MIN,
+        ..crate::config(cairn_engine::IoMode::Threads)
+    };
+    Engine::open_with_backend(dir, config, fault.clone())
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::cases(64), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn a_crash_anywhere_keeps_every_acknowledged_write(

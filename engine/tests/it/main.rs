@@ -42,3 +42,8 @@ pub fn md5_hex(data: &[u8]) -> String {
     use md5::Digest;
     cairn_engine::hex(&md5::Md5::digest(data))
 }
+
+/// Property-test cases: the default given, or `PROPTEST_CASES` for longer runs.
+pub fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|cases| cases.parse().ok()).unwrap_or(default)
+}

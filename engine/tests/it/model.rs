@@ -481,7 +481,7 @@ pub fn check(engine: &Engine, model: &Model) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::cases(48), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn engine_matches_the_model(ops in proptest::collection::vec(op(), 1..40), uring in any::<bool>()) {
