@@ -2,6 +2,7 @@
 
 mod basics;
 mod crash;
+mod golden;
 mod limits;
 mod listing;
 mod model;
