@@ -1,0 +1,304 @@
+//! cairn-server driven end to end by aws-sdk-s3 over 127.0.0.1.
+
+mod common;
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier, VersioningConfiguration,
+};
+use common::{TestServer, body, code};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buckets() {
+    let server = TestServer::start().await;
+    let s3 = &server.client;
+    s3.create_bucket().bucket("alpha").send().await.unwrap();
+    s3.create_bucket().bucket("beta").send().await.unwrap();
+    let error = s3.create_bucket().bucket("alpha").send().await.unwrap_err();
+    assert_eq!(code(&error), "BucketAlreadyOwnedByYou");
+    let error = s3.create_bucket().bucket("Not_Valid").send().await.unwrap_err();
+    assert_eq!(code(&error), "InvalidBucketName");
+    let listed = s3.list_buckets().send().await.unwrap();
+    let names: Vec<_> = listed.buckets().iter().filter_map(|b| b.name()).collect();
+    assert_eq!(names, ["alpha", "beta"]);
+    assert!(listed.owner().and_then(|o| o.id()).is_some_and(|id| id.len() == 64));
+    s3.head_bucket().bucket("alpha").send().await.unwrap();
+    assert!(s3.head_bucket().bucket("missing").send().await.is_err());
+    let location = s3.get_bucket_location().bucket("alpha").send().await.unwrap();
+    // us-east-1 is the empty constraint.
+    assert_eq!(location.location_constraint().map(|l| l.as_str()).unwrap_or(""), "");
+    s3.put_object().bucket("alpha").key("k").body(ByteStream::from_static(b"x")).send().await.unwrap();
+    let error = s3.delete_bucket().bucket("alpha").send().await.unwrap_err();
+    assert_eq!(code(&error), "BucketNotEmpty");
+    s3.delete_object().bucket("alpha").key("k").send().await.unwrap();
+    s3.delete_bucket().bucket("alpha").send().await.unwrap();
+    let error = s3.delete_bucket().bucket("alpha").send().await.unwrap_err();
+    assert_eq!(code(&error), "NoSuchBucket");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_with_metadata_and_ranges() {
+    let server = TestServer::start().await;
+    let s3 = &server.client;
+    s3.create_bucket().bucket("objects").send().await.unwrap();
+    let data = body(1, 3 * 1024 * 1024 + 5);
+    let put = s3
+        .put_object()
+        .bucket("objects")
+        .key("dir/file.bin")
+        .content_type("application/x-test")
+        .cache_control("max-age=5")
+        .metadata("colour", "blue")
+        .tagging("team=storage&tier=hot")
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+    let etag = put.e_tag().unwrap().to_owned();
+    let got = s3.get_object().bucket("objects").key("dir/file.bin").send().await.unwrap();
+    assert_eq!(got.e_tag(), Some(etag.as_str()));
+    assert_eq!(got.content_type(), Some("application/x-test"));
+    assert_eq!(got.cache_control(), Some("max-age=5"));
+    assert_eq!(got.metadata().unwrap()["colour"], "blue");
+    assert_eq!(got.tag_count(), Some(2));
+    assert_eq!(got.body.collect().await.unwrap().into_bytes(), data);
+    let head = s3.head_object().bucket("objects").key("dir/file.bin").send().await.unwrap();
+    assert_eq!(head.content_length(), Some(data.len() as i64));
+    let ranged =
+        s3.get_object().bucket("objects").key("dir/file.bin").range("bytes=1048570-1048580").send().await.unwrap();
+    assert_eq!(ranged.content_range(), Some(format!("bytes 1048570-1048580/{}", data.len()).as_str()));
+    assert_eq!(ranged.body.collect().await.unwrap().into_bytes(), &data[1048570..=1048580]);
+    let suffix = s3.get_object().bucket("objects").key("dir/file.bin").range("bytes=-10").send().await.unwrap();
+    assert_eq!(suffix.body.collect().await.unwrap().into_bytes(), &data[data.len() - 10..]);
+    let error =
+        s3.get_object().bucket("objects").key("dir/file.bin").range("bytes=99999999-").send().await.unwrap_err();
+    assert_eq!(code(&error), "InvalidRange");
+    let error = s3.get_object().bucket("objects").key("missing").send().await.unwrap_err();
+    assert_eq!(code(&error), "NoSuchKey");
+    let error = s3
+        .put_object()
+        .bucket("objects")
+        .key("k")
+        .content_md5("AAAAAAAAAAAAAAAAAAAAAA==")
+        .body(ByteStream::from_static(b"hello"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&error), "BadDigest");
+    let error = s3.get_object().bucket("objects").key("k").send().await.unwrap_err();
+    assert_eq!(code(&error), "NoSuchKey", "a PUT with a bad digest stores nothing");
+    let error = s3
+        .put_object()
+        .bucket("objects")
+        .key("k".repeat(1025))
+        .body(ByteStream::from_static(b""))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&error), "KeyTooLongError");
+    s3.delete_object().bucket("objects").key("dir/file.bin").send().await.unwrap();
+    assert!(s3.head_object().bucket("objects").key("dir/file.bin").send().await.is_err());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_paginate() {
+    let server = TestServer::start().await;
+    let s3 = &server.client;
+    s3.create_bucket().bucket("listing").send().await.unwrap();
+    for key in ["a", "b/1", "b/2", "c", "d/e/f"] {
+        s3.put_object().bucket("listing").key(key).body(ByteStream::from_static(b"")).send().await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut token = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket("listing")
+            .delimiter("/")
+            .max_keys(2)
+            .set_continuation_token(token.clone())
+            .send()
+            .await
+            .unwrap();
+        seen.extend(page.contents().iter().filter_map(|o| o.key()).map(str::to_owned));
+        seen.extend(page.common_prefixes().iter().filter_map(|p| p.prefix()).map(|p| format!("[{p}]")));
+        assert!(page.key_count().unwrap() <= 2);
+        if !page.is_truncated().unwrap() {
+            break;
+        }
+        token = page.next_continuation_token().map(str::to_owned);
+    }
+    seen.sort();
+    assert_eq!(seen, ["[b/]", "[d/]", "a", "c"]);
+    let v1 = s3.list_objects().bucket("listing").prefix("b/").send().await.unwrap();
+    assert_eq!(v1.contents().iter().filter_map(|o| o.key()).collect::<Vec<_>>(), ["b/1", "b/2"]);
+    let deleted = s3
+        .delete_objects()
+        .bucket("listing")
+        .delete(
+            Delete::builder()
+                .set_objects(Some(
+                    ["a", "b/1", "nope"].iter().map(|k| ObjectIdentifier::builder().key(*k).build().unwrap()).collect(),
+                ))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.deleted().len(), 3);
+    let left = s3.list_objects_v2().bucket("listing").send().await.unwrap();
+    assert_eq!(left.contents().iter().filter_map(|o| o.key()).collect::<Vec<_>>(), ["b/2", "c", "d/e/f"]);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versioning() {
+    let server = TestServer::start().await;
+    let s3 = &server.client;
+    s3.create_bucket().bucket("versions").send().await.unwrap();
+    s3.put_bucket_versioning()
+        .bucket("versions")
+        .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build())
+        .send()
+        .await
+        .unwrap();
+    let status = s3.get_bucket_versioning().bucket("versions").send().await.unwrap();
+    assert_eq!(status.status(), Some(&BucketVersioningStatus::Enabled));
+    let v1 = s3.put_object().bucket("versions").key("k").body(ByteStream::from_static(b"one")).send().await.unwrap();
+    let v2 = s3.put_object().bucket("versions").key("k").body(ByteStream::from_static(b"two")).send().await.unwrap();
+    let (v1, v2) = (v1.version_id().unwrap().to_owned(), v2.version_id().unwrap().to_owned());
+    assert_ne!(v1, v2);
+    let old = s3.get_object().bucket("versions").key("k").version_id(&v1).send().await.unwrap();
+    assert_eq!(old.body.collect().await.unwrap().into_bytes().as_ref(), b"one");
+    let marker = s3.delete_object().bucket("versions").key("k").send().await.unwrap();
+    assert_eq!(marker.delete_marker(), Some(true));
+    assert_eq!(code(&s3.get_object().bucket("versions").key("k").send().await.unwrap_err()), "NoSuchKey");
+    let listed = s3.list_object_versions().bucket("versions").send().await.unwrap();
+    assert_eq!(listed.versions().len(), 2);
+    assert_eq!(listed.delete_markers().len(), 1);
+    assert_eq!(listed.delete_markers()[0].is_latest(), Some(true));
+    s3.delete_object().bucket("versions").key("k").version_id(marker.version_id().unwrap()).send().await.unwrap();
+    let current = s3.get_object().bucket("versions").key("k").send().await.unwrap();
+    assert_eq!(current.version_id(), Some(v2.as_str()));
+    let error = s3.get_object().bucket("versions").key("k").version_id("not-a-version").send().await.unwrap_err();
+    assert_eq!(code(&error), "InvalidArgument");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart() {
+    let server = TestServer::start().await;
+    let s3 = &server.client;
+    s3.create_bucket().bucket("multipart").send().await.unwrap();
+    let upload =
+        s3.create_multipart_upload().bucket("multipart").key("big").content_type("video/x-test").send().await.unwrap();
+    let upload_id = upload.upload_id().unwrap().to_owned();
+    let parts = [body(1, 5 * 1024 * 1024), body(2, 5 * 1024 * 1024 + 3), body(3, 1000)];
+    let mut completed = Vec::new();
+    for (i, data) in parts.iter().enumerate() {
+        let number = i as i32 + 1;
+        let part = s3
+            .upload_part()
+            .bucket("multipart")
+            .key("big")
+            .upload_id(&upload_id)
+            .part_number(number)
+            .body(ByteStream::from(data.clone()))
+            .send()
+            .await
+            .unwrap();
+        completed.push(CompletedPart::builder().part_number(number).e_tag(part.e_tag().unwrap()).build());
+    }
+    let listed = s3.list_parts().bucket("multipart").key("big").upload_id(&upload_id).send().await.unwrap();
+    assert_eq!(listed.parts().len(), 3);
+    let uploads = s3.list_multipart_uploads().bucket("multipart").send().await.unwrap();
+    assert_eq!(uploads.uploads().len(), 1);
+    let error = s3
+        .complete_multipart_upload()
+        .bucket("multipart")
+        .key("big")
+        .upload_id(&upload_id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(vec![completed[1].clone(), completed[0].clone()]))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&error), "InvalidPartOrder");
+    let done = s3
+        .complete_multipart_upload()
+        .bucket("multipart")
+        .key("big")
+        .upload_id(&upload_id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(completed)).build())
+        .send()
+        .await
+        .unwrap();
+    assert!(done.e_tag().unwrap().ends_with("-3\""));
+    let got = s3.get_object().bucket("multipart").key("big").send().await.unwrap();
+    assert_eq!(got.content_type(), Some("video/x-test"));
+    assert_eq!(got.body.collect().await.unwrap().into_bytes(), parts.concat());
+    let aborted = s3.create_multipart_upload().bucket("multipart").key("gone").send().await.unwrap();
+    s3.abort_multipart_upload()
+        .bucket("multipart")
+        .key("gone")
+        .upload_id(aborted.upload_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let error = s3
+        .upload_part()
+        .bucket("multipart")
+        .key("gone")
+        .upload_id(aborted.upload_id().unwrap())
+        .part_number(1)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&error), "NoSuchUpload");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_credentials_are_refused() {
+    let server = TestServer::start().await;
+    let wrong_secret = common::client(server.addr, common::ACCESS_KEY, "not-the-secret");
+    let error = wrong_secret.list_buckets().send().await.unwrap_err();
+    assert_eq!(code(&error), "SignatureDoesNotMatch");
+    let unknown = common::client(server.addr, "UNKNOWNKEY", "whatever-secret");
+    assert!(unknown.list_buckets().send().await.is_err());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = cairn_server::Config {
+        address: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_owned(),
+        region: "us-east-1".into(),
+        io: cairn_engine::IoMode::Auto,
+        domain: None,
+        root: cairn_server::Credentials {
+            access_key: common::ACCESS_KEY.into(),
+            secret_key: common::SECRET_KEY.into(),
+        },
+        users: Vec::new(),
+    };
+    let first = cairn_server::start(config.clone()).await.unwrap();
+    let s3 = common::client(first.local_addr(), common::ACCESS_KEY, common::SECRET_KEY);
+    s3.create_bucket().bucket("durable").send().await.unwrap();
+    s3.put_object().bucket("durable").key("k").body(ByteStream::from_static(b"kept")).send().await.unwrap();
+    first.shutdown().await;
+    let second = cairn_server::start(config).await.unwrap();
+    let s3 = common::client(second.local_addr(), common::ACCESS_KEY, common::SECRET_KEY);
+    let got = s3.get_object().bucket("durable").key("k").send().await.unwrap();
+    assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), b"kept");
+    second.shutdown().await;
+}

@@ -1,0 +1,228 @@
+//! Configuration: defaults, then the TOML file, then flags and their `CAIRN_*` environment twins.
+//! The root credentials come from flags or the environment, else from `<data dir>/credentials`,
+//! else they are generated on first start and stored there.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use cairn_engine::IoMode;
+use serde::Deserialize;
+
+/// Where `cairn serve` listens by default.
+pub const DEFAULT_ADDRESS: &str = "127.0.0.1:9000";
+/// The data directory `cairn serve` uses by default, relative to where it starts.
+pub const DEFAULT_DATA_DIR: &str = "cairn-data";
+/// The region buckets are created in unless a request names another.
+pub const DEFAULT_REGION: &str = "us-east-1";
+/// The file in the data directory that holds generated root credentials.
+pub const CREDENTIALS_FILE: &str = "credentials";
+/// Extra users a configuration may define.
+pub const USERS_MAX: usize = 1000;
+/// Access keys are 3 to 128 letters and digits (AWS issues 20); secrets 8 to 128 characters.
+pub const ACCESS_KEY_CHARS: std::ops::RangeInclusive<usize> = 3..=128;
+pub const SECRET_KEY_CHARS: std::ops::RangeInclusive<usize> = 8..=128;
+
+/// An access key and its secret.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Credentials {
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+/// An account: a name and its credentials. Each user is its own S3 account.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct User {
+    pub name: String,
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+/// The server's configuration, complete.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub address: SocketAddr,
+    pub data_dir: PathBuf,
+    pub region: String,
+    pub io: IoMode,
+    /// Virtual-hosted-style requests use `<bucket>.<domain>`.
+    pub domain: Option<String>,
+    pub root: Credentials,
+    pub users: Vec<User>,
+}
+
+/// The TOML configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub address: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub region: Option<String>,
+    pub io: Option<String>,
+    pub domain: Option<String>,
+    #[serde(default, rename = "user")]
+    pub users: Vec<User>,
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("parsing {path}: {source}")]
+    Parse { path: String, source: Box<toml::de::Error> },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        toml::from_str(&text)
+            .map_err(|source| ConfigError::Parse { path: path.display().to_string(), source: Box::new(source) })
+    }
+}
+
+/// Settings given on the command line or in the environment; each overrides the file.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub address: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub region: Option<String>,
+    pub io: Option<String>,
+    pub domain: Option<String>,
+    pub access_key: Option<String>,
+    pub secret_key: Option<String>,
+}
+
+impl Config {
+    /// Builds the configuration, creating the data directory and root credentials if needed.
+    pub fn resolve(file: FileConfig, overrides: Overrides) -> Result<Config, ConfigError> {
+        let address = overrides.address.or(file.address).unwrap_or_else(|| DEFAULT_ADDRESS.parse().expect("valid"));
+        let data_dir = overrides.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let region = overrides.region.or(file.region).unwrap_or_else(|| DEFAULT_REGION.to_owned());
+        let io = match overrides.io.or(file.io) {
+            Some(io) => io.parse().map_err(ConfigError::Invalid)?,
+            None => IoMode::Auto,
+        };
+        let domain = overrides.domain.or(file.domain);
+        std::fs::create_dir_all(&data_dir)
+            .map_err(|source| ConfigError::Read { path: data_dir.display().to_string(), source })?;
+        let root = match (overrides.access_key, overrides.secret_key) {
+            (Some(access_key), Some(secret_key)) => Credentials { access_key, secret_key },
+            (None, None) => stored_or_generated(&data_dir)?,
+            _ => return Err(ConfigError::Invalid("set both the access key and the secret key, or neither".into())),
+        };
+        let config = Config { address, data_dir, region, io, domain, root, users: file.users };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.users.len() > USERS_MAX {
+            return Err(ConfigError::Invalid(format!("at most {USERS_MAX} users")));
+        }
+        let mut keys = vec![self.root.access_key.as_str()];
+        for user in &self.users {
+            if user.name.is_empty() {
+                return Err(ConfigError::Invalid("a user needs a name".into()));
+            }
+            keys.push(&user.access_key);
+        }
+        let secrets = std::iter::once(&self.root.secret_key).chain(self.users.iter().map(|u| &u.secret_key));
+        for (key, secret) in keys.iter().zip(secrets) {
+            if !ACCESS_KEY_CHARS.contains(&key.len()) || !key.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(ConfigError::Invalid(format!("access key {key:?}: 3 to 128 letters and digits")));
+            }
+            if !SECRET_KEY_CHARS.contains(&secret.len()) {
+                return Err(ConfigError::Invalid(format!("the secret of {key:?} must be 8 to 128 characters")));
+            }
+        }
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        if sorted.windows(2).any(|pair| pair[0] == pair[1]) {
+            return Err(ConfigError::Invalid("two accounts share an access key".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Reads `<data dir>/credentials`, or generates root credentials and writes them there (mode 0600).
+fn stored_or_generated(data_dir: &Path) -> Result<Credentials, ConfigError> {
+    let path = data_dir.join(CREDENTIALS_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str(&text)
+            .map_err(|source| ConfigError::Parse { path: path.display().to_string(), source: Box::new(source) }),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let credentials = generate();
+            write_private(&path, &format!(
+                "# Root credentials of this Cairn store, generated on first start.\naccess_key = \"{}\"\nsecret_key = \"{}\"\n",
+                credentials.access_key, credentials.secret_key
+            ))
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+            Ok(credentials)
+        }
+        Err(source) => Err(ConfigError::Read { path: path.display().to_string(), source }),
+    }
+}
+
+fn generate() -> Credentials {
+    use rand::Rng;
+    use rand::distr::Alphanumeric;
+    let mut rng = rand::rng();
+    let mut text = |len: usize| (&mut rng).sample_iter(Alphanumeric).take(len).map(char::from).collect::<String>();
+    Credentials { access_key: text(20).to_uppercase(), secret_key: text(40) }
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_generated_once_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let overrides = Overrides { data_dir: Some(dir.path().to_owned()), ..Overrides::default() };
+        let first = Config::resolve(FileConfig::default(), overrides.clone()).unwrap();
+        let second = Config::resolve(FileConfig::default(), overrides).unwrap();
+        assert_eq!(first.root, second.root);
+        assert_eq!(first.root.access_key.len(), 20);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join(CREDENTIALS_FILE)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn flags_override_the_file_and_users_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file: FileConfig = toml::from_str(&format!(
+            "address = \"127.0.0.1:9100\"\nregion = \"eu-west-1\"\ndata_dir = {:?}\n[[user]]\nname = \"alice\"\naccess_key = \"ALICEKEY\"\nsecret_key = \"alicesecret\"\n",
+            dir.path()
+        ))
+        .unwrap();
+        let overrides = Overrides {
+            region: Some("ap-south-1".into()),
+            access_key: Some("ROOTKEY".into()),
+            secret_key: Some("rootsecret".into()),
+            ..Overrides::default()
+        };
+        let config = Config::resolve(file, overrides.clone()).unwrap();
+        assert_eq!(config.address.port(), 9100);
+        assert_eq!(config.region, "ap-south-1");
+        assert_eq!(config.users[0].name, "alice");
+        let clash: FileConfig = toml::from_str(&format!(
+            "data_dir = {:?}\n[[user]]\nname = \"bob\"\naccess_key = \"ROOTKEY\"\nsecret_key = \"bobsecret1\"\n",
+            dir.path()
+        ))
+        .unwrap();
+        assert!(matches!(Config::resolve(clash, overrides), Err(ConfigError::Invalid(_))));
+        assert!(toml::from_str::<FileConfig>("colour = 1").is_err(), "unknown settings are refused");
+    }
+}

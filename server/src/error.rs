@@ -1,0 +1,56 @@
+//! Every engine error mapped to the S3 error AWS returns for it, in one exhaustive place.
+
+use cairn_engine::Error;
+use s3s::{S3Error, S3ErrorCode, s3_error};
+
+/// Maps an engine error to an S3 error (code, status and message). Internal failures are logged
+/// here, once, with their detail; the client sees only the S3 code.
+pub fn to_s3(error: Error) -> S3Error {
+    match error {
+        Error::InvalidBucketName { name, reason } => s3_error!(InvalidBucketName, "{name:?}: {reason}"),
+        Error::NoSuchBucket(name) => s3_error!(NoSuchBucket, "the bucket {name:?} does not exist"),
+        // One account owns every bucket until accounts and ownership arrive with ACLs.
+        Error::BucketAlreadyExists(_) => s3_error!(BucketAlreadyOwnedByYou),
+        Error::BucketNotEmpty(_) => s3_error!(BucketNotEmpty),
+        Error::TooManyBuckets { .. } => s3_error!(TooManyBuckets),
+        Error::NoSuchKey { .. } => s3_error!(NoSuchKey),
+        Error::NoSuchVersion => s3_error!(NoSuchVersion),
+        Error::VersionIsDeleteMarker { .. } => {
+            s3_error!(MethodNotAllowed, "the specified method is not allowed against a delete marker")
+        }
+        Error::NoSuchUpload => s3_error!(NoSuchUpload),
+        Error::InvalidKey(reason) if reason.contains("1,024") => s3_error!(KeyTooLongError),
+        Error::InvalidKey(reason) => s3_error!(InvalidArgument, "{reason}"),
+        Error::InvalidArgument(reason) => s3_error!(InvalidArgument, "{reason}"),
+        Error::MetadataTooLarge { limit, .. } => s3_error!(MetadataTooLarge, "metadata is limited to {limit} bytes"),
+        Error::InvalidTag(reason) => s3_error!(InvalidTag, "{reason}"),
+        Error::EntityTooLarge { limit, .. } => s3_error!(EntityTooLarge, "the limit is {limit} bytes"),
+        Error::EntityTooSmall { .. } => s3_error!(EntityTooSmall),
+        Error::InvalidPart { part_number } => {
+            s3_error!(InvalidPart, "part {part_number} was not found or its ETag does not match")
+        }
+        Error::InvalidPartOrder => s3_error!(InvalidPartOrder),
+        Error::InvalidRange { .. } => s3_error!(InvalidRange),
+        Error::TooManyVersions { limit } => s3_error!(InvalidRequest, "a key holds at most {limit} versions"),
+        Error::TooManyUploads { limit } => {
+            s3_error!(InvalidRequest, "a bucket holds at most {limit} uploads in progress")
+        }
+        Error::Io(io) if io.raw_os_error() == Some(28) => {
+            tracing::error!("disk full: {io}");
+            s3_error!(ServiceUnavailable, "the server is out of disk space")
+        }
+        Error::WriteInterrupted | Error::Closed => s3_error!(ServiceUnavailable, "please retry"),
+        internal @ (Error::Io(_)
+        | Error::ChecksumMismatch { .. }
+        | Error::Corruption { .. }
+        | Error::Locked { .. }
+        | Error::InvalidConfig(_)) => {
+            tracing::error!("internal error: {internal}");
+            S3Error::new(S3ErrorCode::InternalError)
+        }
+        other => {
+            tracing::error!("unmapped engine error: {other}");
+            S3Error::new(S3ErrorCode::InternalError)
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Accepting connections: TCP_NODELAY on each, HTTP/1.1 and HTTP/2 through hyper, graceful
+//! shutdown that stops accepting and lets requests in flight finish.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cairn_engine::{Engine, EngineConfig};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use hyper_util::server::graceful::GracefulShutdown;
+use s3s::auth::SimpleAuth;
+use s3s::service::S3ServiceBuilder;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::service::Cairn;
+
+/// How long a shutdown waits for requests in flight before it closes their connections.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// A running server.
+#[derive(Debug)]
+pub struct ServerHandle {
+    addr: SocketAddr,
+    engine: Engine,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ServerHandle {
+    /// The address the server listens on (the real port when the configuration asked for 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The engine behind the server (tests inspect it).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Stops accepting, waits for requests in flight (at most `SHUTDOWN_GRACE`), and returns.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Opens the store and starts serving S3 on `config.address`.
+pub async fn start(config: Config) -> std::io::Result<ServerHandle> {
+    let engine_config = EngineConfig { io: config.io, ..EngineConfig::default() };
+    let data_dir = config.data_dir.clone();
+    let engine = tokio::task::spawn_blocking(move || Engine::open(data_dir, engine_config))
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(std::io::Error::other)?;
+    let mut auth = SimpleAuth::from_single(config.root.access_key.clone(), config.root.secret_key.clone());
+    for user in &config.users {
+        auth.register(user.access_key.clone(), user.secret_key.clone().into());
+    }
+    let mut builder = S3ServiceBuilder::new(Cairn::new(engine.clone(), config.region.clone(), &config.root.access_key));
+    builder.set_auth(auth);
+    if let Some(domain) = &config.domain {
+        builder.set_host(s3s::host::SingleDomain::new(domain).map_err(std::io::Error::other)?);
+    }
+    let service = builder.build();
+    let listener = TcpListener::bind(config.address).await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(accept_loop(listener, service, stopped));
+    tracing::info!("serving S3 on http://{addr} with the {} I/O backend", engine.io_backend_name());
+    Ok(ServerHandle { addr, engine, stop, task })
+}
+
+async fn accept_loop(listener: TcpListener, service: s3s::service::S3Service, mut stopped: watch::Receiver<bool>) {
+    let builder = Arc::new(ConnBuilder::new(TokioExecutor::new()));
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        tracing::warn!("accept failed: {error}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                if let Err(error) = stream.set_nodelay(true) {
+                    tracing::debug!("TCP_NODELAY on {peer}: {error}");
+                }
+                let connection = builder.serve_connection(TokioIo::new(stream), service.clone()).into_owned();
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::debug!("connection from {peer}: {error}");
+                    }
+                });
+            }
+            _ = stopped.changed() => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+        tracing::warn!("requests still in flight after {SHUTDOWN_GRACE:?}; closing them");
+    }
+}

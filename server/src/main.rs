@@ -1,0 +1,103 @@
+//! `cairn`: the S3 server's command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use cairn_server::config::{Config, FileConfig, Overrides};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "cairn", version, about = "Cairn: an S3-compatible object store")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve S3 over HTTP.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:9000]
+    #[arg(long, env = "CAIRN_ADDRESS")]
+    address: Option<SocketAddr>,
+    /// Data directory [default: ./cairn-data]
+    #[arg(long, env = "CAIRN_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// TOML configuration file (region, io, domain, [[user]] tables)
+    #[arg(long, env = "CAIRN_CONFIG")]
+    config: Option<PathBuf>,
+    /// Region this endpoint serves [default: us-east-1]
+    #[arg(long, env = "CAIRN_REGION")]
+    region: Option<String>,
+    /// I/O backend: auto, uring or threads [default: auto]
+    #[arg(long, env = "CAIRN_IO")]
+    io: Option<String>,
+    /// Domain for virtual-hosted-style requests (<bucket>.<domain>)
+    #[arg(long, env = "CAIRN_DOMAIN")]
+    domain: Option<String>,
+    /// Root access key (with --secret-key; else generated and stored in the data directory)
+    #[arg(long, env = "CAIRN_ACCESS_KEY")]
+    access_key: Option<String>,
+    /// Root secret key
+    #[arg(long, env = "CAIRN_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG").unwrap_or_else(|_| "info".into()))
+        .init();
+    let Command::Serve(args) = Cli::parse().command;
+    match serve(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("cairn: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let file = match &args.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    let overrides = Overrides {
+        address: args.address,
+        data_dir: args.data_dir,
+        region: args.region,
+        io: args.io,
+        domain: args.domain,
+        access_key: args.access_key,
+        secret_key: args.secret_key,
+    };
+    let config = Config::resolve(file, overrides)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let server = cairn_server::start(config.clone()).await?;
+        let addr = server.local_addr();
+        println!("Cairn is serving S3 on http://{addr} (data in {})", config.data_dir.display());
+        println!("Try it with the AWS CLI:");
+        println!(
+            "  AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_DEFAULT_REGION={} aws --endpoint-url http://{addr} s3 ls",
+            config.root.access_key, config.root.secret_key, config.region
+        );
+        shutdown_signal().await;
+        println!("Stopping: finishing requests in flight.");
+        server.shutdown().await;
+        Ok::<(), Box<dyn std::error::Error>>(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}

@@ -1,0 +1,899 @@
+//! The S3 operations, each mapped onto the engine's public API. Operations not implemented here
+//! keep `s3s`'s default: `NotImplemented`.
+//!
+//! The engine is synchronous and an acknowledged write waits for an fdatasync, so engine calls
+//! run on tokio's blocking pool; body bytes move between the two a chunk at a time.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use bytes::Bytes;
+use cairn_engine::{
+    ByteRange, Engine, ListItem, ListQuery, ObjectAttributes, ObjectInfo, SystemMetadata, VersionId, VersioningState,
+};
+use futures::StreamExt;
+use s3s::dto::*;
+use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+
+use crate::error::to_s3;
+
+/// Cairn's S3 implementation.
+#[derive(Clone, Debug)]
+pub struct Cairn {
+    engine: Engine,
+    region: String,
+    owner: Owner,
+}
+
+impl Cairn {
+    pub fn new(engine: Engine, region: String, root_access_key: &str) -> Cairn {
+        let owner = Owner { display_name: Some("root".into()), id: Some(canonical_id(root_access_key)) };
+        Cairn { engine, region, owner }
+    }
+
+    /// Runs an engine call on the blocking pool.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(Engine) -> cairn_engine::Result<T> + Send + 'static,
+    ) -> S3Result<T> {
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || call(engine))
+            .await
+            .map_err(|join| s3_error!(InternalError, "engine task failed: {join}"))?
+            .map_err(to_s3)
+    }
+}
+
+/// A stable 64-hex-digit canonical user id derived from an access key, as S3 shows owners.
+pub fn canonical_id(access_key: &str) -> String {
+    use md5::Digest;
+    let first = md5::Md5::digest(format!("cairn-owner:{access_key}"));
+    let second = md5::Md5::digest(first);
+    format!("{}{}", cairn_engine::hex(&first), cairn_engine::hex(&second))
+}
+
+fn timestamp(ms: u64) -> Timestamp {
+    Timestamp::from(UNIX_EPOCH + Duration::from_millis(ms))
+}
+
+/// The ETag value without its quotes, as s3s wants it.
+fn etag(info: &ObjectInfo) -> ETag {
+    ETag::Strong(info.etag().trim_matches('"').to_owned())
+}
+
+fn version_param(version: Option<&str>) -> S3Result<Option<VersionId>> {
+    match version {
+        None => Ok(None),
+        Some(text) => {
+            VersionId::parse(text).map(Some).ok_or_else(|| s3_error!(InvalidArgument, "Invalid version id specified"))
+        }
+    }
+}
+
+fn version_header(id: VersionId, versioning_seen: bool) -> Option<String> {
+    // S3 returns x-amz-version-id only for buckets that have had versioning configured.
+    versioning_seen.then(|| id.to_string())
+}
+
+fn http_date(timestamp: &Timestamp) -> S3Result<String> {
+    let mut out = Vec::new();
+    timestamp.format(TimestampFormat::HttpDate, &mut out).map_err(|_| s3_error!(InvalidArgument, "bad date"))?;
+    String::from_utf8(out).map_err(|_| s3_error!(InvalidArgument, "bad date"))
+}
+
+fn parse_http_date(text: &str) -> Option<Timestamp> {
+    Timestamp::parse(TimestampFormat::HttpDate, text).ok()
+}
+
+#[async_trait::async_trait]
+impl S3 for Cairn {
+    async fn list_buckets(&self, _req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+        let buckets = self
+            .engine
+            .list_buckets()
+            .into_iter()
+            .map(|b| Bucket {
+                name: Some(b.name),
+                creation_date: Some(timestamp(b.created_ms)),
+                bucket_region: Some(b.region),
+            })
+            .collect();
+        Ok(S3Response::new(ListBucketsOutput {
+            buckets: Some(buckets),
+            owner: Some(self.owner.clone()),
+            ..Default::default()
+        }))
+    }
+
+    async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+        let name = req.input.bucket.clone();
+        let region = req
+            .input
+            .create_bucket_configuration
+            .and_then(|c| c.location_constraint)
+            .map(|l| l.as_str().to_owned())
+            .filter(|l| !l.is_empty())
+            .unwrap_or_else(|| "us-east-1".to_owned());
+        if region != self.region {
+            return Err(s3_error!(
+                IllegalLocationConstraintException,
+                "this endpoint is in {}; the bucket asked for {region}",
+                self.region
+            ));
+        }
+        let create = name.clone();
+        self.blocking(move |engine| engine.create_bucket(&create, &region)).await?;
+        Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{name}")) }))
+    }
+
+    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+        let info = self.engine.head_bucket(&req.input.bucket).map_err(to_s3)?;
+        Ok(S3Response::new(HeadBucketOutput { bucket_region: Some(info.region), ..Default::default() }))
+    }
+
+    async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
+        let bucket = req.input.bucket;
+        self.blocking(move |engine| engine.delete_bucket(&bucket)).await?;
+        Ok(S3Response::new(DeleteBucketOutput {}))
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        let info = self.engine.head_bucket(&req.input.bucket).map_err(to_s3)?;
+        // S3 answers an empty constraint for us-east-1.
+        let location_constraint = (info.region != "us-east-1").then(|| BucketLocationConstraint::from(info.region));
+        Ok(S3Response::new(GetBucketLocationOutput { location_constraint }))
+    }
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        let status = match self.engine.versioning(&req.input.bucket).map_err(to_s3)? {
+            VersioningState::Unversioned => None,
+            VersioningState::Enabled => Some(BucketVersioningStatus::from_static(BucketVersioningStatus::ENABLED)),
+            VersioningState::Suspended => Some(BucketVersioningStatus::from_static(BucketVersioningStatus::SUSPENDED)),
+        };
+        Ok(S3Response::new(GetBucketVersioningOutput { status, ..Default::default() }))
+    }
+
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        let state = match req.input.versioning_configuration.status.as_ref().map(|s| s.as_str()) {
+            Some(BucketVersioningStatus::ENABLED) => VersioningState::Enabled,
+            Some(BucketVersioningStatus::SUSPENDED) => VersioningState::Suspended,
+            _ => return Err(s3_error!(MalformedXML, "Status must be Enabled or Suspended")),
+        };
+        let bucket = req.input.bucket;
+        self.blocking(move |engine| engine.set_versioning(&bucket, state)).await?;
+        Ok(S3Response::new(PutBucketVersioningOutput {}))
+    }
+
+    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        let input = req.input;
+        let attributes = Attributes {
+            content_type: input.content_type,
+            content_encoding: input.content_encoding,
+            content_disposition: input.content_disposition,
+            content_language: input.content_language,
+            cache_control: input.cache_control,
+            expires: input.expires,
+            metadata: input.metadata,
+            tagging: input.tagging,
+        }
+        .into_engine()?;
+        let mut writer = self.engine.put_object(&input.bucket, &input.key, attributes).map_err(to_s3)?;
+        receive_body(input.body, input.content_length, &mut writer, cairn_engine::ObjectWriter::write).await?;
+        if let Some(content_md5) = &input.content_md5 {
+            check_content_md5(content_md5, &writer.md5())?;
+        }
+        let bucket = input.bucket.clone();
+        let outcome = tokio::task::spawn_blocking(move || writer.finish())
+            .await
+            .map_err(|join| s3_error!(InternalError, "engine task failed: {join}"))?
+            .map_err(to_s3)?;
+        let versioned = self.engine.versioning(&bucket).map_err(to_s3)? != VersioningState::Unversioned;
+        Ok(S3Response::new(PutObjectOutput {
+            e_tag: Some(ETag::Strong(outcome.etag.trim_matches('"').to_owned())),
+            version_id: version_header(outcome.version, versioned),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        let input = req.input;
+        let version = version_param(input.version_id.as_deref())?;
+        let range = match input.range {
+            None => None,
+            Some(Range::Int { first, last }) => Some(ByteRange::From { first, last }),
+            Some(Range::Suffix { length }) => Some(ByteRange::Suffix(length)),
+        };
+        let reader = self.engine.get_object(&input.bucket, &input.key, version, range).map_err(to_s3)?;
+        let info = reader.info().clone();
+        let version_id = reader.version().id;
+        let (start, end) = reader.range();
+        let content_range = range.map(|_| format!("bytes {}-{}/{}", start, end.saturating_sub(1), info.size));
+        let versioned = self.engine.versioning(&input.bucket).map_err(to_s3)? != VersioningState::Unversioned;
+        let stream = futures::stream::unfold(Some(reader), |state| async move {
+            let mut reader = state?;
+            match tokio::task::spawn_blocking(move || {
+                let next = reader.next();
+                (reader, next)
+            })
+            .await
+            {
+                Ok((reader, Some(item))) => Some((item, Some(reader))),
+                Ok((_, None)) => None,
+                Err(join) => Some((Err(cairn_engine::Error::Io(std::io::Error::other(join.to_string()))), None)),
+            }
+        });
+        let system = &info.attributes.system;
+        let output = GetObjectOutput {
+            body: Some(StreamingBlob::wrap(stream)),
+            content_length: Some((end - start) as i64),
+            content_range,
+            accept_ranges: Some("bytes".into()),
+            e_tag: Some(etag(&info)),
+            last_modified: Some(timestamp(info.last_modified_ms)),
+            content_type: input.response_content_type.or_else(|| system.content_type.clone()),
+            content_encoding: input.response_content_encoding.or_else(|| system.content_encoding.clone()),
+            content_disposition: input.response_content_disposition.or_else(|| system.content_disposition.clone()),
+            content_language: input.response_content_language.or_else(|| system.content_language.clone()),
+            cache_control: input.response_cache_control.or_else(|| system.cache_control.clone()),
+            expires: input.response_expires.or_else(|| system.expires.as_deref().and_then(parse_http_date)),
+            metadata: user_metadata(&info),
+            parts_count: info.parts_count().map(|n| n as i32),
+            tag_count: (!info.attributes.tags.is_empty()).then_some(info.attributes.tags.len() as i32),
+            version_id: version_header(version_id, versioned),
+            ..Default::default()
+        };
+        Ok(S3Response::new(output))
+    }
+
+    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        let input = req.input;
+        let version = version_param(input.version_id.as_deref())?;
+        let (found, info) = self.engine.head_object(&input.bucket, &input.key, version).map_err(to_s3)?;
+        let versioned = self.engine.versioning(&input.bucket).map_err(to_s3)? != VersioningState::Unversioned;
+        let system = &info.attributes.system;
+        Ok(S3Response::new(HeadObjectOutput {
+            content_length: Some(info.size as i64),
+            accept_ranges: Some("bytes".into()),
+            e_tag: Some(etag(&info)),
+            last_modified: Some(timestamp(info.last_modified_ms)),
+            content_type: system.content_type.clone(),
+            content_encoding: system.content_encoding.clone(),
+            content_disposition: system.content_disposition.clone(),
+            content_language: system.content_language.clone(),
+            cache_control: system.cache_control.clone(),
+            expires: system.expires.as_deref().and_then(parse_http_date),
+            metadata: user_metadata(&info),
+            parts_count: info.parts_count().map(|n| n as i32),
+            version_id: version_header(found.id, versioned),
+            ..Default::default()
+        }))
+    }
+
+    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let input = req.input;
+        let version = version_param(input.version_id.as_deref())?;
+        let (bucket, key) = (input.bucket, input.key);
+        let outcome = self.blocking(move |engine| engine.delete_object(&bucket, &key, version)).await?;
+        Ok(S3Response::new(DeleteObjectOutput {
+            delete_marker: outcome.delete_marker.then_some(true),
+            version_id: outcome.version.filter(|_| outcome.delete_marker || version.is_some()).map(|v| v.to_string()),
+            ..Default::default()
+        }))
+    }
+
+    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let input = req.input;
+        let start_after = match &input.continuation_token {
+            Some(token) => Some(decode_token(token)?),
+            None => input.start_after.clone(),
+        };
+        let max_keys = input.max_keys.unwrap_or(1000);
+        if max_keys < 0 {
+            return Err(s3_error!(InvalidArgument, "max-keys must not be negative"));
+        }
+        let query = ListQuery {
+            prefix: input.prefix.clone().unwrap_or_default(),
+            delimiter: input.delimiter.clone(),
+            start_after,
+            max_keys: max_keys as usize,
+        };
+        let page = self.engine.list_objects(&input.bucket, &query).map_err(to_s3)?;
+        let (contents, common_prefixes, last) = self.listing(&page, input.fetch_owner.unwrap_or(false));
+        let key_count = (contents.len() + common_prefixes.len()) as i32;
+        Ok(S3Response::new(ListObjectsV2Output {
+            name: Some(input.bucket),
+            prefix: input.prefix,
+            delimiter: input.delimiter,
+            max_keys: Some(max_keys),
+            key_count: Some(key_count),
+            is_truncated: Some(page.is_truncated),
+            continuation_token: input.continuation_token,
+            next_continuation_token: page.is_truncated.then(|| last.map(|l| cairn_engine::hex(l.as_bytes()))).flatten(),
+            start_after: input.start_after,
+            encoding_type: input.encoding_type,
+            contents: Some(contents),
+            common_prefixes: Some(common_prefixes),
+            ..Default::default()
+        }))
+    }
+    async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+        let input = req.input;
+        let max_keys = input.max_keys.unwrap_or(1000);
+        if max_keys < 0 {
+            return Err(s3_error!(InvalidArgument, "max-keys must not be negative"));
+        }
+        let query = ListQuery {
+            prefix: input.prefix.clone().unwrap_or_default(),
+            delimiter: input.delimiter.clone(),
+            start_after: input.marker.clone(),
+            max_keys: max_keys as usize,
+        };
+        let page = self.engine.list_objects(&input.bucket, &query).map_err(to_s3)?;
+        let (contents, common_prefixes, last) = self.listing(&page, false);
+        // S3 returns NextMarker only when a delimiter was given; clients use the last key otherwise.
+        let next_marker = (page.is_truncated && input.delimiter.is_some()).then_some(last).flatten();
+        Ok(S3Response::new(ListObjectsOutput {
+            name: Some(input.bucket),
+            prefix: input.prefix,
+            marker: input.marker,
+            delimiter: input.delimiter,
+            max_keys: Some(max_keys),
+            is_truncated: Some(page.is_truncated),
+            next_marker,
+            encoding_type: input.encoding_type,
+            contents: Some(contents),
+            common_prefixes: Some(common_prefixes),
+            ..Default::default()
+        }))
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        let input = req.input;
+        let max_keys = input.max_keys.unwrap_or(1000);
+        if max_keys < 0 {
+            return Err(s3_error!(InvalidArgument, "max-keys must not be negative"));
+        }
+        let version_marker = match input.version_id_marker.as_deref().filter(|m| !m.is_empty()) {
+            Some(_) if input.key_marker.as_deref().unwrap_or("").is_empty() => {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "A version-id marker cannot be specified without a key marker."
+                ));
+            }
+            other => version_param(other)?,
+        };
+        let query = cairn_engine::VersionQuery {
+            prefix: input.prefix.clone().unwrap_or_default(),
+            delimiter: input.delimiter.clone(),
+            key_marker: input.key_marker.clone(),
+            version_marker,
+            max_keys: max_keys as usize,
+        };
+        let page = self.engine.list_versions(&input.bucket, &query).map_err(to_s3)?;
+        let (mut versions, mut delete_markers, mut common_prefixes) = (Vec::new(), Vec::new(), Vec::new());
+        let mut next = (None, None);
+        for item in &page.items {
+            match item {
+                ListItem::Entry(entry) => {
+                    let version_id = Some(entry.version.id.to_string());
+                    match &entry.version.kind {
+                        cairn_engine::VersionKind::Object(info) => versions.push(ObjectVersion {
+                            key: Some(entry.key.clone()),
+                            version_id: version_id.clone(),
+                            is_latest: Some(entry.is_latest),
+                            e_tag: Some(etag(info)),
+                            size: Some(info.size as i64),
+                            last_modified: Some(timestamp(info.last_modified_ms)),
+                            storage_class: Some(ObjectVersionStorageClass::from_static(
+                                ObjectVersionStorageClass::STANDARD,
+                            )),
+                            owner: Some(self.owner.clone()),
+                            ..Default::default()
+                        }),
+                        cairn_engine::VersionKind::DeleteMarker { last_modified_ms } => {
+                            delete_markers.push(DeleteMarkerEntry {
+                                key: Some(entry.key.clone()),
+                                version_id: version_id.clone(),
+                                is_latest: Some(entry.is_latest),
+                                last_modified: Some(timestamp(*last_modified_ms)),
+                                owner: Some(self.owner.clone()),
+                            })
+                        }
+                    }
+                    next = (Some(entry.key.clone()), version_id);
+                }
+                ListItem::CommonPrefix(prefix) => {
+                    common_prefixes.push(CommonPrefix { prefix: Some(prefix.clone()) });
+                    next = (Some(prefix.clone()), None);
+                }
+            }
+        }
+        let (next_key_marker, next_version_id_marker) = if page.is_truncated { next } else { (None, None) };
+        Ok(S3Response::new(ListObjectVersionsOutput {
+            name: Some(input.bucket),
+            prefix: input.prefix,
+            delimiter: input.delimiter,
+            key_marker: input.key_marker,
+            version_id_marker: input.version_id_marker,
+            max_keys: Some(max_keys),
+            is_truncated: Some(page.is_truncated),
+            next_key_marker,
+            next_version_id_marker,
+            encoding_type: input.encoding_type,
+            versions: Some(versions),
+            delete_markers: Some(delete_markers),
+            common_prefixes: Some(common_prefixes),
+            ..Default::default()
+        }))
+    }
+
+    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let input = req.input;
+        if input.delete.objects.len() > cairn_engine::limits::LIST_PAGE_ENTRIES_MAX {
+            return Err(s3_error!(MalformedXML, "a DeleteObjects request names at most 1,000 keys"));
+        }
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let bucket = input.bucket;
+        let objects = input.delete.objects;
+        let (deleted, errors) = self
+            .blocking(move |engine| {
+                let (mut deleted, mut errors) = (Vec::new(), Vec::new());
+                for object in objects {
+                    let version = match object.version_id.as_deref().map(VersionId::parse) {
+                        None => None,
+                        Some(Some(version)) => Some(version),
+                        Some(None) => {
+                            errors.push(Error {
+                                code: Some("NoSuchVersion".into()),
+                                key: Some(object.key),
+                                message: Some("The specified version does not exist.".into()),
+                                version_id: object.version_id,
+                            });
+                            continue;
+                        }
+                    };
+                    match engine.delete_object(&bucket, &object.key, version) {
+                        Ok(outcome) => deleted.push(DeletedObject {
+                            key: Some(object.key),
+                            version_id: object.version_id,
+                            delete_marker: outcome.delete_marker.then_some(true),
+                            delete_marker_version_id: outcome
+                                .version
+                                .filter(|_| outcome.delete_marker && version.is_none())
+                                .map(|v| v.to_string()),
+                        }),
+                        Err(error @ cairn_engine::Error::NoSuchBucket(_)) => return Err(error),
+                        Err(error) => {
+                            let s3 = to_s3(error);
+                            errors.push(Error {
+                                code: Some(s3.code().as_str().to_owned()),
+                                key: Some(object.key),
+                                message: s3.message().map(str::to_owned),
+                                version_id: object.version_id,
+                            });
+                        }
+                    }
+                }
+                Ok((deleted, errors))
+            })
+            .await?;
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: (!quiet).then_some(deleted),
+            errors: Some(errors),
+            ..Default::default()
+        }))
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let input = req.input;
+        let attributes = Attributes {
+            content_type: input.content_type,
+            content_encoding: input.content_encoding,
+            content_disposition: input.content_disposition,
+            content_language: input.content_language,
+            cache_control: input.cache_control,
+            expires: input.expires,
+            metadata: input.metadata,
+            tagging: input.tagging,
+        }
+        .into_engine()?;
+        let (bucket, key) = (input.bucket.clone(), input.key.clone());
+        let upload = self.blocking(move |engine| engine.create_upload(&bucket, &key, attributes)).await?;
+        Ok(S3Response::new(CreateMultipartUploadOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(upload.to_string()),
+            ..Default::default()
+        }))
+    }
+
+    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        let input = req.input;
+        let upload = upload_param(&input.upload_id)?;
+        let number = u32::try_from(input.part_number)
+            .map_err(|_| s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))?;
+        let mut writer = self.engine.upload_part(&input.bucket, &input.key, upload, number).map_err(to_s3)?;
+        receive_body(input.body, input.content_length, &mut writer, cairn_engine::PartWriter::write).await?;
+        if let Some(content_md5) = &input.content_md5 {
+            check_content_md5(content_md5, &writer.md5())?;
+        }
+        let md5 = tokio::task::spawn_blocking(move || writer.finish())
+            .await
+            .map_err(|join| s3_error!(InternalError, "engine task failed: {join}"))?
+            .map_err(to_s3)?;
+        Ok(S3Response::new(UploadPartOutput {
+            e_tag: Some(ETag::Strong(cairn_engine::hex(&md5))),
+            ..Default::default()
+        }))
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let input = req.input;
+        let upload = upload_param(&input.upload_id)?;
+        let listed = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
+        if listed.is_empty() {
+            return Err(s3_error!(
+                MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema"
+            ));
+        }
+        let mut parts = Vec::with_capacity(listed.len());
+        for part in listed {
+            let number = part.part_number.and_then(|n| u32::try_from(n).ok()).ok_or_else(|| s3_error!(InvalidPart))?;
+            let etag_md5 = part.e_tag.as_ref().and_then(etag_md5).ok_or(s3_error!(InvalidPart))?;
+            parts.push(cairn_engine::CompletedPart { number, etag_md5 });
+        }
+        let (bucket, key) = (input.bucket.clone(), input.key.clone());
+        let outcome = self.blocking(move |engine| engine.complete_upload(&bucket, &key, upload, &parts)).await?;
+        let versioned = self.engine.versioning(&input.bucket).map_err(to_s3)? != VersioningState::Unversioned;
+        Ok(S3Response::new(CompleteMultipartUploadOutput {
+            location: Some(format!("/{}/{}", input.bucket, input.key)),
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            e_tag: Some(ETag::Strong(outcome.etag.trim_matches('"').to_owned())),
+            version_id: version_header(outcome.version, versioned),
+            ..Default::default()
+        }))
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let input = req.input;
+        let upload = upload_param(&input.upload_id)?;
+        let (bucket, key) = (input.bucket, input.key);
+        self.blocking(move |engine| engine.abort_upload(&bucket, &key, upload)).await?;
+        Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+    }
+
+    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+        let input = req.input;
+        let upload = upload_param(&input.upload_id)?;
+        let marker = input.part_number_marker.unwrap_or(0).max(0) as u32;
+        let max_parts = input.max_parts.unwrap_or(1000).max(0);
+        let page =
+            self.engine.list_parts(&input.bucket, &input.key, upload, marker, max_parts as usize).map_err(to_s3)?;
+        let next_part_number_marker = page.parts.last().map(|p| p.number as i32);
+        let parts = page
+            .parts
+            .iter()
+            .map(|p| Part {
+                part_number: Some(p.number as i32),
+                size: Some(p.size as i64),
+                e_tag: Some(ETag::Strong(cairn_engine::hex(&p.md5))),
+                last_modified: Some(timestamp(p.last_modified_ms)),
+                ..Default::default()
+            })
+            .collect();
+        Ok(S3Response::new(ListPartsOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(input.upload_id),
+            part_number_marker: input.part_number_marker,
+            next_part_number_marker,
+            max_parts: Some(max_parts),
+            is_truncated: Some(page.is_truncated),
+            parts: Some(parts),
+            owner: Some(self.owner.clone()),
+            initiator: Some(Initiator { display_name: self.owner.display_name.clone(), id: self.owner.id.clone() }),
+            storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+            ..Default::default()
+        }))
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let input = req.input;
+        let max_uploads = input.max_uploads.unwrap_or(1000).max(0);
+        let upload_marker = match input.upload_id_marker.as_deref().filter(|m| !m.is_empty()) {
+            None => None,
+            Some(marker) => Some(upload_param(marker)?),
+        };
+        let query = cairn_engine::UploadQuery {
+            prefix: input.prefix.clone().unwrap_or_default(),
+            delimiter: input.delimiter.clone(),
+            key_marker: input.key_marker.clone(),
+            upload_marker,
+            max_uploads: max_uploads as usize,
+        };
+        let page = self.engine.list_uploads(&input.bucket, &query).map_err(to_s3)?;
+        let (mut uploads, mut common_prefixes) = (Vec::new(), Vec::new());
+        let mut next = (None, None);
+        for item in &page.items {
+            match item {
+                ListItem::Entry(upload) => {
+                    uploads.push(MultipartUpload {
+                        key: Some(upload.key.clone()),
+                        upload_id: Some(upload.upload.to_string()),
+                        initiated: Some(timestamp(upload.initiated_ms)),
+                        owner: Some(self.owner.clone()),
+                        initiator: Some(Initiator {
+                            display_name: self.owner.display_name.clone(),
+                            id: self.owner.id.clone(),
+                        }),
+                        storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+                        ..Default::default()
+                    });
+                    next = (Some(upload.key.clone()), Some(upload.upload.to_string()));
+                }
+                ListItem::CommonPrefix(prefix) => {
+                    common_prefixes.push(CommonPrefix { prefix: Some(prefix.clone()) });
+                    next = (Some(prefix.clone()), None);
+                }
+            }
+        }
+        let (next_key_marker, next_upload_id_marker) = if page.is_truncated { next } else { (None, None) };
+        Ok(S3Response::new(ListMultipartUploadsOutput {
+            bucket: Some(input.bucket),
+            prefix: input.prefix,
+            delimiter: input.delimiter,
+            key_marker: input.key_marker,
+            upload_id_marker: input.upload_id_marker,
+            max_uploads: Some(max_uploads),
+            is_truncated: Some(page.is_truncated),
+            next_key_marker,
+            next_upload_id_marker,
+            encoding_type: input.encoding_type,
+            uploads: Some(uploads),
+            common_prefixes: Some(common_prefixes),
+            ..Default::default()
+        }))
+    }
+}
+
+impl Cairn {
+    /// Contents, common prefixes and the last item (key or prefix) of an object listing page.
+    fn listing(
+        &self,
+        page: &cairn_engine::Page<cairn_engine::ObjectEntry>,
+        fetch_owner: bool,
+    ) -> (Vec<Object>, Vec<CommonPrefix>, Option<String>) {
+        let (mut contents, mut common_prefixes, mut last) = (Vec::new(), Vec::new(), None);
+        for item in &page.items {
+            match item {
+                ListItem::Entry(entry) => {
+                    contents.push(Object {
+                        key: Some(entry.key.clone()),
+                        size: Some(entry.info.size as i64),
+                        e_tag: Some(etag(&entry.info)),
+                        last_modified: Some(timestamp(entry.info.last_modified_ms)),
+                        storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+                        owner: fetch_owner.then(|| self.owner.clone()),
+                        ..Default::default()
+                    });
+                    last = Some(entry.key.clone());
+                }
+                ListItem::CommonPrefix(prefix) => {
+                    common_prefixes.push(CommonPrefix { prefix: Some(prefix.clone()) });
+                    last = Some(prefix.clone());
+                }
+            }
+        }
+        (contents, common_prefixes, last)
+    }
+}
+
+fn upload_param(text: &str) -> S3Result<cairn_engine::UploadId> {
+    cairn_engine::UploadId::parse(text).ok_or_else(|| s3_error!(NoSuchUpload))
+}
+
+/// The MD5 an ETag names (a part's ETag is its MD5 in hex).
+fn etag_md5(etag: &ETag) -> Option<[u8; 16]> {
+    let text = match etag {
+        ETag::Strong(value) | ETag::Weak(value) => value.trim_matches('"'),
+    };
+    if text.len() != 32 {
+        return None;
+    }
+    let mut md5 = [0u8; 16];
+    for (i, byte) in md5.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(md5)
+}
+
+/// The object attributes a PUT or CreateMultipartUpload carries.
+struct Attributes {
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    content_disposition: Option<String>,
+    content_language: Option<String>,
+    cache_control: Option<String>,
+    expires: Option<Timestamp>,
+    metadata: Option<Metadata>,
+    tagging: Option<String>,
+}
+
+impl Attributes {
+    fn into_engine(self) -> S3Result<ObjectAttributes> {
+        let mut user: Vec<(String, String)> = self.metadata.map(|m| m.into_iter().collect()).unwrap_or_default();
+        user.sort();
+        Ok(ObjectAttributes {
+            system: SystemMetadata {
+                content_type: self.content_type,
+                content_encoding: self.content_encoding,
+                content_disposition: self.content_disposition,
+                content_language: self.content_language,
+                cache_control: self.cache_control,
+                expires: self.expires.as_ref().map(http_date).transpose()?,
+            },
+            user,
+            tags: parse_tagging(self.tagging.as_deref())?,
+        })
+    }
+}
+
+/// Streams a request body into an engine writer, a chunk at a time, and checks it against
+/// Content-Length. Writing hashes the bytes and may wait for the log writer, so it runs with
+/// `block_in_place`, off the async threads' duty.
+async fn receive_body<W>(
+    body: Option<StreamingBlob>,
+    content_length: Option<i64>,
+    writer: &mut W,
+    write: fn(&mut W, &[u8]) -> cairn_engine::Result<()>,
+) -> S3Result<u64> {
+    let mut received = 0u64;
+    if let Some(mut body) = body {
+        while let Some(chunk) = body.next().await {
+            let chunk: Bytes = chunk.map_err(|e| s3_error!(IncompleteBody, "the body ended early: {e}"))?;
+            received += chunk.len() as u64;
+            tokio::task::block_in_place(|| write(writer, &chunk)).map_err(to_s3)?;
+        }
+    }
+    if content_length.is_some_and(|expected| expected >= 0 && expected as u64 != received) {
+        return Err(s3_error!(IncompleteBody, "the body does not match Content-Length"));
+    }
+    Ok(received)
+}
+
+fn user_metadata(info: &ObjectInfo) -> Option<Metadata> {
+    (!info.attributes.user.is_empty()).then(|| info.attributes.user.iter().cloned().collect())
+}
+
+/// Continuation tokens are the hex of the last key or prefix returned.
+fn decode_token(token: &str) -> S3Result<String> {
+    let invalid = || s3_error!(InvalidArgument, "The continuation token provided is incorrect");
+    if !token.len().is_multiple_of(2) || token.len() > 2 * cairn_engine::limits::KEY_BYTES_MAX {
+        return Err(invalid());
+    }
+    let bytes: Result<Vec<u8>, _> =
+        (0..token.len()).step_by(2).map(|i| u8::from_str_radix(&token[i..i + 2], 16)).collect();
+    String::from_utf8(bytes.map_err(|_| invalid())?).map_err(|_| invalid())
+}
+
+/// `x-amz-tagging`: URL-encoded `key=value&key=value`.
+fn parse_tagging(header: Option<&str>) -> S3Result<Vec<(String, String)>> {
+    let Some(header) = header.filter(|h| !h.is_empty()) else { return Ok(Vec::new()) };
+    header
+        .split('&')
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            Ok((percent_decode(key)?, percent_decode(value)?))
+        })
+        .collect()
+}
+
+fn percent_decode(text: &str) -> S3Result<String> {
+    let invalid = || s3_error!(InvalidTag, "the tag set is not valid URL encoding");
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = text.get(i + 1..i + 3).ok_or_else(invalid)?;
+                out.push(u8::from_str_radix(hex, 16).map_err(|_| invalid())?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            byte => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| invalid())
+}
+
+/// `Content-MD5` is the base64 of the body's MD5; a mismatch is `BadDigest`, a malformed value
+/// `InvalidDigest`.
+fn check_content_md5(header: &str, actual: &[u8; 16]) -> S3Result<()> {
+    let decoded = base64_decode(header).filter(|d| d.len() == 16).ok_or_else(|| s3_error!(InvalidDigest))?;
+    if decoded != actual {
+        return Err(s3_error!(BadDigest, "the Content-MD5 you specified did not match what was received"));
+    }
+    Ok(())
+}
+
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let text = text.trim_end_matches('=');
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut buffer, mut bits) = (0u32, 0);
+    for byte in text.bytes() {
+        let value = ALPHABET.iter().position(|&c| c == byte)? as u32;
+        buffer = (buffer << 6) | value;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    // Canonical encodings only: the bits left over after the last byte are zero.
+    (buffer == 0).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tagging_headers_decode() {
+        assert_eq!(
+            parse_tagging(Some("a=1&b%20c=d%2Fe&empty=")).unwrap(),
+            [("a".into(), "1".into()), ("b c".into(), "d/e".into()), ("empty".into(), String::new())]
+        );
+        assert!(parse_tagging(Some("a=%zz")).is_err());
+    }
+
+    #[test]
+    fn content_md5_is_checked() {
+        use md5::Digest;
+        let digest: [u8; 16] = md5::Md5::digest(b"hello").into();
+        assert!(check_content_md5("XUFAKrxLKna5cZ2REBfFkg==", &digest).is_ok());
+        assert!(check_content_md5("XUFAKrxLKna5cZ2REBfFkh==", &digest).is_err(), "non-canonical base64");
+        assert!(check_content_md5("AAAAAAAAAAAAAAAAAAAAAA==", &digest).is_err());
+        assert!(check_content_md5("not base64!", &digest).is_err());
+    }
+
+    #[test]
+    fn continuation_tokens_round_trip() {
+        let key = "dir/é";
+        assert_eq!(decode_token(&cairn_engine::hex(key.as_bytes())).unwrap(), key);
+        assert!(decode_token("zz").is_err());
+    }
+}
