@@ -302,3 +302,76 @@ async fn data_survives_a_restart() {
     assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), b"kept");
     second.shutdown().await;
 }
+
+/// The HTTP status of a failed SDK call.
+fn status<E>(error: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> u16 {
+    error.raw_response().map(|r| r.status().as_u16()).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conditional_reads_and_part_numbers() {
+    use aws_sdk_s3::primitives::DateTime;
+    let server = TestServer::start().await;
+    let s3 = &server.client;
+    s3.create_bucket().bucket("conditions").send().await.unwrap();
+    let put =
+        s3.put_object().bucket("conditions").key("k").body(ByteStream::from_static(b"data")).send().await.unwrap();
+    let etag = put.e_tag().unwrap();
+    let get = || s3.get_object().bucket("conditions").key("k");
+    get().if_match(etag).send().await.unwrap();
+    get().if_match("*").send().await.unwrap();
+    let error = get().if_match("\"00000000000000000000000000000000\"").send().await.unwrap_err();
+    assert_eq!(status(&error), 412);
+    let error = get().if_none_match(etag).send().await.unwrap_err();
+    assert_eq!(status(&error), 304);
+    get().if_none_match("\"00000000000000000000000000000000\"").send().await.unwrap();
+    let past = DateTime::from_secs(1_000_000_000);
+    let future = DateTime::from_secs(4_000_000_000);
+    assert_eq!(status(&get().if_modified_since(future).send().await.unwrap_err()), 304);
+    get().if_modified_since(past).send().await.unwrap();
+    assert_eq!(status(&get().if_unmodified_since(past).send().await.unwrap_err()), 412);
+    get().if_unmodified_since(future).send().await.unwrap();
+    // An ETag condition decides over its date twin, as in S3.
+    get().if_match(etag).if_unmodified_since(past).send().await.unwrap();
+    let head = s3.head_object().bucket("conditions").key("k").if_none_match(etag).send().await.unwrap_err();
+    assert_eq!(status(&head), 304);
+
+    let upload = s3.create_multipart_upload().bucket("conditions").key("parts").send().await.unwrap();
+    let upload_id = upload.upload_id().unwrap();
+    let parts = [body(7, 5 * 1024 * 1024), body(8, 10)];
+    let mut completed = Vec::new();
+    for (i, data) in parts.iter().enumerate() {
+        let number = i as i32 + 1;
+        let part = s3
+            .upload_part()
+            .bucket("conditions")
+            .key("parts")
+            .upload_id(upload_id)
+            .part_number(number)
+            .body(ByteStream::from(data.clone()))
+            .send()
+            .await
+            .unwrap();
+        completed.push(CompletedPart::builder().part_number(number).e_tag(part.e_tag().unwrap()).build());
+    }
+    s3.complete_multipart_upload()
+        .bucket("conditions")
+        .key("parts")
+        .upload_id(upload_id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(completed)).build())
+        .send()
+        .await
+        .unwrap();
+    let second = s3.get_object().bucket("conditions").key("parts").part_number(2).send().await.unwrap();
+    assert_eq!(second.parts_count(), Some(2));
+    assert_eq!(
+        second.content_range(),
+        Some(format!("bytes {}-{}/{}", 5 * 1024 * 1024, 5 * 1024 * 1024 + 9, 5 * 1024 * 1024 + 10).as_str())
+    );
+    assert_eq!(second.body.collect().await.unwrap().into_bytes(), parts[1]);
+    let first = s3.head_object().bucket("conditions").key("parts").part_number(1).send().await.unwrap();
+    assert_eq!(first.content_length(), Some(5 * 1024 * 1024));
+    let error = s3.get_object().bucket("conditions").key("parts").part_number(3).send().await.unwrap_err();
+    assert_eq!(status(&error), 416);
+    server.stop().await;
+}

@@ -206,12 +206,28 @@ impl S3 for Cairn {
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
         let version = version_param(input.version_id.as_deref())?;
-        let range = match input.range {
-            None => None,
-            Some(Range::Int { first, last }) => Some(ByteRange::From { first, last }),
-            Some(Range::Suffix { length }) => Some(ByteRange::Suffix(length)),
+        // Resolve the version once: the conditions, a part number and the body all refer to it.
+        let (found, info) = self.engine.head_object(&input.bucket, &input.key, version).map_err(to_s3)?;
+        check_conditions(
+            &info,
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+            input.if_unmodified_since.as_ref(),
+        )?;
+        let range = match (input.range, input.part_number) {
+            (Some(_), Some(_)) => {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "Cannot specify both Range header and partNumber query parameter"
+                ));
+            }
+            (None, Some(number)) => Some(part_range(&info, number)?),
+            (None, None) => None,
+            (Some(Range::Int { first, last }), None) => Some(ByteRange::From { first, last }),
+            (Some(Range::Suffix { length }), None) => Some(ByteRange::Suffix(length)),
         };
-        let reader = self.engine.get_object(&input.bucket, &input.key, version, range).map_err(to_s3)?;
+        let reader = self.engine.get_object(&input.bucket, &input.key, Some(found.id), range).map_err(to_s3)?;
         let info = reader.info().clone();
         let version_id = reader.version().id;
         let (start, end) = reader.range();
@@ -257,10 +273,25 @@ impl S3 for Cairn {
         let input = req.input;
         let version = version_param(input.version_id.as_deref())?;
         let (found, info) = self.engine.head_object(&input.bucket, &input.key, version).map_err(to_s3)?;
+        check_conditions(
+            &info,
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+            input.if_unmodified_since.as_ref(),
+        )?;
+        let part = input.part_number.map(|number| part_range(&info, number)).transpose()?;
         let versioned = self.engine.versioning(&input.bucket).map_err(to_s3)? != VersioningState::Unversioned;
         let system = &info.attributes.system;
+        let (content_length, content_range) = match part {
+            Some(ByteRange::From { first, last: Some(last) }) => {
+                (last + 1 - first, Some(format!("bytes {first}-{last}/{}", info.size)))
+            }
+            _ => (info.size, None),
+        };
         Ok(S3Response::new(HeadObjectOutput {
-            content_length: Some(info.size as i64),
+            content_length: Some(content_length as i64),
+            content_range,
             accept_ranges: Some("bytes".into()),
             e_tag: Some(etag(&info)),
             last_modified: Some(timestamp(info.last_modified_ms)),
@@ -711,6 +742,53 @@ impl Cairn {
         }
         (contents, common_prefixes, last)
     }
+}
+
+/// S3's conditional GET and HEAD: If-Match and If-Unmodified-Since fail with 412, If-None-Match
+/// and If-Modified-Since with 304; an ETag condition, when present, decides over its date twin.
+fn check_conditions(
+    info: &ObjectInfo,
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+    if_modified_since: Option<&Timestamp>,
+    if_unmodified_since: Option<&Timestamp>,
+) -> S3Result<()> {
+    let etag_text = info.etag();
+    let current = etag_text.trim_matches('"');
+    let matches = |condition: &ETagCondition| match condition {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(ETag::Strong(value) | ETag::Weak(value)) => value.trim_matches('"') == current,
+    };
+    // HTTP dates have whole seconds.
+    let modified = (info.last_modified_ms / 1000) as i64;
+    let seconds = |timestamp: &Timestamp| time::OffsetDateTime::from(timestamp.clone()).unix_timestamp();
+    match (if_match, if_unmodified_since) {
+        (Some(condition), _) if !matches(condition) => return Err(s3_error!(PreconditionFailed)),
+        (None, Some(since)) if modified > seconds(since) => return Err(s3_error!(PreconditionFailed)),
+        _ => {}
+    }
+    match (if_none_match, if_modified_since) {
+        (Some(condition), _) if matches(condition) => Err(s3_error!(NotModified)),
+        (None, Some(since)) if modified <= seconds(since) => Err(s3_error!(NotModified)),
+        _ => Ok(()),
+    }
+}
+
+/// The byte range of part `number` (a single PUT is part 1), as an inclusive range.
+fn part_range(info: &ObjectInfo, number: i32) -> S3Result<ByteRange> {
+    let invalid = || {
+        // S3's InvalidPartNumber (416) is not among s3s's known codes.
+        let mut error = s3s::S3Error::new(s3s::S3ErrorCode::Custom("InvalidPartNumber".into()));
+        error.set_message("The requested partnumber is not satisfiable");
+        error.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+        error
+    };
+    let number = u32::try_from(number).ok().filter(|n| *n >= 1).ok_or_else(invalid)?;
+    let (start, end) = info.part_range(number).ok_or_else(invalid)?;
+    if end == start {
+        return Err(invalid());
+    }
+    Ok(ByteRange::From { first: start, last: Some(end - 1) })
 }
 
 fn upload_param(text: &str) -> S3Result<cairn_engine::UploadId> {
