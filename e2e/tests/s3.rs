@@ -375,3 +375,85 @@ async fn conditional_reads_and_part_numbers() {
     assert_eq!(status(&error), 416);
     server.stop().await;
 }
+
+/// Path and query of a presigned request's URI.
+fn path_and_query(uri: &str) -> String {
+    let after_scheme = uri.split_once("://").map_or(uri, |(_, rest)| rest);
+    after_scheme.find('/').map_or("/".to_owned(), |at| after_scheme[at..].to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presigned_urls_and_refused_authentication() {
+    use aws_sdk_s3::presigning::PresigningConfig;
+    use std::time::Duration;
+    let server = TestServer::start().await;
+    let s3 = &server.client;
+    let addr = server.addr;
+    s3.create_bucket().bucket("presigned").send().await.unwrap();
+    let week = PresigningConfig::expires_in(Duration::from_secs(3600)).unwrap();
+    let put = s3.put_object().bucket("presigned").key("up").presigned(week.clone()).await.unwrap();
+    let put_uri = path_and_query(put.uri());
+    let (status, headers, _) =
+        tokio::task::spawn_blocking(move || common::raw_http(addr, "PUT", &put_uri, &[], b"via presigned put"))
+            .await
+            .unwrap();
+    assert_eq!(status, 200);
+    assert!(headers.iter().any(|(name, value)| name == "x-amz-request-id" && value.len() == 16));
+    let get = s3.get_object().bucket("presigned").key("up").presigned(week).await.unwrap();
+    let get_uri = path_and_query(get.uri());
+    let uri = get_uri.clone();
+    let (status, _, body) =
+        tokio::task::spawn_blocking(move || common::raw_http(addr, "GET", &uri, &[], b"")).await.unwrap();
+    assert_eq!((status, body.as_slice()), (200, &b"via presigned put"[..]));
+
+    // Tampered (another key under the same signature): refused.
+    let tampered = get_uri.replacen("/presigned/up", "/presigned/other", 1);
+    let (status, _, body) =
+        tokio::task::spawn_blocking(move || common::raw_http(addr, "GET", &tampered, &[], b"")).await.unwrap();
+    assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
+    // Longer than S3's 7-day limit: refused before the signature is even checked.
+    let too_long = get_uri
+        .split('&')
+        .map(
+            |pair| if pair.starts_with("X-Amz-Expires=") { "X-Amz-Expires=604801".to_owned() } else { pair.to_owned() },
+        )
+        .collect::<Vec<_>>()
+        .join("&");
+    let (status, _, body) =
+        tokio::task::spawn_blocking(move || common::raw_http(addr, "GET", &too_long, &[], b"")).await.unwrap();
+    assert_eq!(status, 400);
+    assert!(String::from_utf8_lossy(&body).contains("AuthorizationQueryParametersError"));
+    // Expired.
+    let short = PresigningConfig::expires_in(Duration::from_secs(1)).unwrap();
+    let expired = s3.get_object().bucket("presigned").key("up").presigned(short).await.unwrap();
+    let expired_uri = path_and_query(expired.uri());
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (status, _, body) =
+        tokio::task::spawn_blocking(move || common::raw_http(addr, "GET", &expired_uri, &[], b"")).await.unwrap();
+    assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
+    // Signature Version 2 and anonymous requests.
+    let (status, _, body) = tokio::task::spawn_blocking(move || {
+        common::raw_http(addr, "GET", "/presigned/up", &[("Authorization", "AWS CAIRNTESTROOT:c2lnbmF0dXJl")], b"")
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 400);
+    assert!(String::from_utf8_lossy(&body).contains("InvalidRequest"));
+    let (status, _, body) = tokio::task::spawn_blocking(move || {
+        common::raw_http(
+            addr,
+            "GET",
+            "/presigned/up?AWSAccessKeyId=CAIRNTESTROOT&Expires=9999999999&Signature=abc",
+            &[],
+            b"",
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    let (status, _, body) =
+        tokio::task::spawn_blocking(move || common::raw_http(addr, "GET", "/presigned/up", &[], b"")).await.unwrap();
+    assert_eq!(status, 403);
+    assert!(String::from_utf8_lossy(&body).contains("AccessDenied"));
+    server.stop().await;
+}

@@ -64,7 +64,7 @@ pub async fn start(config: Config) -> std::io::Result<ServerHandle> {
     if let Some(domain) = &config.domain {
         builder.set_host(s3s::host::SingleDomain::new(domain).map_err(std::io::Error::other)?);
     }
-    let service = builder.build();
+    let service = crate::guard::Guard::new(builder.build());
     let listener = TcpListener::bind(config.address).await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = watch::channel(false);
@@ -73,7 +73,7 @@ pub async fn start(config: Config) -> std::io::Result<ServerHandle> {
     Ok(ServerHandle { addr, engine, stop, task })
 }
 
-async fn accept_loop(listener: TcpListener, service: s3s::service::S3Service, mut stopped: watch::Receiver<bool>) {
+async fn accept_loop(listener: TcpListener, service: crate::guard::Guard, mut stopped: watch::Receiver<bool>) {
     let builder = Arc::new(ConnBuilder::new(TokioExecutor::new()));
     let graceful = GracefulShutdown::new();
     loop {

@@ -8,8 +8,10 @@
 
 pub mod config;
 mod error;
+mod guard;
 mod http;
 mod service;
 
 pub use config::{Config, Credentials, User};
+pub use guard::PRESIGNED_EXPIRES_SECONDS_MAX;
 pub use http::{ServerHandle, start};
