@@ -457,3 +457,98 @@ async fn presigned_urls_and_refused_authentication() {
     assert!(String::from_utf8_lossy(&body).contains("AccessDenied"));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_object() {
+    use aws_sdk_s3::types::{MetadataDirective, TaggingDirective};
+    let server = TestServer::start().await;
+    let s3 = &server.client;
+    s3.create_bucket().bucket("source").send().await.unwrap();
+    s3.create_bucket().bucket("target").send().await.unwrap();
+    s3.put_bucket_versioning()
+        .bucket("source")
+        .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build())
+        .send()
+        .await
+        .unwrap();
+    let data = body(3, 3 * 1024 * 1024 + 11);
+    let first = s3
+        .put_object()
+        .bucket("source")
+        .key("obj")
+        .content_type("text/x-original")
+        .metadata("origin", "first")
+        .tagging("kind=original")
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+    s3.put_object().bucket("source").key("obj").body(ByteStream::from_static(b"second version")).send().await.unwrap();
+
+    // A specific source version, metadata and tags copied.
+    let copied = s3
+        .copy_object()
+        .bucket("target")
+        .key("copy")
+        .copy_source(format!("source/obj?versionId={}", first.version_id().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(copied.copy_source_version_id(), first.version_id());
+    let got = s3.get_object().bucket("target").key("copy").send().await.unwrap();
+    assert_eq!(got.content_type(), Some("text/x-original"));
+    assert_eq!(got.metadata().unwrap()["origin"], "first");
+    assert_eq!(got.tag_count(), Some(1));
+    assert_eq!(got.e_tag(), copied.copy_object_result().unwrap().e_tag());
+    assert_eq!(got.body.collect().await.unwrap().into_bytes(), data);
+
+    // REPLACE takes the request's metadata and tags.
+    s3.copy_object()
+        .bucket("target")
+        .key("replaced")
+        .copy_source("source/obj")
+        .metadata_directive(MetadataDirective::Replace)
+        .content_type("text/x-new")
+        .metadata("origin", "replaced")
+        .tagging_directive(TaggingDirective::Replace)
+        .tagging("a=1&b=2")
+        .send()
+        .await
+        .unwrap();
+    let head = s3.get_object().bucket("target").key("replaced").send().await.unwrap();
+    assert_eq!(head.content_type(), Some("text/x-new"));
+    assert_eq!(head.metadata().unwrap()["origin"], "replaced");
+    assert_eq!(head.tag_count(), Some(2));
+    assert_eq!(head.body.collect().await.unwrap().into_bytes().as_ref(), b"second version");
+
+    // Onto itself: only with REPLACE.
+    let error = s3.copy_object().bucket("target").key("copy").copy_source("target/copy").send().await.unwrap_err();
+    assert_eq!(code(&error), "InvalidRequest");
+    s3.copy_object()
+        .bucket("target")
+        .key("copy")
+        .copy_source("target/copy")
+        .metadata_directive(MetadataDirective::Replace)
+        .content_type("text/x-updated")
+        .send()
+        .await
+        .unwrap();
+    let head = s3.head_object().bucket("target").key("copy").send().await.unwrap();
+    assert_eq!(head.content_type(), Some("text/x-updated"));
+    assert_eq!(head.content_length(), Some(data.len() as i64));
+
+    // Copy-source conditions fail with 412.
+    let error = s3
+        .copy_object()
+        .bucket("target")
+        .key("conditional")
+        .copy_source("source/obj")
+        .copy_source_if_match("\"00000000000000000000000000000000\"")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status(&error), 412);
+    let error = s3.copy_object().bucket("target").key("x").copy_source("source/missing").send().await.unwrap_err();
+    assert_eq!(code(&error), "NoSuchKey");
+    server.stop().await;
+}

@@ -355,6 +355,88 @@ impl S3 for Cairn {
             ..Default::default()
         }))
     }
+    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+        let input = req.input;
+        let CopySource::Bucket { bucket: source_bucket, key: source_key, version_id } = &input.copy_source else {
+            return Err(s3_error!(NotImplemented, "access point copy sources are not supported"));
+        };
+        let (source_bucket, source_key) = (source_bucket.to_string(), source_key.to_string());
+        let source_version = version_param(version_id.as_deref())?;
+        let (found, info) = self.engine.head_object(&source_bucket, &source_key, source_version).map_err(to_s3)?;
+        // The copy-source conditions are GET's, except that every failure is 412.
+        check_conditions(
+            &info,
+            input.copy_source_if_match.as_ref(),
+            input.copy_source_if_none_match.as_ref(),
+            input.copy_source_if_modified_since.as_ref(),
+            input.copy_source_if_unmodified_since.as_ref(),
+        )
+        .map_err(|error| {
+            if *error.code() == s3s::S3ErrorCode::NotModified { s3_error!(PreconditionFailed) } else { error }
+        })?;
+        if info.size > cairn_engine::limits::PUT_BYTES_MAX {
+            return Err(s3_error!(
+                InvalidRequest,
+                "The specified copy source is larger than the maximum allowable size for a copy source: {}",
+                cairn_engine::limits::PUT_BYTES_MAX
+            ));
+        }
+        let replace_metadata =
+            input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+        let replace_tags = input.tagging_directive.as_ref().is_some_and(|d| d.as_str() == TaggingDirective::REPLACE);
+        let onto_itself = source_bucket == input.bucket && source_key == input.key;
+        if onto_itself && !replace_metadata && !replace_tags {
+            return Err(s3_error!(
+                InvalidRequest,
+                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
+            ));
+        }
+        let mut attributes = if replace_metadata {
+            Attributes {
+                content_type: input.content_type,
+                content_encoding: input.content_encoding,
+                content_disposition: input.content_disposition,
+                content_language: input.content_language,
+                cache_control: input.cache_control,
+                expires: input.expires,
+                metadata: input.metadata,
+                tagging: None,
+            }
+            .into_engine()?
+        } else {
+            ObjectAttributes { tags: Vec::new(), ..info.attributes.clone() }
+        };
+        attributes.tags =
+            if replace_tags { parse_tagging(input.tagging.as_deref())? } else { info.attributes.tags.clone() };
+        let (bucket, key, source_id) = (input.bucket.clone(), input.key.clone(), found.id);
+        let source_versioned = self.engine.versioning(&source_bucket).map_err(to_s3)? != VersioningState::Unversioned;
+        let (outcome, copied) = self
+            .blocking(move |engine| {
+                // Streamed chunk by chunk, each verified as it is read: a copy never holds the
+                // object in memory and never copies damaged bytes.
+                let reader = engine.get_object(&source_bucket, &source_key, Some(source_id), None)?;
+                let mut writer = engine.put_object(&bucket, &key, attributes)?;
+                for chunk in reader {
+                    writer.write(&chunk?)?;
+                }
+                let outcome = writer.finish()?;
+                let (_, copied) = engine.head_object(&bucket, &key, Some(outcome.version))?;
+                Ok((outcome, copied))
+            })
+            .await?;
+        let versioned = self.engine.versioning(&input.bucket).map_err(to_s3)? != VersioningState::Unversioned;
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(CopyObjectResult {
+                e_tag: Some(etag(&copied)),
+                last_modified: Some(timestamp(copied.last_modified_ms)),
+                ..Default::default()
+            }),
+            copy_source_version_id: source_versioned.then(|| found.id.to_string()),
+            version_id: version_header(outcome.version, versioned),
+            ..Default::default()
+        }))
+    }
+
     async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
         let input = req.input;
         let max_keys = input.max_keys.unwrap_or(1000);
