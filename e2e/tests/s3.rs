@@ -552,3 +552,46 @@ async fn copy_object() {
     assert_eq!(code(&error), "NoSuchKey");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bucket_tagging_and_object_attributes() {
+    use aws_sdk_s3::types::{ObjectAttributes, Tag, Tagging};
+    let server = TestServer::start().await;
+    let s3 = &server.client;
+    s3.create_bucket().bucket("tagged").send().await.unwrap();
+    let error = s3.get_bucket_tagging().bucket("tagged").send().await.unwrap_err();
+    assert_eq!(code(&error), "NoSuchTagSet");
+    let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build().unwrap();
+    s3.put_bucket_tagging()
+        .bucket("tagged")
+        .tagging(Tagging::builder().tag_set(tag("team", "storage")).tag_set(tag("cost centre", "a&b")).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let tags = s3.get_bucket_tagging().bucket("tagged").send().await.unwrap();
+    let mut pairs: Vec<_> = tags.tag_set().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
+    pairs.sort();
+    assert_eq!(pairs, [("cost centre".to_owned(), "a&b".to_owned()), ("team".to_owned(), "storage".to_owned())]);
+    let too_many =
+        Tagging::builder().set_tag_set(Some((0..51).map(|i| tag(&format!("k{i}"), "v")).collect())).build().unwrap();
+    let error = s3.put_bucket_tagging().bucket("tagged").tagging(too_many).send().await.unwrap_err();
+    assert_eq!(code(&error), "InvalidTag");
+    s3.delete_bucket_tagging().bucket("tagged").send().await.unwrap();
+    assert_eq!(code(&s3.get_bucket_tagging().bucket("tagged").send().await.unwrap_err()), "NoSuchTagSet");
+
+    s3.put_object().bucket("tagged").key("small").body(ByteStream::from_static(b"12345")).send().await.unwrap();
+    let attributes = s3
+        .get_object_attributes()
+        .bucket("tagged")
+        .key("small")
+        .object_attributes(ObjectAttributes::ObjectSize)
+        .object_attributes(ObjectAttributes::Etag)
+        .object_attributes(ObjectAttributes::StorageClass)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(attributes.object_size(), Some(5));
+    assert_eq!(attributes.e_tag().map(|e| e.trim_matches('"')), Some("827ccb0eea8a706c4c34a16891f84e7b"));
+    assert!(attributes.object_parts().is_none());
+    server.stop().await;
+}

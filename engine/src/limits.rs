@@ -16,6 +16,8 @@ pub const USER_METADATA_BYTES_MAX: usize = 2 * 1024;
 pub const SYSTEM_METADATA_VALUE_BYTES_MAX: usize = 8 * 1024;
 /// S3: an object carries at most 10 tags.
 pub const TAGS_MAX: usize = 10;
+/// S3: a bucket carries at most 50 tags.
+pub const BUCKET_TAGS_MAX: usize = 50;
 /// S3: a tag key is at most 128 Unicode characters.
 pub const TAG_KEY_CHARS_MAX: usize = 128;
 /// S3: a tag value is at most 256 Unicode characters.

@@ -61,10 +61,15 @@ pub fn attributes(attributes: &ObjectAttributes) -> Result<()> {
     tags(&attributes.tags)
 }
 
-/// S3's tag rules: at most 10, keys 1 to 128 characters and unique, values at most 256.
+/// S3's object tag rules: at most 10, keys 1 to 128 characters and unique, values at most 256.
 pub fn tags(tags: &[(String, String)]) -> Result<()> {
-    if tags.len() > limits::TAGS_MAX {
-        return Err(Error::InvalidTag(format!("an object has at most {} tags", limits::TAGS_MAX)));
+    tag_set(tags, limits::TAGS_MAX)
+}
+
+/// S3's tag rules with a given count limit (10 for objects, 50 for buckets).
+pub fn tag_set(tags: &[(String, String)], tags_max: usize) -> Result<()> {
+    if tags.len() > tags_max {
+        return Err(Error::InvalidTag(format!("at most {tags_max} tags")));
     }
     for (i, (name, value)) in tags.iter().enumerate() {
         let name_chars = name.chars().count();

@@ -437,6 +437,95 @@ impl S3 for Cairn {
         }))
     }
 
+    async fn put_bucket_tagging(
+        &self,
+        req: S3Request<PutBucketTaggingInput>,
+    ) -> S3Result<S3Response<PutBucketTaggingOutput>> {
+        let input = req.input;
+        let tags: Vec<(String, String)> = input
+            .tagging
+            .tag_set
+            .into_iter()
+            .map(|tag| (tag.key.unwrap_or_default(), tag.value.unwrap_or_default()))
+            .collect();
+        cairn_engine::validate::tag_set(&tags, cairn_engine::limits::BUCKET_TAGS_MAX).map_err(to_s3)?;
+        let encoded = encode_tagging(&tags);
+        let bucket = input.bucket;
+        self.blocking(move |engine| engine.put_bucket_config(&bucket, BUCKET_TAGGING, encoded.as_bytes())).await?;
+        Ok(S3Response::new(PutBucketTaggingOutput {}))
+    }
+
+    async fn get_bucket_tagging(
+        &self,
+        req: S3Request<GetBucketTaggingInput>,
+    ) -> S3Result<S3Response<GetBucketTaggingOutput>> {
+        let stored = self.engine.get_bucket_config(&req.input.bucket, BUCKET_TAGGING).map_err(to_s3)?;
+        let stored = stored.ok_or_else(|| s3_error!(NoSuchTagSet, "The TagSet does not exist"))?;
+        let text =
+            std::str::from_utf8(&stored).map_err(|_| s3_error!(InternalError, "stored bucket tags are not UTF-8"))?;
+        let tag_set = parse_tagging(Some(text))?
+            .into_iter()
+            .map(|(key, value)| Tag { key: Some(key), value: Some(value) })
+            .collect();
+        Ok(S3Response::new(GetBucketTaggingOutput { tag_set }))
+    }
+
+    async fn delete_bucket_tagging(
+        &self,
+        req: S3Request<DeleteBucketTaggingInput>,
+    ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
+        let bucket = req.input.bucket;
+        self.blocking(move |engine| engine.delete_bucket_config(&bucket, BUCKET_TAGGING)).await?;
+        Ok(S3Response::new(DeleteBucketTaggingOutput {}))
+    }
+
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        let input = req.input;
+        let version = version_param(input.version_id.as_deref())?;
+        let (found, info) = self.engine.head_object(&input.bucket, &input.key, version).map_err(to_s3)?;
+        let wants = |name: &str| input.object_attributes.iter().any(|a| a.as_str() == name);
+        let object_parts = match (&info.layout, wants(s3s::dto::ObjectAttributes::OBJECT_PARTS)) {
+            (cairn_engine::Layout::Parts(parts), true) => {
+                let marker = input.part_number_marker.unwrap_or(0).max(0);
+                let max_parts = input.max_parts.unwrap_or(1000).clamp(0, 1000);
+                let after: Vec<_> = parts.iter().filter(|p| p.number as i32 > marker).collect();
+                let page: Vec<ObjectPart> = after
+                    .iter()
+                    .take(max_parts as usize)
+                    .map(|p| ObjectPart {
+                        part_number: Some(p.number as i32),
+                        size: Some(p.size as i64),
+                        ..Default::default()
+                    })
+                    .collect();
+                Some(GetObjectAttributesParts {
+                    is_truncated: Some(after.len() > page.len()),
+                    max_parts: Some(max_parts),
+                    next_part_number_marker: page.last().and_then(|p| p.part_number),
+                    part_number_marker: Some(marker),
+                    total_parts_count: Some(parts.len() as i32),
+                    parts: Some(page),
+                })
+            }
+            _ => None,
+        };
+        let versioned = self.engine.versioning(&input.bucket).map_err(to_s3)? != VersioningState::Unversioned;
+        Ok(S3Response::new(GetObjectAttributesOutput {
+            e_tag: wants(s3s::dto::ObjectAttributes::ETAG)
+                .then(|| ETag::Strong(info.etag().trim_matches('"').to_owned())),
+            object_size: wants(s3s::dto::ObjectAttributes::OBJECT_SIZE).then_some(info.size as i64),
+            storage_class: wants(s3s::dto::ObjectAttributes::STORAGE_CLASS)
+                .then(|| StorageClass::from_static(StorageClass::STANDARD)),
+            object_parts,
+            last_modified: Some(timestamp(info.last_modified_ms)),
+            version_id: version_header(found.id, versioned),
+            ..Default::default()
+        }))
+    }
+
     async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
         let input = req.input;
         let max_keys = input.max_keys.unwrap_or(1000);
@@ -961,6 +1050,25 @@ fn decode_token(token: &str) -> S3Result<String> {
     String::from_utf8(bytes.map_err(|_| invalid())?).map_err(|_| invalid())
 }
 
+/// The bucket configuration record that holds a bucket's tags, encoded as `x-amz-tagging` is.
+const BUCKET_TAGGING: &str = "tagging";
+
+/// Encodes tags as `x-amz-tagging` does: `key=value&...`, percent-encoded.
+fn encode_tagging(tags: &[(String, String)]) -> String {
+    let encode = |text: &str| {
+        let mut out = String::with_capacity(text.len());
+        for byte in text.bytes() {
+            if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+                out.push(byte as char);
+            } else {
+                out.push_str(&format!("%{byte:02X}"));
+            }
+        }
+        out
+    };
+    tags.iter().map(|(key, value)| format!("{}={}", encode(key), encode(value))).collect::<Vec<_>>().join("&")
+}
+
 /// `x-amz-tagging`: URL-encoded `key=value&key=value`.
 fn parse_tagging(header: Option<&str>) -> S3Result<Vec<(String, String)>> {
     let Some(header) = header.filter(|h| !h.is_empty()) else { return Ok(Vec::new()) };
@@ -1038,6 +1146,12 @@ mod tests {
             [("a".into(), "1".into()), ("b c".into(), "d/e".into()), ("empty".into(), String::new())]
         );
         assert!(parse_tagging(Some("a=%zz")).is_err());
+    }
+
+    #[test]
+    fn tags_survive_encoding() {
+        let tags = vec![("a b".to_owned(), "c&d=e".to_owned()), ("é".to_owned(), String::new())];
+        assert_eq!(parse_tagging(Some(&encode_tagging(&tags))).unwrap(), tags);
     }
 
     #[test]
