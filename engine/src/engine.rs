@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::body::{BodySink, ObjectReader};
 use crate::error::{Error, Result};
-use crate::format::records::{Mutation, ObjectPut, RecordLayout};
+use crate::format::records::{Mutation, ObjectPut, PutCondition, RecordLayout};
 use crate::index::{Applied, BucketState, Index};
 use crate::io::{self, IoBackend, IoMode};
 use crate::limits;
@@ -337,6 +337,7 @@ impl Engine {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             attributes,
+            condition: PutCondition::None,
             sink: BodySink::new(self.inner.clone(), limits::PUT_BYTES_MAX),
         })
     }
@@ -433,6 +434,21 @@ impl Engine {
         }
     }
 
+    /// Replaces the tags of the current version (or the one named); returns the version.
+    pub fn set_object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionId>,
+        tags: Vec<(String, String)>,
+    ) -> Result<VersionId> {
+        validate::tags(&tags)?;
+        let (found, _) = self.head_object(bucket, key, version)?;
+        let mutation = Mutation::TagsPut { bucket: bucket.to_owned(), key: key.to_owned(), version: found.id, tags };
+        self.commit(mutation)?;
+        Ok(found.id)
+    }
+
     /// ListObjects (v1 and v2).
     pub fn list_objects(&self, bucket: &str, query: &ListQuery) -> Result<Page<list::ObjectEntry>> {
         let bucket = self.bucket(bucket)?;
@@ -492,6 +508,19 @@ impl Engine {
         upload: UploadId,
         parts: &[CompletedPart],
     ) -> Result<PutOutcome> {
+        self.complete_upload_if(bucket, key, upload, parts, PutCondition::None)
+    }
+
+    /// `complete_upload` that takes effect only if `condition` holds when it is committed
+    /// (`Error::PreconditionFailed` otherwise; the upload stays).
+    pub fn complete_upload_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload: UploadId,
+        parts: &[CompletedPart],
+        condition: PutCondition,
+    ) -> Result<PutOutcome> {
         let state = self.upload(bucket, key, upload)?;
         if parts.is_empty() {
             return Err(Error::InvalidArgument("a completion lists at least one part".into()));
@@ -525,6 +554,7 @@ impl Engine {
             attributes: state.attributes.clone(),
             layout: RecordLayout::Parts(chosen.iter().map(|p| (p.number, p.seq)).collect()),
             upload: Some(upload),
+            condition,
         };
         let version = match self.commit(Mutation::ObjectPut(Box::new(put)))? {
             Applied::Version(version) => version,
@@ -581,10 +611,17 @@ pub struct ObjectWriter {
     bucket: String,
     key: String,
     attributes: ObjectAttributes,
+    condition: PutCondition,
     sink: BodySink,
 }
 
 impl ObjectWriter {
+    /// Makes the PUT conditional: `finish` commits only if `condition` holds at that moment,
+    /// atomically with respect to every other write of the key.
+    pub fn set_condition(&mut self, condition: PutCondition) {
+        self.condition = condition;
+    }
+
     /// Appends body bytes; may block while earlier chunks are written (back-pressure).
     pub fn write(&mut self, data: &[u8]) -> Result<()> {
         self.sink.write(data)
@@ -616,6 +653,7 @@ impl ObjectWriter {
             attributes: self.attributes,
             layout: RecordLayout::Extents(body.extents),
             upload: None,
+            condition: self.condition,
         };
         let version = match self.inner.commit(Mutation::ObjectPut(Box::new(put)), body.tail, body.epoch)?.applied {
             Applied::Version(version) => version,

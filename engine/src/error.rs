@@ -47,6 +47,8 @@ pub enum Error {
     InvalidPart { part_number: u32 },
     #[error("parts are not in ascending order")]
     InvalidPartOrder,
+    #[error("the write's precondition does not hold")]
+    PreconditionFailed,
     #[error("the requested range is not satisfiable for an object of {size} bytes")]
     InvalidRange { size: u64 },
     #[error("too many versions of one key (limit {limit})")]

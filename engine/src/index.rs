@@ -15,7 +15,7 @@ use crossbeam_skiplist::SkipMap;
 use parking_lot::RwLock;
 
 use crate::error::{Error, Result};
-use crate::format::records::{Mutation, ObjectPut, RecordLayout};
+use crate::format::records::{Mutation, ObjectPut, PutCondition, RecordLayout};
 use crate::limits;
 use crate::types::{
     Layout, ObjectAttributes, ObjectInfo, PartLayout, Seq, UploadId, Version, VersionId, VersionKind, VersioningState,
@@ -204,11 +204,26 @@ impl Index {
                 remove_upload(&bucket, &state);
                 Ok(Applied::Done)
             }
+            Mutation::TagsPut { bucket, key, version, tags } => {
+                let bucket = self.bucket(bucket)?;
+                let old = bucket.chain(key).ok_or(Error::NoSuchVersion)?;
+                let mut chain = Vec::clone(&old);
+                let entry = chain.iter_mut().find(|v| v.id == *version).ok_or(Error::NoSuchVersion)?;
+                let VersionKind::Object(info) = &entry.kind else {
+                    return Err(Error::VersionIsDeleteMarker { version: *version });
+                };
+                let mut updated = ObjectInfo::clone(info);
+                updated.attributes.tags = tags.clone();
+                entry.kind = VersionKind::Object(Arc::new(updated));
+                bucket.objects.insert(key.as_bytes().to_vec(), Arc::new(chain));
+                Ok(Applied::Done)
+            }
         }
     }
 
     fn apply_object_put(&self, seq: Seq, put: &ObjectPut) -> Result<Applied> {
         let bucket = self.bucket(&put.bucket)?;
+        check_condition(&bucket, &put.key, put.condition)?;
         let (layout, upload) = match &put.layout {
             RecordLayout::Extents(extents) => (Layout::Extents(Arc::from(extents.as_slice())), None),
             RecordLayout::Parts(wanted) => {
@@ -243,6 +258,22 @@ impl Index {
         }
         Ok(Applied::Version(id))
     }
+}
+
+/// Whether a conditional write may take effect on `key` now.
+fn check_condition(bucket: &BucketState, key: &str, condition: PutCondition) -> Result<()> {
+    let current = bucket.chain(key).and_then(|chain| match &chain[0].kind {
+        VersionKind::Object(info) => Some(info.clone()),
+        VersionKind::DeleteMarker { .. } => None,
+    });
+    let holds = match condition {
+        PutCondition::None => true,
+        PutCondition::IfNoneMatch => current.is_none(),
+        PutCondition::IfMatch { etag_md5, parts } => {
+            current.is_some_and(|info| info.etag_md5 == etag_md5 && info.parts_count().unwrap_or(0) == parts)
+        }
+    };
+    if holds { Ok(()) } else { Err(Error::PreconditionFailed) }
 }
 
 /// Makes `version` the newest of `key`, replacing the null version if `version` is null.

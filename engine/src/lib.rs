@@ -36,6 +36,7 @@ pub use engine::{
     BucketInfo, ByteRange, CompletedPart, DeleteOutcome, Engine, EngineConfig, ObjectWriter, PartWriter, PutOutcome,
 };
 pub use error::{Error, Result};
+pub use format::records::PutCondition;
 pub use io::IoMode;
 pub use list::{
     ListItem, ListQuery, ObjectEntry, Page, PartPage, UploadEntry, UploadQuery, VersionEntry, VersionQuery,

@@ -59,6 +59,7 @@ struct SegmentScan {
 enum Parse<'a> {
     Valid {
         kind: RecordKind,
+        version: u8,
         payload: &'a [u8],
         next: usize,
     },
@@ -81,7 +82,7 @@ fn parse_at(bytes: &[u8], pos: usize, verify_chunks: bool) -> Parse<'_> {
     if !skip && format::compute_checksum(header, payload) != decoded.checksum {
         return Parse::BadChecksum { kind: decoded.kind, next };
     }
-    Parse::Valid { kind: decoded.kind, payload, next }
+    Parse::Valid { kind: decoded.kind, version: decoded.version, payload, next }
 }
 
 /// Whether any fully valid record starts after `from`: if so, a bad record before it is damage
@@ -118,9 +119,9 @@ fn scan_segment(id: SegmentId, file: &IoFile, is_last: bool) -> Result<SegmentSc
                 scan.chunk_records += 1;
                 pos = next;
             }
-            Parse::Valid { kind, payload, next } => {
+            Parse::Valid { kind, version, payload, next } => {
                 let (seq, mutation) =
-                    Mutation::decode(kind, payload).map_err(|e| Error::corruption(id, pos as u64, e.0))?;
+                    Mutation::decode(kind, version, payload).map_err(|e| Error::corruption(id, pos as u64, e.0))?;
                 scan.records.push((location, seq, mutation));
                 pos = next;
             }

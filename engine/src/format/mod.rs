@@ -20,8 +20,11 @@ pub use codec::DecodeError;
 
 /// Record magic: "Crec" little-endian. Never zero, so zero-filled space is never a record.
 pub const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"Crec");
-/// Record layout version.
-pub const RECORD_VERSION: u8 = 1;
+/// Record layout version written by this build. Version 2 added the `TagsPut` kind and the
+/// write condition at the end of `ObjectPut`; version 1 records are still read.
+pub const RECORD_VERSION: u8 = 2;
+/// The oldest record layout version this build reads.
+pub const RECORD_VERSION_MIN: u8 = 1;
 /// Size of a record header.
 pub const RECORD_HEADER_BYTES: usize = 24;
 
@@ -62,6 +65,8 @@ pub enum RecordKind {
     UploadCreate = 10,
     PartPut = 11,
     UploadAbort = 12,
+    /// Replaces the tags of one object version (record version 2 and later).
+    TagsPut = 13,
 }
 
 impl RecordKind {
@@ -80,6 +85,7 @@ impl RecordKind {
             10 => UploadCreate,
             11 => PartPut,
             12 => UploadAbort,
+            13 => TagsPut,
             _ => return None,
         })
     }
@@ -89,6 +95,7 @@ impl RecordKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecordHeader {
     pub kind: RecordKind,
+    pub version: u8,
     pub payload_len: u32,
     pub checksum: u64,
 }
@@ -121,7 +128,8 @@ pub fn decode_record_header(bytes: &[u8; RECORD_HEADER_BYTES]) -> Result<RecordH
         return Err(DecodeError("bad record magic"));
     }
     let kind = RecordKind::from_byte(bytes[KIND_OFFSET]).ok_or(DecodeError("unknown record kind"))?;
-    if bytes[VERSION_OFFSET] != RECORD_VERSION {
+    let version = bytes[VERSION_OFFSET];
+    if !(RECORD_VERSION_MIN..=RECORD_VERSION).contains(&version) {
         return Err(DecodeError("unknown record version"));
     }
     if bytes[FLAGS_OFFSET..PAYLOAD_LEN_OFFSET] != [0, 0] || bytes[RESERVED_OFFSET..CHECKSUM_OFFSET] != [0; 4] {
@@ -132,7 +140,7 @@ pub fn decode_record_header(bytes: &[u8; RECORD_HEADER_BYTES]) -> Result<RecordH
         return Err(DecodeError("payload length exceeds the limit"));
     }
     let checksum = u64::from_le_bytes(bytes[CHECKSUM_OFFSET..].try_into().expect("8"));
-    Ok(RecordHeader { kind, payload_len, checksum })
+    Ok(RecordHeader { kind, version, payload_len, checksum })
 }
 
 /// Recomputes a record's checksum from its header bytes and payload.

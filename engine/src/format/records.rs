@@ -18,6 +18,19 @@ pub(crate) enum RecordLayout {
     Parts(Vec<(u32, Seq)>),
 }
 
+/// What must hold for an object commit to take effect, checked when it is applied, so that a
+/// conditional write is atomic with respect to every other write of the key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PutCondition {
+    #[default]
+    None,
+    /// `If-None-Match: *`: no current object (a delete marker counts as none).
+    IfNoneMatch,
+    /// `If-Match`: the current version is an object with this ETag (MD5 and parts count, 0
+    /// for a single PUT).
+    IfMatch { etag_md5: [u8; 16], parts: u32 },
+}
+
 /// An object version commit as recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ObjectPut {
@@ -30,6 +43,8 @@ pub(crate) struct ObjectPut {
     pub layout: RecordLayout,
     /// Set when this commit completes a multipart upload (the upload ends with it).
     pub upload: Option<UploadId>,
+    /// Record version 2 and later; version 1 records have none.
+    pub condition: PutCondition,
 }
 
 /// One change to the store's metadata: a record's meaning.
@@ -88,6 +103,13 @@ pub(crate) enum Mutation {
         bucket: String,
         upload: UploadId,
     },
+    /// Replaces the tags of one version of a key.
+    TagsPut {
+        bucket: String,
+        key: String,
+        version: VersionId,
+        tags: Vec<(String, String)>,
+    },
 }
 
 impl Mutation {
@@ -104,6 +126,7 @@ impl Mutation {
             Mutation::UploadCreate { .. } => RecordKind::UploadCreate,
             Mutation::PartPut { .. } => RecordKind::PartPut,
             Mutation::UploadAbort { .. } => RecordKind::UploadAbort,
+            Mutation::TagsPut { .. } => RecordKind::TagsPut,
         }
     }
 
@@ -152,10 +175,7 @@ impl Mutation {
             Mutation::VersionDelete { bucket, key, version } => {
                 enc.str(bucket);
                 enc.str(key);
-                enc.u64(match version {
-                    VersionId::Null => 0,
-                    VersionId::Id(seq) => *seq,
-                });
+                enc.u64(version_seq(*version));
             }
             Mutation::UploadCreate { bucket, key, initiated_ms, attributes } => {
                 enc.str(bucket);
@@ -176,6 +196,12 @@ impl Mutation {
                 enc.str(bucket);
                 enc.u64(upload.0);
             }
+            Mutation::TagsPut { bucket, key, version, tags } => {
+                enc.str(bucket);
+                enc.str(key);
+                enc.u64(version_seq(*version));
+                enc.pairs(tags);
+            }
         }
         enc.buf
     }
@@ -190,8 +216,9 @@ impl Mutation {
         record
     }
 
-    /// Decodes a metadata payload of `kind`, returning its sequence number and meaning.
-    pub fn decode(kind: RecordKind, payload: &[u8]) -> DecodeResult<(Seq, Mutation)> {
+    /// Decodes a metadata payload of `kind` written by record layout `version`, returning its
+    /// sequence number and meaning.
+    pub fn decode(kind: RecordKind, version: u8, payload: &[u8]) -> DecodeResult<(Seq, Mutation)> {
         let mut dec = Dec::new(payload);
         let seq = dec.u64()?;
         if seq == 0 {
@@ -211,18 +238,13 @@ impl Mutation {
                 bucket: dec.str()?,
                 state: VersioningState::from_byte(dec.u8()?).ok_or(DecodeError("unknown versioning state"))?,
             },
-            RecordKind::ObjectPut => Mutation::ObjectPut(Box::new(decode_object_put(&mut dec)?)),
+            RecordKind::ObjectPut => Mutation::ObjectPut(Box::new(decode_object_put(&mut dec, version)?)),
             RecordKind::ObjectDelete => {
                 Mutation::ObjectDelete { bucket: dec.str()?, key: dec.str()?, last_modified_ms: dec.u64()? }
             }
-            RecordKind::VersionDelete => Mutation::VersionDelete {
-                bucket: dec.str()?,
-                key: dec.str()?,
-                version: match dec.u64()? {
-                    0 => VersionId::Null,
-                    seq => VersionId::Id(seq),
-                },
-            },
+            RecordKind::VersionDelete => {
+                Mutation::VersionDelete { bucket: dec.str()?, key: dec.str()?, version: seq_version(dec.u64()?) }
+            }
             RecordKind::UploadCreate => Mutation::UploadCreate {
                 bucket: dec.str()?,
                 key: dec.str()?,
@@ -239,6 +261,13 @@ impl Mutation {
                 extents: decode_extents(&mut dec)?,
             },
             RecordKind::UploadAbort => Mutation::UploadAbort { bucket: dec.str()?, upload: UploadId(dec.u64()?) },
+            RecordKind::TagsPut if version >= 2 => Mutation::TagsPut {
+                bucket: dec.str()?,
+                key: dec.str()?,
+                version: seq_version(dec.u64()?),
+                tags: dec.pairs()?,
+            },
+            RecordKind::TagsPut => return Err(DecodeError("TagsPut in a version 1 record")),
         };
         dec.finish()?;
         Ok((seq, mutation))
@@ -267,9 +296,30 @@ fn encode_object_put(enc: &mut Enc, put: &ObjectPut) {
         }
     }
     enc.u64(put.upload.map_or(0, |upload| upload.0));
+    match put.condition {
+        PutCondition::None => enc.u8(0),
+        PutCondition::IfNoneMatch => enc.u8(1),
+        PutCondition::IfMatch { etag_md5, parts } => {
+            enc.u8(2);
+            enc.fixed(&etag_md5);
+            enc.u32(parts);
+        }
+    }
 }
 
-fn decode_object_put(dec: &mut Dec<'_>) -> DecodeResult<ObjectPut> {
+/// The null version is 0 on disk.
+fn version_seq(version: VersionId) -> u64 {
+    match version {
+        VersionId::Null => 0,
+        VersionId::Id(seq) => seq,
+    }
+}
+
+fn seq_version(seq: u64) -> VersionId {
+    if seq == 0 { VersionId::Null } else { VersionId::Id(seq) }
+}
+
+fn decode_object_put(dec: &mut Dec<'_>, version: u8) -> DecodeResult<ObjectPut> {
     let bucket = dec.str()?;
     let key = dec.str()?;
     let size = dec.u64()?;
@@ -289,7 +339,17 @@ fn decode_object_put(dec: &mut Dec<'_>) -> DecodeResult<ObjectPut> {
         0 => None,
         seq => Some(UploadId(seq)),
     };
-    Ok(ObjectPut { bucket, key, size, etag_md5, last_modified_ms, attributes, layout, upload })
+    let condition = if version < 2 {
+        PutCondition::None
+    } else {
+        match dec.u8()? {
+            0 => PutCondition::None,
+            1 => PutCondition::IfNoneMatch,
+            2 => PutCondition::IfMatch { etag_md5: dec.array()?, parts: dec.u32()? },
+            _ => return Err(DecodeError("unknown write condition")),
+        }
+    };
+    Ok(ObjectPut { bucket, key, size, etag_md5, last_modified_ms, attributes, layout, upload, condition })
 }
 
 fn encode_attributes(enc: &mut Enc, attributes: &ObjectAttributes) {
@@ -394,6 +454,11 @@ pub(crate) mod tests {
                         attributes,
                         layout,
                         upload: parts.then_some(UploadId(3)),
+                        condition: match size % 3 {
+                            0 => PutCondition::None,
+                            1 => PutCondition::IfNoneMatch,
+                            _ => PutCondition::IfMatch { etag_md5, parts: (size % 7) as u32 },
+                        },
                     }))
                 }
             ),
@@ -420,6 +485,8 @@ pub(crate) mod tests {
                 }
             ),
             (text(), 1u64..).prop_map(|(bucket, upload)| Mutation::UploadAbort { bucket, upload: UploadId(upload) }),
+            (text(), text(), any::<u64>(), proptest::collection::vec((text(), text()), 0..3))
+                .prop_map(|(bucket, key, v, tags)| Mutation::TagsPut { bucket, key, version: seq_version(v), tags }),
         ]
     }
 
@@ -427,7 +494,7 @@ pub(crate) mod tests {
         #[test]
         fn every_mutation_round_trips(mutation in mutation(), seq in 1u64..) {
             let payload = mutation.encode_payload(seq);
-            let (decoded_seq, decoded) = Mutation::decode(mutation.kind(), &payload).unwrap();
+            let (decoded_seq, decoded) = Mutation::decode(mutation.kind(), super::super::RECORD_VERSION, &payload).unwrap();
             prop_assert_eq!(decoded_seq, seq);
             prop_assert_eq!(decoded, mutation);
         }
@@ -436,12 +503,12 @@ pub(crate) mod tests {
         fn truncated_payloads_never_panic(mutation in mutation(), cut in any::<prop::sample::Index>()) {
             let payload = mutation.encode_payload(1);
             let cut = cut.index(payload.len());
-            prop_assert!(Mutation::decode(mutation.kind(), &payload[..cut]).is_err());
+            prop_assert!(Mutation::decode(mutation.kind(), super::super::RECORD_VERSION, &payload[..cut]).is_err());
         }
 
         #[test]
-        fn arbitrary_payloads_never_panic(kind in 2u8..=12, payload in proptest::collection::vec(any::<u8>(), 0..256)) {
-            let _ = Mutation::decode(RecordKind::from_byte(kind).unwrap(), &payload);
+        fn arbitrary_payloads_never_panic(kind in 2u8..=13, version in 1u8..=2, payload in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = Mutation::decode(RecordKind::from_byte(kind).unwrap(), version, &payload);
         }
     }
 }

@@ -1,6 +1,7 @@
-//! A store written by format version 1, committed as a fixture: every later version must still
-//! open it and read the same contents. Regenerate (only with a format version bump) with
-//! `CAIRN_WRITE_GOLDEN=1 cargo test -p cairn-engine --test it golden`.
+//! Stores written by each record format version, committed as fixtures: every later version
+//! must still open them and read the same contents. `CAIRN_WRITE_GOLDEN=1 cargo test -p
+//! cairn-engine --test it golden` writes the fixture of the current version (only with a
+//! format version bump; older fixtures are never rewritten).
 
 use std::path::{Path, PathBuf};
 
@@ -8,8 +9,8 @@ use cairn_engine::{CompletedPart, Engine, IoMode, ObjectAttributes, SystemMetada
 
 use crate::{body, config};
 
-fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v1")
+fn fixture_dir(version: u8) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/store-v{version}"))
 }
 
 fn attributes() -> ObjectAttributes {
@@ -39,29 +40,55 @@ fn write_fixture(dir: &Path) {
         .collect();
     engine.complete_upload("golden", "multi", upload, &parts).unwrap();
     engine.create_upload("golden", "pending", ObjectAttributes::default()).unwrap();
+    // Version 2: tag updates and conditional writes.
+    engine.set_object_tags("golden", "plain", Some(VersionId::Null), vec![("retagged".into(), "2".into())]).unwrap();
+    let mut writer = engine.put_object("golden", "created-once", ObjectAttributes::default()).unwrap();
+    writer.set_condition(cairn_engine::PutCondition::IfNoneMatch);
+    writer.write(b"conditional").unwrap();
+    writer.finish().unwrap();
 }
 
-#[test]
-fn a_version_1_store_still_opens_and_reads_the_same() {
-    if std::env::var_os("CAIRN_WRITE_GOLDEN").is_some() {
-        let _ = std::fs::remove_dir_all(fixture_dir());
-        std::fs::create_dir_all(fixture_dir()).unwrap();
-        write_fixture(&fixture_dir());
-        std::fs::remove_file(fixture_dir().join("LOCK")).unwrap();
-    }
+fn open_copy(version: u8) -> (tempfile::TempDir, Engine) {
     let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(fixture_dir()).unwrap() {
+    for entry in std::fs::read_dir(fixture_dir(version)).unwrap() {
         let path = entry.unwrap().path();
         std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
     }
     let engine = Engine::open(dir.path(), config(IoMode::Threads)).unwrap();
+    (dir, engine)
+}
+
+#[test]
+fn the_current_version_store_reads_back() {
+    let current = cairn_engine::format::RECORD_VERSION;
+    if std::env::var_os("CAIRN_WRITE_GOLDEN").is_some() {
+        let _ = std::fs::remove_dir_all(fixture_dir(current));
+        std::fs::create_dir_all(fixture_dir(current)).unwrap();
+        write_fixture(&fixture_dir(current));
+        std::fs::remove_file(fixture_dir(current).join("LOCK")).unwrap();
+    }
+    let (_dir, engine) = open_copy(current);
+    check_version_1_contents(&engine, &[("retagged".into(), "2".into())]);
+    assert_eq!(engine.get_object_bytes("golden", "created-once", None).unwrap(), b"conditional");
+}
+
+#[test]
+fn a_version_1_store_still_opens_and_reads_the_same() {
+    let (_dir, engine) = open_copy(1);
+    check_version_1_contents(&engine, &attributes().tags);
+}
+
+fn check_version_1_contents(engine: &Engine, plain_null_tags: &[(String, String)]) {
     assert_eq!(engine.recovery_report().truncated_tail, None);
     assert_eq!(engine.head_bucket("golden").unwrap().region, "eu-west-1");
     assert_eq!(&*engine.get_bucket_config("golden", "cors").unwrap().unwrap(), b"<CORSConfiguration/>");
     assert_eq!(engine.versioning("golden").unwrap(), VersioningState::Enabled);
     assert_eq!(engine.get_object_bytes("golden", "plain", None).unwrap(), b"version two");
     assert_eq!(engine.get_object_bytes("golden", "plain", Some(VersionId::Null)).unwrap(), b"version one");
-    assert_eq!(engine.head_object("golden", "plain", Some(VersionId::Null)).unwrap().1.attributes, attributes());
+    let null_attributes = &engine.head_object("golden", "plain", Some(VersionId::Null)).unwrap().1.attributes;
+    assert_eq!(null_attributes.system, attributes().system);
+    assert_eq!(null_attributes.user, attributes().user);
+    assert_eq!(null_attributes.tags, plain_null_tags);
     assert_eq!(engine.get_object_bytes("golden", "binary", None).unwrap(), body(1, 5000));
     assert!(matches!(
         engine.get_object("golden", "gone", None, None),

@@ -1,6 +1,7 @@
 //! Integration tests of cairn-engine, one binary with a module per area.
 
 mod basics;
+mod conditions;
 mod crash;
 mod golden;
 mod limits;
