@@ -595,3 +595,82 @@ async fn bucket_tagging_and_object_attributes() {
     assert!(attributes.object_parts().is_none());
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conditional_writes_and_object_tagging() {
+    use aws_sdk_s3::types::{Tag, Tagging};
+    let server = TestServer::start().await;
+    let s3 = &server.client;
+    s3.create_bucket().bucket("cond-writes").send().await.unwrap();
+    let put = || s3.put_object().bucket("cond-writes").key("k");
+    let first = put().if_none_match("*").body(ByteStream::from_static(b"first")).send().await.unwrap();
+    let error = put().if_none_match("*").body(ByteStream::from_static(b"second")).send().await.unwrap_err();
+    assert_eq!(code(&error), "PreconditionFailed");
+    let error = put()
+        .if_match("\"00000000000000000000000000000000\"")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&error), "PreconditionFailed");
+    put().if_match(first.e_tag().unwrap()).body(ByteStream::from_static(b"replaced")).send().await.unwrap();
+    let got = s3.get_object().bucket("cond-writes").key("k").send().await.unwrap();
+    assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), b"replaced");
+
+    // Completion with If-None-Match on an existing key is refused and the upload stays.
+    let upload = s3.create_multipart_upload().bucket("cond-writes").key("k").send().await.unwrap();
+    let upload_id = upload.upload_id().unwrap();
+    let part = s3
+        .upload_part()
+        .bucket("cond-writes")
+        .key("k")
+        .upload_id(upload_id)
+        .part_number(1)
+        .body(ByteStream::from_static(b"part"))
+        .send()
+        .await
+        .unwrap();
+    let parts = CompletedMultipartUpload::builder()
+        .parts(CompletedPart::builder().part_number(1).e_tag(part.e_tag().unwrap()).build())
+        .build();
+    let error = s3
+        .complete_multipart_upload()
+        .bucket("cond-writes")
+        .key("k")
+        .upload_id(upload_id)
+        .if_none_match("*")
+        .multipart_upload(parts.clone())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&error), "PreconditionFailed");
+    s3.complete_multipart_upload()
+        .bucket("cond-writes")
+        .key("k")
+        .upload_id(upload_id)
+        .multipart_upload(parts)
+        .send()
+        .await
+        .unwrap();
+
+    // Object tags: put, get, delete; 11 tags are refused.
+    let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build().unwrap();
+    s3.put_object_tagging()
+        .bucket("cond-writes")
+        .key("k")
+        .tagging(Tagging::builder().tag_set(tag("a", "1")).tag_set(tag("b", "2")).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let tags = s3.get_object_tagging().bucket("cond-writes").key("k").send().await.unwrap();
+    assert_eq!(tags.tag_set().len(), 2);
+    let eleven =
+        Tagging::builder().set_tag_set(Some((0..11).map(|i| tag(&format!("k{i}"), "v")).collect())).build().unwrap();
+    let error = s3.put_object_tagging().bucket("cond-writes").key("k").tagging(eleven).send().await.unwrap_err();
+    assert_eq!(code(&error), "InvalidTag");
+    s3.delete_object_tagging().bucket("cond-writes").key("k").send().await.unwrap();
+    assert!(s3.get_object_tagging().bucket("cond-writes").key("k").send().await.unwrap().tag_set().is_empty());
+    let error = s3.get_object_tagging().bucket("cond-writes").key("missing").send().await.unwrap_err();
+    assert_eq!(code(&error), "NoSuchKey");
+    server.stop().await;
+}

@@ -31,6 +31,9 @@ pub fn to_s3(error: Error) -> S3Error {
         }
         Error::InvalidPartOrder => s3_error!(InvalidPartOrder),
         Error::InvalidRange { .. } => s3_error!(InvalidRange),
+        Error::PreconditionFailed => {
+            s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
+        }
         Error::TooManyVersions { limit } => s3_error!(InvalidRequest, "a key holds at most {limit} versions"),
         Error::TooManyUploads { limit } => {
             s3_error!(InvalidRequest, "a bucket holds at most {limit} uploads in progress")

@@ -8,7 +8,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
 use cairn_engine::{
-    ByteRange, Engine, ListItem, ListQuery, ObjectAttributes, ObjectInfo, SystemMetadata, VersionId, VersioningState,
+    ByteRange, Engine, ListItem, ListQuery, ObjectAttributes, ObjectInfo, PutCondition, SystemMetadata, VersionId,
+    VersioningState,
 };
 use futures::StreamExt;
 use s3s::dto::*;
@@ -185,7 +186,9 @@ impl S3 for Cairn {
             tagging: input.tagging,
         }
         .into_engine()?;
+        let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let mut writer = self.engine.put_object(&input.bucket, &input.key, attributes).map_err(to_s3)?;
+        writer.set_condition(condition);
         receive_body(input.body, input.content_length, &mut writer, cairn_engine::ObjectWriter::write).await?;
         if let Some(content_md5) = &input.content_md5 {
             check_content_md5(content_md5, &writer.md5())?;
@@ -526,6 +529,53 @@ impl S3 for Cairn {
         }))
     }
 
+    async fn put_object_tagging(
+        &self,
+        req: S3Request<PutObjectTaggingInput>,
+    ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+        let input = req.input;
+        let version = version_param(input.version_id.as_deref())?;
+        let tags: Vec<(String, String)> = input
+            .tagging
+            .tag_set
+            .into_iter()
+            .map(|tag| (tag.key.unwrap_or_default(), tag.value.unwrap_or_default()))
+            .collect();
+        let (bucket, key) = (input.bucket.clone(), input.key);
+        let tagged = self.blocking(move |engine| engine.set_object_tags(&bucket, &key, version, tags)).await?;
+        let versioned = self.engine.versioning(&input.bucket).map_err(to_s3)? != VersioningState::Unversioned;
+        Ok(S3Response::new(PutObjectTaggingOutput { version_id: version_header(tagged, versioned) }))
+    }
+
+    async fn get_object_tagging(
+        &self,
+        req: S3Request<GetObjectTaggingInput>,
+    ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+        let input = req.input;
+        let version = version_param(input.version_id.as_deref())?;
+        let (found, info) = self.engine.head_object(&input.bucket, &input.key, version).map_err(to_s3)?;
+        let tag_set = info
+            .attributes
+            .tags
+            .iter()
+            .map(|(key, value)| Tag { key: Some(key.clone()), value: Some(value.clone()) })
+            .collect();
+        let versioned = self.engine.versioning(&input.bucket).map_err(to_s3)? != VersioningState::Unversioned;
+        Ok(S3Response::new(GetObjectTaggingOutput { tag_set, version_id: version_header(found.id, versioned) }))
+    }
+
+    async fn delete_object_tagging(
+        &self,
+        req: S3Request<DeleteObjectTaggingInput>,
+    ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+        let input = req.input;
+        let version = version_param(input.version_id.as_deref())?;
+        let (bucket, key) = (input.bucket.clone(), input.key);
+        let tagged = self.blocking(move |engine| engine.set_object_tags(&bucket, &key, version, Vec::new())).await?;
+        let versioned = self.engine.versioning(&input.bucket).map_err(to_s3)? != VersioningState::Unversioned;
+        Ok(S3Response::new(DeleteObjectTaggingOutput { version_id: version_header(tagged, versioned) }))
+    }
+
     async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
         let input = req.input;
         let max_keys = input.max_keys.unwrap_or(1000);
@@ -762,8 +812,10 @@ impl S3 for Cairn {
             let etag_md5 = part.e_tag.as_ref().and_then(etag_md5).ok_or(s3_error!(InvalidPart))?;
             parts.push(cairn_engine::CompletedPart { number, etag_md5 });
         }
+        let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let (bucket, key) = (input.bucket.clone(), input.key.clone());
-        let outcome = self.blocking(move |engine| engine.complete_upload(&bucket, &key, upload, &parts)).await?;
+        let outcome =
+            self.blocking(move |engine| engine.complete_upload_if(&bucket, &key, upload, &parts, condition)).await?;
         let versioned = self.engine.versioning(&input.bucket).map_err(to_s3)? != VersioningState::Unversioned;
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             location: Some(format!("/{}/{}", input.bucket, input.key)),
@@ -960,6 +1012,31 @@ fn part_range(info: &ObjectInfo, number: i32) -> S3Result<ByteRange> {
         return Err(invalid());
     }
     Ok(ByteRange::From { first: start, last: Some(end - 1) })
+}
+
+/// S3's conditional writes: `If-None-Match: *` (create only) or `If-Match: <etag>`.
+fn write_condition(if_match: Option<&ETagCondition>, if_none_match: Option<&ETagCondition>) -> S3Result<PutCondition> {
+    let not_implemented =
+        || s3_error!(NotImplemented, "A header you provided implies functionality that is not implemented");
+    match (if_match, if_none_match) {
+        (None, None) => Ok(PutCondition::None),
+        (None, Some(ETagCondition::Any)) => Ok(PutCondition::IfNoneMatch),
+        (Some(ETagCondition::ETag(ETag::Strong(value) | ETag::Weak(value))), None) => {
+            let value = value.trim_matches('"');
+            let (hex, parts) = match value.split_once('-') {
+                Some((hex, parts)) => (hex, parts.parse::<u32>().ok()),
+                None => (value, Some(0)),
+            };
+            // An ETag this store could not have made matches nothing.
+            match (etag_md5(&ETag::Strong(hex.to_owned())), parts) {
+                (Some(etag_md5), Some(parts)) => Ok(PutCondition::IfMatch { etag_md5, parts }),
+                _ => {
+                    Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"))
+                }
+            }
+        }
+        _ => Err(not_implemented()),
+    }
 }
 
 fn upload_param(text: &str) -> S3Result<cairn_engine::UploadId> {
