@@ -197,21 +197,7 @@ async fn multipart() {
         s3.create_multipart_upload().bucket("multipart").key("big").content_type("video/x-test").send().await.unwrap();
     let upload_id = upload.upload_id().unwrap().to_owned();
     let parts = [body(1, 5 * 1024 * 1024), body(2, 5 * 1024 * 1024 + 3), body(3, 1000)];
-    let mut completed = Vec::new();
-    for (i, data) in parts.iter().enumerate() {
-        let number = i as i32 + 1;
-        let part = s3
-            .upload_part()
-            .bucket("multipart")
-            .key("big")
-            .upload_id(&upload_id)
-            .part_number(number)
-            .body(ByteStream::from(data.clone()))
-            .send()
-            .await
-            .unwrap();
-        completed.push(CompletedPart::builder().part_number(number).e_tag(part.e_tag().unwrap()).build());
-    }
+    let completed = common::upload_parts(s3, "multipart", "big", &upload_id, &parts).await;
     let listed = s3.list_parts().bucket("multipart").key("big").upload_id(&upload_id).send().await.unwrap();
     assert_eq!(listed.parts().len(), 3);
     let uploads = s3.list_multipart_uploads().bucket("multipart").send().await.unwrap();
@@ -339,21 +325,7 @@ async fn conditional_reads_and_part_numbers() {
     let upload = s3.create_multipart_upload().bucket("conditions").key("parts").send().await.unwrap();
     let upload_id = upload.upload_id().unwrap();
     let parts = [body(7, 5 * 1024 * 1024), body(8, 10)];
-    let mut completed = Vec::new();
-    for (i, data) in parts.iter().enumerate() {
-        let number = i as i32 + 1;
-        let part = s3
-            .upload_part()
-            .bucket("conditions")
-            .key("parts")
-            .upload_id(upload_id)
-            .part_number(number)
-            .body(ByteStream::from(data.clone()))
-            .send()
-            .await
-            .unwrap();
-        completed.push(CompletedPart::builder().part_number(number).e_tag(part.e_tag().unwrap()).build());
-    }
+    let completed = common::upload_parts(s3, "conditions", "parts", upload_id, &parts).await;
     s3.complete_multipart_upload()
         .bucket("conditions")
         .key("parts")

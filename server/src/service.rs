@@ -17,6 +17,22 @@ use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
 use crate::error::to_s3;
 
+/// The object attributes of a request that carries S3's standard object headers.
+macro_rules! request_attributes {
+    ($input:ident, $tagging:expr) => {
+        Attributes {
+            content_type: $input.content_type,
+            content_encoding: $input.content_encoding,
+            content_disposition: $input.content_disposition,
+            content_language: $input.content_language,
+            cache_control: $input.cache_control,
+            expires: $input.expires,
+            metadata: $input.metadata,
+            tagging: $tagging,
+        }
+    };
+}
+
 /// Cairn's S3 implementation.
 #[derive(Clone, Debug)]
 pub struct Cairn {
@@ -29,6 +45,11 @@ impl Cairn {
     pub fn new(engine: Engine, region: String, root_access_key: &str) -> Cairn {
         let owner = Owner { display_name: Some("root".into()), id: Some(canonical_id(root_access_key)) };
         Cairn { engine, region, owner }
+    }
+
+    /// Whether the bucket has ever had versioning configured (S3 then reports version ids).
+    fn versioned(&self, bucket: &str) -> S3Result<bool> {
+        Ok(self.engine.versioning(bucket).map_err(to_s3)? != VersioningState::Unversioned)
     }
 
     /// Runs an engine call on the blocking pool.
@@ -175,17 +196,7 @@ impl S3 for Cairn {
 
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let input = req.input;
-        let attributes = Attributes {
-            content_type: input.content_type,
-            content_encoding: input.content_encoding,
-            content_disposition: input.content_disposition,
-            content_language: input.content_language,
-            cache_control: input.cache_control,
-            expires: input.expires,
-            metadata: input.metadata,
-            tagging: input.tagging,
-        }
-        .into_engine()?;
+        let attributes = request_attributes!(input, input.tagging).into_engine()?;
         let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let mut writer = self.engine.put_object(&input.bucket, &input.key, attributes).map_err(to_s3)?;
         writer.set_condition(condition);
@@ -198,7 +209,7 @@ impl S3 for Cairn {
             .await
             .map_err(|join| s3_error!(InternalError, "engine task failed: {join}"))?
             .map_err(to_s3)?;
-        let versioned = self.engine.versioning(&bucket).map_err(to_s3)? != VersioningState::Unversioned;
+        let versioned = self.versioned(&bucket)?;
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(ETag::Strong(outcome.etag.trim_matches('"').to_owned())),
             version_id: version_header(outcome.version, versioned),
@@ -235,7 +246,7 @@ impl S3 for Cairn {
         let version_id = reader.version().id;
         let (start, end) = reader.range();
         let content_range = range.map(|_| format!("bytes {}-{}/{}", start, end.saturating_sub(1), info.size));
-        let versioned = self.engine.versioning(&input.bucket).map_err(to_s3)? != VersioningState::Unversioned;
+        let versioned = self.versioned(&input.bucket)?;
         let stream = futures::stream::unfold(Some(reader), |state| async move {
             let mut reader = state?;
             match tokio::task::spawn_blocking(move || {
@@ -284,7 +295,7 @@ impl S3 for Cairn {
             input.if_unmodified_since.as_ref(),
         )?;
         let part = input.part_number.map(|number| part_range(&info, number)).transpose()?;
-        let versioned = self.engine.versioning(&input.bucket).map_err(to_s3)? != VersioningState::Unversioned;
+        let versioned = self.versioned(&input.bucket)?;
         let system = &info.attributes.system;
         let (content_length, content_range) = match part {
             Some(ByteRange::From { first, last: Some(last) }) => {
@@ -395,24 +406,14 @@ impl S3 for Cairn {
             ));
         }
         let mut attributes = if replace_metadata {
-            Attributes {
-                content_type: input.content_type,
-                content_encoding: input.content_encoding,
-                content_disposition: input.content_disposition,
-                content_language: input.content_language,
-                cache_control: input.cache_control,
-                expires: input.expires,
-                metadata: input.metadata,
-                tagging: None,
-            }
-            .into_engine()?
+            request_attributes!(input, None).into_engine()?
         } else {
             ObjectAttributes { tags: Vec::new(), ..info.attributes.clone() }
         };
         attributes.tags =
             if replace_tags { parse_tagging(input.tagging.as_deref())? } else { info.attributes.tags.clone() };
         let (bucket, key, source_id) = (input.bucket.clone(), input.key.clone(), found.id);
-        let source_versioned = self.engine.versioning(&source_bucket).map_err(to_s3)? != VersioningState::Unversioned;
+        let source_versioned = self.versioned(&source_bucket)?;
         let (outcome, copied) = self
             .blocking(move |engine| {
                 // Streamed chunk by chunk, each verified as it is read: a copy never holds the
@@ -427,7 +428,7 @@ impl S3 for Cairn {
                 Ok((outcome, copied))
             })
             .await?;
-        let versioned = self.engine.versioning(&input.bucket).map_err(to_s3)? != VersioningState::Unversioned;
+        let versioned = self.versioned(&input.bucket)?;
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
                 e_tag: Some(etag(&copied)),
@@ -445,12 +446,7 @@ impl S3 for Cairn {
         req: S3Request<PutBucketTaggingInput>,
     ) -> S3Result<S3Response<PutBucketTaggingOutput>> {
         let input = req.input;
-        let tags: Vec<(String, String)> = input
-            .tagging
-            .tag_set
-            .into_iter()
-            .map(|tag| (tag.key.unwrap_or_default(), tag.value.unwrap_or_default()))
-            .collect();
+        let tags = tag_pairs(input.tagging.tag_set);
         cairn_engine::validate::tag_set(&tags, cairn_engine::limits::BUCKET_TAGS_MAX).map_err(to_s3)?;
         let encoded = encode_tagging(&tags);
         let bucket = input.bucket;
@@ -466,11 +462,7 @@ impl S3 for Cairn {
         let stored = stored.ok_or_else(|| s3_error!(NoSuchTagSet, "The TagSet does not exist"))?;
         let text =
             std::str::from_utf8(&stored).map_err(|_| s3_error!(InternalError, "stored bucket tags are not UTF-8"))?;
-        let tag_set = parse_tagging(Some(text))?
-            .into_iter()
-            .map(|(key, value)| Tag { key: Some(key), value: Some(value) })
-            .collect();
-        Ok(S3Response::new(GetBucketTaggingOutput { tag_set }))
+        Ok(S3Response::new(GetBucketTaggingOutput { tag_set: tag_set(&parse_tagging(Some(text))?) }))
     }
 
     async fn delete_bucket_tagging(
@@ -515,7 +507,7 @@ impl S3 for Cairn {
             }
             _ => None,
         };
-        let versioned = self.engine.versioning(&input.bucket).map_err(to_s3)? != VersioningState::Unversioned;
+        let versioned = self.versioned(&input.bucket)?;
         Ok(S3Response::new(GetObjectAttributesOutput {
             e_tag: wants(s3s::dto::ObjectAttributes::ETAG)
                 .then(|| ETag::Strong(info.etag().trim_matches('"').to_owned())),
@@ -535,15 +527,10 @@ impl S3 for Cairn {
     ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
         let input = req.input;
         let version = version_param(input.version_id.as_deref())?;
-        let tags: Vec<(String, String)> = input
-            .tagging
-            .tag_set
-            .into_iter()
-            .map(|tag| (tag.key.unwrap_or_default(), tag.value.unwrap_or_default()))
-            .collect();
+        let tags = tag_pairs(input.tagging.tag_set);
         let (bucket, key) = (input.bucket.clone(), input.key);
         let tagged = self.blocking(move |engine| engine.set_object_tags(&bucket, &key, version, tags)).await?;
-        let versioned = self.engine.versioning(&input.bucket).map_err(to_s3)? != VersioningState::Unversioned;
+        let versioned = self.versioned(&input.bucket)?;
         Ok(S3Response::new(PutObjectTaggingOutput { version_id: version_header(tagged, versioned) }))
     }
 
@@ -554,14 +541,11 @@ impl S3 for Cairn {
         let input = req.input;
         let version = version_param(input.version_id.as_deref())?;
         let (found, info) = self.engine.head_object(&input.bucket, &input.key, version).map_err(to_s3)?;
-        let tag_set = info
-            .attributes
-            .tags
-            .iter()
-            .map(|(key, value)| Tag { key: Some(key.clone()), value: Some(value.clone()) })
-            .collect();
-        let versioned = self.engine.versioning(&input.bucket).map_err(to_s3)? != VersioningState::Unversioned;
-        Ok(S3Response::new(GetObjectTaggingOutput { tag_set, version_id: version_header(found.id, versioned) }))
+        let versioned = self.versioned(&input.bucket)?;
+        Ok(S3Response::new(GetObjectTaggingOutput {
+            tag_set: tag_set(&info.attributes.tags),
+            version_id: version_header(found.id, versioned),
+        }))
     }
 
     async fn delete_object_tagging(
@@ -572,7 +556,7 @@ impl S3 for Cairn {
         let version = version_param(input.version_id.as_deref())?;
         let (bucket, key) = (input.bucket.clone(), input.key);
         let tagged = self.blocking(move |engine| engine.set_object_tags(&bucket, &key, version, Vec::new())).await?;
-        let versioned = self.engine.versioning(&input.bucket).map_err(to_s3)? != VersioningState::Unversioned;
+        let versioned = self.versioned(&input.bucket)?;
         Ok(S3Response::new(DeleteObjectTaggingOutput { version_id: version_header(tagged, versioned) }))
     }
 
@@ -752,17 +736,7 @@ impl S3 for Cairn {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let input = req.input;
-        let attributes = Attributes {
-            content_type: input.content_type,
-            content_encoding: input.content_encoding,
-            content_disposition: input.content_disposition,
-            content_language: input.content_language,
-            cache_control: input.cache_control,
-            expires: input.expires,
-            metadata: input.metadata,
-            tagging: input.tagging,
-        }
-        .into_engine()?;
+        let attributes = request_attributes!(input, input.tagging).into_engine()?;
         let (bucket, key) = (input.bucket.clone(), input.key.clone());
         let upload = self.blocking(move |engine| engine.create_upload(&bucket, &key, attributes)).await?;
         Ok(S3Response::new(CreateMultipartUploadOutput {
@@ -816,7 +790,7 @@ impl S3 for Cairn {
         let (bucket, key) = (input.bucket.clone(), input.key.clone());
         let outcome =
             self.blocking(move |engine| engine.complete_upload_if(&bucket, &key, upload, &parts, condition)).await?;
-        let versioned = self.engine.versioning(&input.bucket).map_err(to_s3)? != VersioningState::Unversioned;
+        let versioned = self.versioned(&input.bucket)?;
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             location: Some(format!("/{}/{}", input.bucket, input.key)),
             bucket: Some(input.bucket),
@@ -1058,7 +1032,7 @@ fn etag_md5(etag: &ETag) -> Option<[u8; 16]> {
     Some(md5)
 }
 
-/// The object attributes a PUT or CreateMultipartUpload carries.
+/// The object attributes a PUT, CreateMultipartUpload or CopyObject carries.
 struct Attributes {
     content_type: Option<String>,
     content_encoding: Option<String>,
@@ -1125,6 +1099,14 @@ fn decode_token(token: &str) -> S3Result<String> {
     let bytes: Result<Vec<u8>, _> =
         (0..token.len()).step_by(2).map(|i| u8::from_str_radix(&token[i..i + 2], 16)).collect();
     String::from_utf8(bytes.map_err(|_| invalid())?).map_err(|_| invalid())
+}
+
+fn tag_pairs(tag_set: Vec<Tag>) -> Vec<(String, String)> {
+    tag_set.into_iter().map(|tag| (tag.key.unwrap_or_default(), tag.value.unwrap_or_default())).collect()
+}
+
+fn tag_set(pairs: &[(String, String)]) -> Vec<Tag> {
+    pairs.iter().map(|(key, value)| Tag { key: Some(key.clone()), value: Some(value.clone()) }).collect()
 }
 
 /// The bucket configuration record that holds a bucket's tags, encoded as `x-amz-tagging` is.

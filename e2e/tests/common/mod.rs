@@ -128,3 +128,30 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
         data = &data[size + 2..];
     }
 }
+
+/// Uploads `parts` (numbered from 1) to an upload and returns them ready for completion.
+pub async fn upload_parts(
+    s3: &Client,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    parts: &[Vec<u8>],
+) -> Vec<aws_sdk_s3::types::CompletedPart> {
+    let mut completed = Vec::new();
+    for (i, data) in parts.iter().enumerate() {
+        let number = i as i32 + 1;
+        let part = s3
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .body(aws_sdk_s3::primitives::ByteStream::from(data.clone()))
+            .send()
+            .await
+            .unwrap();
+        completed
+            .push(aws_sdk_s3::types::CompletedPart::builder().part_number(number).e_tag(part.e_tag().unwrap()).build());
+    }
+    completed
+}
