@@ -646,3 +646,66 @@ async fn conditional_writes_and_object_tagging() {
     assert_eq!(code(&error), "NoSuchKey");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_part_copy() {
+    let server = TestServer::start().await;
+    let s3 = &server.client;
+    s3.create_bucket().bucket("part-copy").send().await.unwrap();
+    let source = body(21, 6 * 1024 * 1024 + 100);
+    s3.put_object().bucket("part-copy").key("source").body(ByteStream::from(source.clone())).send().await.unwrap();
+    let upload = s3.create_multipart_upload().bucket("part-copy").key("assembled").send().await.unwrap();
+    let upload_id = upload.upload_id().unwrap();
+    let split = 5 * 1024 * 1024;
+    let mut completed = Vec::new();
+    let copied = s3
+        .upload_part_copy()
+        .bucket("part-copy")
+        .key("assembled")
+        .upload_id(upload_id)
+        .part_number(1)
+        .copy_source("part-copy/source")
+        .copy_source_range(format!("bytes=100-{}", split + 99))
+        .send()
+        .await
+        .unwrap();
+    let etag = copied.copy_part_result().unwrap().e_tag().unwrap().to_owned();
+    completed.push(CompletedPart::builder().part_number(1).e_tag(etag).build());
+    // The last part copies a whole (small) object, without a range.
+    s3.put_object().bucket("part-copy").key("tail").body(ByteStream::from_static(b"tail")).send().await.unwrap();
+    let tail = s3
+        .upload_part_copy()
+        .bucket("part-copy")
+        .key("assembled")
+        .upload_id(upload_id)
+        .part_number(3)
+        .copy_source("part-copy/tail")
+        .send()
+        .await
+        .unwrap();
+    completed
+        .push(CompletedPart::builder().part_number(3).e_tag(tail.copy_part_result().unwrap().e_tag().unwrap()).build());
+    let error = s3
+        .upload_part_copy()
+        .bucket("part-copy")
+        .key("assembled")
+        .upload_id(upload_id)
+        .part_number(4)
+        .copy_source("part-copy/tail")
+        .copy_source_range("bytes=2-10")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&error), "InvalidArgument");
+    s3.complete_multipart_upload()
+        .bucket("part-copy")
+        .key("assembled")
+        .upload_id(upload_id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(completed)).build())
+        .send()
+        .await
+        .unwrap();
+    let got = s3.get_object().bucket("part-copy").key("assembled").send().await.unwrap();
+    assert_eq!(got.body.collect().await.unwrap().into_bytes(), [&source[100..split + 100], b"tail"].concat());
+    server.stop().await;
+}

@@ -52,6 +52,27 @@ impl Cairn {
         Ok(self.engine.versioning(bucket).map_err(to_s3)? != VersioningState::Unversioned)
     }
 
+    /// Resolves a copy source to its version and checks the copy-source conditions (GET's
+    /// conditions, except that every failure is 412).
+    fn copy_source(
+        &self,
+        source: &CopySource,
+        if_match: Option<&ETagCondition>,
+        if_none_match: Option<&ETagCondition>,
+        if_modified_since: Option<&Timestamp>,
+        if_unmodified_since: Option<&Timestamp>,
+    ) -> S3Result<(String, String, cairn_engine::Version, std::sync::Arc<ObjectInfo>)> {
+        let CopySource::Bucket { bucket, key, version_id } = source else {
+            return Err(s3_error!(NotImplemented, "access point copy sources are not supported"));
+        };
+        let version = version_param(version_id.as_deref())?;
+        let (found, info) = self.engine.head_object(bucket, key, version).map_err(to_s3)?;
+        check_conditions(&info, if_match, if_none_match, if_modified_since, if_unmodified_since).map_err(|error| {
+            if *error.code() == s3s::S3ErrorCode::NotModified { s3_error!(PreconditionFailed) } else { error }
+        })?;
+        Ok((bucket.to_string(), key.to_string(), found, info))
+    }
+
     /// Runs an engine call on the blocking pool.
     async fn blocking<T: Send + 'static>(
         &self,
@@ -371,23 +392,13 @@ impl S3 for Cairn {
     }
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
         let input = req.input;
-        let CopySource::Bucket { bucket: source_bucket, key: source_key, version_id } = &input.copy_source else {
-            return Err(s3_error!(NotImplemented, "access point copy sources are not supported"));
-        };
-        let (source_bucket, source_key) = (source_bucket.to_string(), source_key.to_string());
-        let source_version = version_param(version_id.as_deref())?;
-        let (found, info) = self.engine.head_object(&source_bucket, &source_key, source_version).map_err(to_s3)?;
-        // The copy-source conditions are GET's, except that every failure is 412.
-        check_conditions(
-            &info,
+        let (source_bucket, source_key, found, info) = self.copy_source(
+            &input.copy_source,
             input.copy_source_if_match.as_ref(),
             input.copy_source_if_none_match.as_ref(),
             input.copy_source_if_modified_since.as_ref(),
             input.copy_source_if_unmodified_since.as_ref(),
-        )
-        .map_err(|error| {
-            if *error.code() == s3s::S3ErrorCode::NotModified { s3_error!(PreconditionFailed) } else { error }
-        })?;
+        )?;
         if info.size > cairn_engine::limits::PUT_BYTES_MAX {
             return Err(s3_error!(
                 InvalidRequest,
@@ -558,6 +569,53 @@ impl S3 for Cairn {
         let tagged = self.blocking(move |engine| engine.set_object_tags(&bucket, &key, version, Vec::new())).await?;
         let versioned = self.versioned(&input.bucket)?;
         Ok(S3Response::new(DeleteObjectTaggingOutput { version_id: version_header(tagged, versioned) }))
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let input = req.input;
+        let upload = upload_param(&input.upload_id)?;
+        let number = u32::try_from(input.part_number)
+            .map_err(|_| s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))?;
+        let (source_bucket, source_key, found, info) = self.copy_source(
+            &input.copy_source,
+            input.copy_source_if_match.as_ref(),
+            input.copy_source_if_none_match.as_ref(),
+            input.copy_source_if_modified_since.as_ref(),
+            input.copy_source_if_unmodified_since.as_ref(),
+        )?;
+        let range = match &input.copy_source_range {
+            None => None,
+            Some(text) => Some(copy_source_range(text, info.size)?),
+        };
+        let copied = range.map_or(info.size, |(first, last)| last - first + 1);
+        if copied > cairn_engine::limits::PART_BYTES_MAX {
+            return Err(s3_error!(EntityTooLarge, "a part is at most {} bytes", cairn_engine::limits::PART_BYTES_MAX));
+        }
+        let source_versioned = self.versioned(&source_bucket)?;
+        let (bucket, key, source_id) = (input.bucket, input.key, found.id);
+        let md5 = self
+            .blocking(move |engine| {
+                let range = range.map(|(first, last)| ByteRange::From { first, last: Some(last) });
+                let reader = engine.get_object(&source_bucket, &source_key, Some(source_id), range)?;
+                let mut writer = engine.upload_part(&bucket, &key, upload, number)?;
+                for chunk in reader {
+                    writer.write(&chunk?)?;
+                }
+                writer.finish()
+            })
+            .await?;
+        Ok(S3Response::new(UploadPartCopyOutput {
+            copy_part_result: Some(CopyPartResult {
+                e_tag: Some(ETag::Strong(cairn_engine::hex(&md5))),
+                last_modified: Some(Timestamp::from(std::time::SystemTime::now())),
+                ..Default::default()
+            }),
+            copy_source_version_id: source_versioned.then(|| found.id.to_string()),
+            ..Default::default()
+        }))
     }
 
     async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
@@ -1011,6 +1069,17 @@ fn write_condition(if_match: Option<&ETagCondition>, if_none_match: Option<&ETag
         }
         _ => Err(not_implemented()),
     }
+}
+
+/// `x-amz-copy-source-range: bytes=first-last` (both required, inclusive, within the source).
+fn copy_source_range(text: &str, size: u64) -> S3Result<(u64, u64)> {
+    let invalid = || s3_error!(InvalidArgument, "Range specified is not valid for source object of size: {size}");
+    let (first, last) = text.strip_prefix("bytes=").and_then(|r| r.split_once('-')).ok_or_else(invalid)?;
+    let (first, last) = (first.parse::<u64>().map_err(|_| invalid())?, last.parse::<u64>().map_err(|_| invalid())?);
+    if first > last || last >= size {
+        return Err(invalid());
+    }
+    Ok((first, last))
 }
 
 fn upload_param(text: &str) -> S3Result<cairn_engine::UploadId> {
