@@ -709,3 +709,17 @@ async fn upload_part_copy() {
     assert_eq!(got.body.collect().await.unwrap().into_bytes(), [&source[100..split + 100], b"tail"].concat());
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_request_heads_are_refused_and_the_server_stays_up() {
+    let server = TestServer::start().await;
+    let addr = server.addr;
+    let huge = "x".repeat(cairn_server::REQUEST_HEAD_BYTES_MAX + 1);
+    let (status, _, _) =
+        tokio::task::spawn_blocking(move || common::raw_http(addr, "GET", "/", &[("x-amz-meta-big", &huge)], b""))
+            .await
+            .unwrap();
+    assert_eq!(status, 431);
+    server.client.list_buckets().send().await.unwrap();
+    server.stop().await;
+}

@@ -17,6 +17,11 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::service::Cairn;
 
+/// The most a request's line and headers may take. S3 bounds a PUT's headers at 8 KB and a
+/// URL at about 8 KB; a presigned URL plus headers stays well inside this. Larger requests are
+/// refused with 431 before anything is parsed further.
+pub const REQUEST_HEAD_BYTES_MAX: usize = 64 * 1024;
+
 /// How long a shutdown waits for requests in flight before it closes their connections.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -74,7 +79,10 @@ pub async fn start(config: Config) -> std::io::Result<ServerHandle> {
 }
 
 async fn accept_loop(listener: TcpListener, service: crate::guard::Guard, mut stopped: watch::Receiver<bool>) {
-    let builder = Arc::new(ConnBuilder::new(TokioExecutor::new()));
+    let mut builder = ConnBuilder::new(TokioExecutor::new());
+    builder.http1().max_buf_size(REQUEST_HEAD_BYTES_MAX);
+    builder.http2().max_header_list_size(REQUEST_HEAD_BYTES_MAX as u32);
+    let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     loop {
         tokio::select! {
