@@ -11,17 +11,7 @@ use std::time::{Duration, Instant};
 use cairn_engine::{CompletedPart, Engine, EngineConfig, IoMode, ListQuery, ObjectAttributes};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-fn body(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
+use cairn_engine::testing::body;
 
 fn io_mode() -> IoMode {
     std::env::var("CAIRN_BENCH_IO").ok().and_then(|m| m.parse().ok()).unwrap_or(IoMode::Auto)

@@ -27,6 +27,8 @@ mod list;
 mod queue;
 mod recovery;
 mod segment;
+#[doc(hidden)]
+pub mod testing;
 mod types;
 pub mod validate;
 mod writer;

@@ -57,20 +57,29 @@ impl Cairn {
     fn copy_source(
         &self,
         source: &CopySource,
-        if_match: Option<&ETagCondition>,
-        if_none_match: Option<&ETagCondition>,
-        if_modified_since: Option<&Timestamp>,
-        if_unmodified_since: Option<&Timestamp>,
+        conditions: &Conditions<'_>,
     ) -> S3Result<(String, String, cairn_engine::Version, std::sync::Arc<ObjectInfo>)> {
         let CopySource::Bucket { bucket, key, version_id } = source else {
             return Err(s3_error!(NotImplemented, "access point copy sources are not supported"));
         };
-        let version = version_param(version_id.as_deref())?;
-        let (found, info) = self.engine.head_object(bucket, key, version).map_err(to_s3)?;
-        check_conditions(&info, if_match, if_none_match, if_modified_since, if_unmodified_since).map_err(|error| {
+        let (found, info) = self.read_version(bucket, key, version_id.as_deref(), conditions).map_err(|error| {
             if *error.code() == s3s::S3ErrorCode::NotModified { s3_error!(PreconditionFailed) } else { error }
         })?;
         Ok((bucket.to_string(), key.to_string(), found, info))
+    }
+
+    /// The version a read names (or the current one), once its conditions hold.
+    fn read_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        conditions: &Conditions<'_>,
+    ) -> S3Result<(cairn_engine::Version, std::sync::Arc<ObjectInfo>)> {
+        let version = version_param(version_id)?;
+        let (found, info) = self.engine.head_object(bucket, key, version).map_err(to_s3)?;
+        check_conditions(&info, conditions)?;
+        Ok((found, info))
     }
 
     /// Runs an engine call on the blocking pool.
@@ -240,16 +249,14 @@ impl S3 for Cairn {
 
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
-        let version = version_param(input.version_id.as_deref())?;
         // Resolve the version once: the conditions, a part number and the body all refer to it.
-        let (found, info) = self.engine.head_object(&input.bucket, &input.key, version).map_err(to_s3)?;
-        check_conditions(
-            &info,
-            input.if_match.as_ref(),
-            input.if_none_match.as_ref(),
-            input.if_modified_since.as_ref(),
-            input.if_unmodified_since.as_ref(),
-        )?;
+        let conditions = Conditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+            if_modified_since: input.if_modified_since.as_ref(),
+            if_unmodified_since: input.if_unmodified_since.as_ref(),
+        };
+        let (found, info) = self.read_version(&input.bucket, &input.key, input.version_id.as_deref(), &conditions)?;
         let range = match (input.range, input.part_number) {
             (Some(_), Some(_)) => {
                 return Err(s3_error!(
@@ -306,15 +313,13 @@ impl S3 for Cairn {
 
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
-        let version = version_param(input.version_id.as_deref())?;
-        let (found, info) = self.engine.head_object(&input.bucket, &input.key, version).map_err(to_s3)?;
-        check_conditions(
-            &info,
-            input.if_match.as_ref(),
-            input.if_none_match.as_ref(),
-            input.if_modified_since.as_ref(),
-            input.if_unmodified_since.as_ref(),
-        )?;
+        let conditions = Conditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+            if_modified_since: input.if_modified_since.as_ref(),
+            if_unmodified_since: input.if_unmodified_since.as_ref(),
+        };
+        let (found, info) = self.read_version(&input.bucket, &input.key, input.version_id.as_deref(), &conditions)?;
         let part = input.part_number.map(|number| part_range(&info, number)).transpose()?;
         let versioned = self.versioned(&input.bucket)?;
         let system = &info.attributes.system;
@@ -392,13 +397,13 @@ impl S3 for Cairn {
     }
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
         let input = req.input;
-        let (source_bucket, source_key, found, info) = self.copy_source(
-            &input.copy_source,
-            input.copy_source_if_match.as_ref(),
-            input.copy_source_if_none_match.as_ref(),
-            input.copy_source_if_modified_since.as_ref(),
-            input.copy_source_if_unmodified_since.as_ref(),
-        )?;
+        let conditions = Conditions {
+            if_match: input.copy_source_if_match.as_ref(),
+            if_none_match: input.copy_source_if_none_match.as_ref(),
+            if_modified_since: input.copy_source_if_modified_since.as_ref(),
+            if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
+        };
+        let (source_bucket, source_key, found, info) = self.copy_source(&input.copy_source, &conditions)?;
         if info.size > cairn_engine::limits::PUT_BYTES_MAX {
             return Err(s3_error!(
                 InvalidRequest,
@@ -579,13 +584,13 @@ impl S3 for Cairn {
         let upload = upload_param(&input.upload_id)?;
         let number = u32::try_from(input.part_number)
             .map_err(|_| s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))?;
-        let (source_bucket, source_key, found, info) = self.copy_source(
-            &input.copy_source,
-            input.copy_source_if_match.as_ref(),
-            input.copy_source_if_none_match.as_ref(),
-            input.copy_source_if_modified_since.as_ref(),
-            input.copy_source_if_unmodified_since.as_ref(),
-        )?;
+        let conditions = Conditions {
+            if_match: input.copy_source_if_match.as_ref(),
+            if_none_match: input.copy_source_if_none_match.as_ref(),
+            if_modified_since: input.copy_source_if_modified_since.as_ref(),
+            if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
+        };
+        let (source_bucket, source_key, found, info) = self.copy_source(&input.copy_source, &conditions)?;
         let range = match &input.copy_source_range {
             None => None,
             Some(text) => Some(copy_source_range(text, info.size)?),
@@ -1001,13 +1006,16 @@ impl Cairn {
 
 /// S3's conditional GET and HEAD: If-Match and If-Unmodified-Since fail with 412, If-None-Match
 /// and If-Modified-Since with 304; an ETag condition, when present, decides over its date twin.
-fn check_conditions(
-    info: &ObjectInfo,
-    if_match: Option<&ETagCondition>,
-    if_none_match: Option<&ETagCondition>,
-    if_modified_since: Option<&Timestamp>,
-    if_unmodified_since: Option<&Timestamp>,
-) -> S3Result<()> {
+/// The four conditional-read headers (or their copy-source twins).
+struct Conditions<'a> {
+    if_match: Option<&'a ETagCondition>,
+    if_none_match: Option<&'a ETagCondition>,
+    if_modified_since: Option<&'a Timestamp>,
+    if_unmodified_since: Option<&'a Timestamp>,
+}
+
+fn check_conditions(info: &ObjectInfo, conditions: &Conditions<'_>) -> S3Result<()> {
+    let Conditions { if_match, if_none_match, if_modified_since, if_unmodified_since } = *conditions;
     let etag_text = info.etag();
     let current = etag_text.trim_matches('"');
     let matches = |condition: &ETagCondition| match condition {

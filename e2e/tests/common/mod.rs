@@ -63,18 +63,7 @@ where
     error.as_service_error().and_then(|e| e.code()).unwrap_or("<no service error>").to_owned()
 }
 
-/// Deterministic bytes for a seed.
-pub fn body(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
+pub use cairn_engine::testing::body;
 
 /// A minimal HTTP/1.1 exchange over a plain TCP socket, for what the SDK will not send
 /// (presigned URLs, Signature Version 2, anonymous requests). Returns status, headers, body.

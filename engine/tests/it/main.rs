@@ -23,18 +23,7 @@ pub fn open(dir: &std::path::Path, io: IoMode) -> Engine {
     Engine::open(dir, config(io)).unwrap()
 }
 
-/// Deterministic bytes for a seed: bodies that differ per object and per position.
-pub fn body(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
+pub use cairn_engine::testing::body;
 
 pub fn put(engine: &Engine, bucket: &str, key: &str, data: &[u8]) -> cairn_engine::PutOutcome {
     engine.put_object_bytes(bucket, key, ObjectAttributes::default(), data).unwrap()
