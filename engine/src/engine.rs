@@ -18,7 +18,8 @@ use crate::queue::{Pending, oneshot};
 use crate::recovery::{self, RecoveryReport};
 use crate::segment::Segments;
 use crate::types::{
-    ObjectAttributes, ObjectInfo, PartLayout, UploadId, Version, VersionId, VersionKind, VersioningState,
+    Checksum, ChecksumSpec, ObjectAttributes, ObjectInfo, PartLayout, UploadId, Version, VersionId, VersionKind,
+    VersioningState,
 };
 use crate::validate;
 use crate::writer::{ChunkBuf, Committed, Request, WriterHandle, WriterStart};
@@ -70,6 +71,8 @@ pub struct BucketInfo {
     pub name: String,
     pub region: String,
     pub created_ms: u64,
+    /// The owning account's canonical id; empty for buckets made by `create_bucket`.
+    pub owner: String,
 }
 
 /// What a completed PUT or multipart upload created.
@@ -250,14 +253,27 @@ impl Engine {
 
     /// Creates a bucket. S3's naming rules apply.
     pub fn create_bucket(&self, name: &str, region: &str) -> Result<()> {
+        self.create_bucket_owned(name, region, "")
+    }
+
+    /// Creates a bucket owned by the account `owner` (a canonical id, opaque to the engine).
+    pub fn create_bucket_owned(&self, name: &str, region: &str, owner: &str) -> Result<()> {
         validate::bucket_name(name)?;
         if region.len() > limits::REGION_BYTES_MAX {
             return Err(Error::InvalidArgument("region name too long".into()));
         }
+        if owner.len() > limits::OWNER_BYTES_MAX {
+            return Err(Error::InvalidArgument("owner id too long".into()));
+        }
         if self.inner.index.buckets.contains_key(name) {
             return Err(Error::BucketAlreadyExists(name.to_owned()));
         }
-        self.commit(Mutation::BucketCreate { name: name.to_owned(), region: region.to_owned(), created_ms: now_ms() })?;
+        self.commit(Mutation::BucketCreate {
+            name: name.to_owned(),
+            region: region.to_owned(),
+            created_ms: now_ms(),
+            owner: owner.to_owned(),
+        })?;
         Ok(())
     }
 
@@ -338,6 +354,7 @@ impl Engine {
             key: key.to_owned(),
             attributes,
             condition: PutCondition::None,
+            checksum: None,
             sink: BodySink::new(self.inner.clone(), limits::PUT_BYTES_MAX),
         })
     }
@@ -464,6 +481,18 @@ impl Engine {
     // ---- multipart ----
 
     pub fn create_upload(&self, bucket: &str, key: &str, attributes: ObjectAttributes) -> Result<UploadId> {
+        self.create_upload_with_checksum(bucket, key, attributes, None)
+    }
+
+    /// Starts an upload whose parts carry checksums by `checksum` (S3's `x-amz-checksum-algorithm`
+    /// and `x-amz-checksum-type` on CreateMultipartUpload).
+    pub fn create_upload_with_checksum(
+        &self,
+        bucket: &str,
+        key: &str,
+        attributes: ObjectAttributes,
+        checksum: Option<ChecksumSpec>,
+    ) -> Result<UploadId> {
         validate::key(key)?;
         validate::attributes(&attributes)?;
         self.bucket(bucket)?;
@@ -472,6 +501,7 @@ impl Engine {
             key: key.to_owned(),
             initiated_ms: now_ms(),
             attributes,
+            checksum,
         };
         match self.commit(mutation)? {
             Applied::Upload(id) => Ok(id),
@@ -490,12 +520,14 @@ impl Engine {
     /// Starts an UploadPart: write the body, then `finish`. Re-uploading a number replaces it.
     pub fn upload_part(&self, bucket: &str, key: &str, upload: UploadId, number: u32) -> Result<PartWriter> {
         validate::part_number(number)?;
-        self.upload(bucket, key, upload)?;
+        let state = self.upload(bucket, key, upload)?;
         Ok(PartWriter {
             inner: self.inner.clone(),
             bucket: bucket.to_owned(),
             upload,
             number,
+            spec: state.checksum,
+            checksum: None,
             sink: BodySink::new(self.inner.clone(), limits::PART_BYTES_MAX),
         })
     }
@@ -511,8 +543,7 @@ impl Engine {
         self.complete_upload_if(bucket, key, upload, parts, PutCondition::None)
     }
 
-    /// `complete_upload` that takes effect only if `condition` holds when it is committed
-    /// (`Error::PreconditionFailed` otherwise; the upload stays).
+    /// `complete_upload_with` without a checksum.
     pub fn complete_upload_if(
         &self,
         bucket: &str,
@@ -520,6 +551,22 @@ impl Engine {
         upload: UploadId,
         parts: &[CompletedPart],
         condition: PutCondition,
+    ) -> Result<PutOutcome> {
+        self.complete_upload_with(bucket, key, upload, parts, condition, |_, _| Ok(None))
+    }
+
+    /// `complete_upload` that takes effect only if `condition` holds when it is committed
+    /// (`Error::PreconditionFailed` otherwise; the upload stays). `checksum` gets the parts
+    /// chosen (exactly those the object will reference) and the upload's checksum spec, and
+    /// returns the object's checksum, or an error that stops the completion.
+    pub fn complete_upload_with(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload: UploadId,
+        parts: &[CompletedPart],
+        condition: PutCondition,
+        checksum: impl FnOnce(&[Arc<PartLayout>], Option<ChecksumSpec>) -> Result<Option<Checksum>>,
     ) -> Result<PutOutcome> {
         let state = self.upload(bucket, key, upload)?;
         if parts.is_empty() {
@@ -545,6 +592,7 @@ impl Engine {
             return Err(Error::EntityTooLarge { size, limit: limits::OBJECT_BYTES_MAX });
         }
         let etag_md5 = multipart_etag(chosen.iter().map(|p| &p.md5));
+        let checksum = checksum(&chosen, state.checksum)?;
         let put = ObjectPut {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
@@ -555,6 +603,7 @@ impl Engine {
             layout: RecordLayout::Parts(chosen.iter().map(|p| (p.number, p.seq)).collect()),
             upload: Some(upload),
             condition,
+            checksum,
         };
         let version = match self.commit(Mutation::ObjectPut(Box::new(put)))? {
             Applied::Version(version) => version,
@@ -591,7 +640,12 @@ impl Engine {
 }
 
 fn bucket_info(bucket: &BucketState) -> BucketInfo {
-    BucketInfo { name: bucket.name.clone(), region: bucket.region.clone(), created_ms: bucket.created_ms }
+    BucketInfo {
+        name: bucket.name.clone(),
+        region: bucket.region.clone(),
+        created_ms: bucket.created_ms,
+        owner: bucket.owner.clone(),
+    }
 }
 
 /// S3's multipart ETag: the MD5 of the concatenated part MD5s.
@@ -612,6 +666,7 @@ pub struct ObjectWriter {
     key: String,
     attributes: ObjectAttributes,
     condition: PutCondition,
+    checksum: Option<Checksum>,
     sink: BodySink,
 }
 
@@ -620,6 +675,11 @@ impl ObjectWriter {
     /// atomically with respect to every other write of the key.
     pub fn set_condition(&mut self, condition: PutCondition) {
         self.condition = condition;
+    }
+
+    /// The checksum to store with the object (computed and verified by the caller).
+    pub fn set_checksum(&mut self, checksum: Checksum) {
+        self.checksum = Some(checksum);
     }
 
     /// Appends body bytes; may block while earlier chunks are written (back-pressure).
@@ -654,6 +714,7 @@ impl ObjectWriter {
             layout: RecordLayout::Extents(body.extents),
             upload: None,
             condition: self.condition,
+            checksum: self.checksum,
         };
         let version = match self.inner.commit(Mutation::ObjectPut(Box::new(put)), body.tail, body.epoch)?.applied {
             Applied::Version(version) => version,
@@ -670,6 +731,8 @@ pub struct PartWriter {
     bucket: String,
     upload: UploadId,
     number: u32,
+    spec: Option<ChecksumSpec>,
+    checksum: Option<Checksum>,
     sink: BodySink,
 }
 
@@ -680,6 +743,16 @@ impl PartWriter {
 
     pub fn md5(&self) -> [u8; 16] {
         self.sink.md5()
+    }
+
+    /// The checksum spec the upload was created with.
+    pub fn checksum_spec(&self) -> Option<ChecksumSpec> {
+        self.spec
+    }
+
+    /// The part's checksum (computed and verified by the caller).
+    pub fn set_checksum(&mut self, checksum: Checksum) {
+        self.checksum = Some(checksum);
     }
 
     /// Commits the part; returns its MD5 (the part's ETag).
@@ -693,6 +766,7 @@ impl PartWriter {
             md5: body.md5,
             last_modified_ms: now_ms(),
             extents: body.extents,
+            checksum: self.checksum,
         };
         self.inner.commit(mutation, body.tail, body.epoch)?;
         Ok(body.md5)

@@ -18,7 +18,8 @@ use crate::error::{Error, Result};
 use crate::format::records::{Mutation, ObjectPut, PutCondition, RecordLayout};
 use crate::limits;
 use crate::types::{
-    Layout, ObjectAttributes, ObjectInfo, PartLayout, Seq, UploadId, Version, VersionId, VersionKind, VersioningState,
+    ChecksumSpec, Layout, ObjectAttributes, ObjectInfo, PartLayout, Seq, UploadId, Version, VersionId, VersionKind,
+    VersioningState,
 };
 
 /// A key's versions, newest first.
@@ -31,6 +32,7 @@ pub(crate) struct UploadState {
     pub id: UploadId,
     pub initiated_ms: u64,
     pub attributes: ObjectAttributes,
+    pub checksum: Option<ChecksumSpec>,
     pub parts: RwLock<BTreeMap<u32, Arc<PartLayout>>>,
 }
 
@@ -40,6 +42,8 @@ pub(crate) struct BucketState {
     pub name: String,
     pub region: String,
     pub created_ms: u64,
+    /// The owning account's canonical id (empty: the root account).
+    pub owner: String,
     versioning: AtomicU8,
     pub configs: RwLock<BTreeMap<String, Arc<[u8]>>>,
     pub objects: SkipMap<Vec<u8>, Chain>,
@@ -94,7 +98,7 @@ impl Index {
     /// Applies one record. Errors are deterministic rejections: the record changes nothing.
     pub fn apply(&self, seq: Seq, mutation: &Mutation) -> Result<Applied> {
         match mutation {
-            Mutation::BucketCreate { name, region, created_ms } => {
+            Mutation::BucketCreate { name, region, created_ms, owner } => {
                 if self.buckets.contains_key(name) {
                     return Err(Error::BucketAlreadyExists(name.clone()));
                 }
@@ -105,6 +109,7 @@ impl Index {
                     name: name.clone(),
                     region: region.clone(),
                     created_ms: *created_ms,
+                    owner: owner.clone(),
                     versioning: AtomicU8::new(VersioningState::Unversioned.to_byte()),
                     configs: RwLock::default(),
                     objects: SkipMap::new(),
@@ -169,7 +174,7 @@ impl Index {
                 let removed = remove_version(&bucket, key, *version).ok_or(Error::NoSuchVersion)?;
                 Ok(Applied::Deleted { version: Some(*version), delete_marker: removed.is_delete_marker() })
             }
-            Mutation::UploadCreate { bucket, key, initiated_ms, attributes } => {
+            Mutation::UploadCreate { bucket, key, initiated_ms, attributes, checksum } => {
                 let bucket = self.bucket(bucket)?;
                 if bucket.uploads.len() >= limits::UPLOADS_PER_BUCKET_MAX {
                     return Err(Error::TooManyUploads { limit: limits::UPLOADS_PER_BUCKET_MAX });
@@ -179,13 +184,14 @@ impl Index {
                     id: UploadId(seq),
                     initiated_ms: *initiated_ms,
                     attributes: attributes.clone(),
+                    checksum: *checksum,
                     parts: RwLock::default(),
                 };
                 bucket.upload_keys.insert(seq, key.as_bytes().to_vec());
                 bucket.uploads.insert((key.as_bytes().to_vec(), seq), Arc::new(upload));
                 Ok(Applied::Upload(UploadId(seq)))
             }
-            Mutation::PartPut { bucket, upload, number, size, md5, last_modified_ms, extents } => {
+            Mutation::PartPut { bucket, upload, number, size, md5, last_modified_ms, extents, checksum } => {
                 let upload = self.bucket(bucket)?.upload(*upload).ok_or(Error::NoSuchUpload)?;
                 let part = PartLayout {
                     number: *number,
@@ -194,6 +200,7 @@ impl Index {
                     size: *size,
                     md5: *md5,
                     extents: Arc::from(extents.as_slice()),
+                    checksum: checksum.clone(),
                 };
                 upload.parts.write().insert(*number, Arc::new(part));
                 Ok(Applied::Done)
@@ -251,6 +258,7 @@ impl Index {
             last_modified_ms: put.last_modified_ms,
             attributes: put.attributes.clone(),
             layout,
+            checksum: put.checksum.clone(),
         };
         push_version(&bucket, &put.key, Version { seq, id, kind: VersionKind::Object(Arc::new(info)) })?;
         if let Some(upload) = upload {

@@ -45,8 +45,8 @@ pub use list::{
 };
 pub use recovery::RecoveryReport;
 pub use types::{
-    Extent, Layout, Location, ObjectAttributes, ObjectInfo, PartLayout, SegmentId, Seq, SystemMetadata, UploadId,
-    Version, VersionId, VersionKind, VersioningState, hex,
+    Checksum, ChecksumAlgorithm, ChecksumKind, ChecksumSpec, Extent, Layout, Location, ObjectAttributes, ObjectInfo,
+    PartLayout, SegmentId, Seq, SystemMetadata, UploadId, Version, VersionId, VersionKind, VersioningState, hex,
 };
 pub use writer::LogStats;
 

@@ -43,6 +43,8 @@ pub const BUCKET_CONFIG_NAME_BYTES_MAX: usize = 64;
 pub const BUCKET_CONFIGS_MAX: usize = 64;
 /// Region names ("us-east-1") are short.
 pub const REGION_BYTES_MAX: usize = 64;
+/// Longest bucket owner id (a canonical user id is 64 hex digits).
+pub const OWNER_BYTES_MAX: usize = 128;
 /// Buckets in one store (S3's quota can be raised to 10,000; AWS's default is 10,000 since 2024).
 pub const BUCKETS_MAX: usize = 10_000;
 

@@ -95,6 +95,7 @@ pub struct UploadEntry {
     pub upload: UploadId,
     pub initiated_ms: u64,
     pub attributes: ObjectAttributes,
+    pub checksum: Option<crate::types::ChecksumSpec>,
 }
 
 /// A page of ListParts.
@@ -102,6 +103,8 @@ pub struct UploadEntry {
 pub struct PartPage {
     pub parts: Vec<Arc<PartLayout>>,
     pub is_truncated: bool,
+    /// The upload's checksum spec.
+    pub checksum: Option<crate::types::ChecksumSpec>,
 }
 
 /// The smallest byte string greater than every string starting with `prefix`, if any.
@@ -291,6 +294,7 @@ pub(crate) fn list_uploads(bucket: &BucketState, query: &UploadQuery) -> Page<Up
                     upload: upload.id,
                     initiated_ms: upload.initiated_ms,
                     attributes: upload.attributes.clone(),
+                    checksum: upload.checksum,
                 })
             }
         };
@@ -307,7 +311,7 @@ pub(crate) fn list_parts(upload: &UploadState, part_marker: u32, max_parts: usiz
     let parts = upload.parts.read();
     let mut range = parts.range(part_marker.saturating_add(1)..);
     let taken: Vec<_> = range.by_ref().take(limit).map(|(_, part)| part.clone()).collect();
-    PartPage { parts: taken, is_truncated: range.next().is_some() }
+    PartPage { parts: taken, is_truncated: range.next().is_some(), checksum: upload.checksum }
 }
 
 #[cfg(test)]

@@ -118,6 +118,86 @@ impl VersioningState {
     }
 }
 
+/// An S3 additional-checksum algorithm. The engine stores checksums; the server computes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChecksumAlgorithm {
+    Crc32,
+    Crc32c,
+    Sha1,
+    Sha256,
+    Crc64Nvme,
+}
+
+impl ChecksumAlgorithm {
+    pub const ALL: [ChecksumAlgorithm; 5] = [
+        ChecksumAlgorithm::Crc32,
+        ChecksumAlgorithm::Crc32c,
+        ChecksumAlgorithm::Sha1,
+        ChecksumAlgorithm::Sha256,
+        ChecksumAlgorithm::Crc64Nvme,
+    ];
+
+    /// The digest's length in bytes.
+    pub fn digest_len(self) -> usize {
+        match self {
+            ChecksumAlgorithm::Crc32 | ChecksumAlgorithm::Crc32c => 4,
+            ChecksumAlgorithm::Sha1 => 20,
+            ChecksumAlgorithm::Sha256 => 32,
+            ChecksumAlgorithm::Crc64Nvme => 8,
+        }
+    }
+
+    /// Whether S3 allows a full-object checksum of a multipart upload (the CRCs combine; hashes
+    /// do not).
+    pub fn combines(self) -> bool {
+        !matches!(self, ChecksumAlgorithm::Sha1 | ChecksumAlgorithm::Sha256)
+    }
+
+    pub(crate) fn to_byte(self) -> u8 {
+        match self {
+            ChecksumAlgorithm::Crc32 => 1,
+            ChecksumAlgorithm::Crc32c => 2,
+            ChecksumAlgorithm::Sha1 => 3,
+            ChecksumAlgorithm::Sha256 => 4,
+            ChecksumAlgorithm::Crc64Nvme => 5,
+        }
+    }
+
+    pub(crate) fn from_byte(byte: u8) -> Option<ChecksumAlgorithm> {
+        ChecksumAlgorithm::ALL.into_iter().find(|a| a.to_byte() == byte)
+    }
+}
+
+/// Whether a checksum covers the object's bytes (`FullObject`) or is S3's checksum of the parts'
+/// checksums (`Composite`, printed with a `-<parts>` suffix).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChecksumKind {
+    FullObject,
+    Composite,
+}
+
+/// What a multipart upload was created to checksum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ChecksumSpec {
+    pub algorithm: ChecksumAlgorithm,
+    pub kind: ChecksumKind,
+}
+
+/// A stored checksum: its algorithm, kind and digest (`algorithm.digest_len()` bytes).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Checksum {
+    pub algorithm: ChecksumAlgorithm,
+    pub kind: ChecksumKind,
+    pub digest: Box<[u8]>,
+}
+
+impl Checksum {
+    /// A checksum, if `digest` has the algorithm's length.
+    pub fn new(algorithm: ChecksumAlgorithm, kind: ChecksumKind, digest: &[u8]) -> Option<Checksum> {
+        (digest.len() == algorithm.digest_len()).then(|| Checksum { algorithm, kind, digest: digest.into() })
+    }
+}
+
 /// System metadata S3 stores with an object and returns as headers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SystemMetadata {
@@ -162,6 +242,8 @@ pub struct PartLayout {
     pub size: u64,
     pub md5: [u8; 16],
     pub extents: Arc<[Extent]>,
+    /// The part's checksum under its upload's algorithm (record version 3 and later).
+    pub checksum: Option<Checksum>,
 }
 
 /// Where an object's body lives.
@@ -183,6 +265,8 @@ pub struct ObjectInfo {
     pub last_modified_ms: u64,
     pub attributes: ObjectAttributes,
     pub layout: Layout,
+    /// The additional checksum stored with the object (record version 3 and later).
+    pub checksum: Option<Checksum>,
 }
 
 impl ObjectInfo {

@@ -21,8 +21,9 @@ pub use codec::DecodeError;
 /// Record magic: "Crec" little-endian. Never zero, so zero-filled space is never a record.
 pub const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"Crec");
 /// Record layout version written by this build. Version 2 added the `TagsPut` kind and the
-/// write condition at the end of `ObjectPut`; version 1 records are still read.
-pub const RECORD_VERSION: u8 = 2;
+/// write condition at the end of `ObjectPut`; version 3 the bucket owner, the upload's checksum
+/// algorithm and the part and object checksums. Older records are still read.
+pub const RECORD_VERSION: u8 = 3;
 /// The oldest record layout version this build reads.
 pub const RECORD_VERSION_MIN: u8 = 1;
 /// Size of a record header.

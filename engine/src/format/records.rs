@@ -4,7 +4,8 @@
 use super::codec::{Dec, DecodeError, DecodeResult, Enc};
 use super::{RECORD_HEADER_BYTES, RecordKind, encode_record_header};
 use crate::types::{
-    Extent, Location, ObjectAttributes, SegmentId, Seq, SystemMetadata, UploadId, VersionId, VersioningState,
+    Checksum, ChecksumAlgorithm, ChecksumKind, ChecksumSpec, Extent, Location, ObjectAttributes, SegmentId, Seq,
+    SystemMetadata, UploadId, VersionId, VersioningState,
 };
 
 /// Encoded size of an extent.
@@ -45,6 +46,8 @@ pub(crate) struct ObjectPut {
     pub upload: Option<UploadId>,
     /// Record version 2 and later; version 1 records have none.
     pub condition: PutCondition,
+    /// Record version 3 and later.
+    pub checksum: Option<Checksum>,
 }
 
 /// One change to the store's metadata: a record's meaning.
@@ -54,6 +57,9 @@ pub(crate) enum Mutation {
         name: String,
         region: String,
         created_ms: u64,
+        /// The owning account's canonical id; record version 3 and later (empty before: the
+        /// root account).
+        owner: String,
     },
     BucketDelete {
         name: String,
@@ -89,6 +95,8 @@ pub(crate) enum Mutation {
         key: String,
         initiated_ms: u64,
         attributes: ObjectAttributes,
+        /// Record version 3 and later.
+        checksum: Option<ChecksumSpec>,
     },
     PartPut {
         bucket: String,
@@ -98,6 +106,8 @@ pub(crate) enum Mutation {
         md5: [u8; 16],
         last_modified_ms: u64,
         extents: Vec<Extent>,
+        /// Record version 3 and later.
+        checksum: Option<Checksum>,
     },
     UploadAbort {
         bucket: String,
@@ -147,10 +157,11 @@ impl Mutation {
         let mut enc = Enc::with_capacity(128);
         enc.u64(seq);
         match self {
-            Mutation::BucketCreate { name, region, created_ms } => {
+            Mutation::BucketCreate { name, region, created_ms, owner } => {
                 enc.str(name);
                 enc.str(region);
                 enc.u64(*created_ms);
+                enc.str(owner);
             }
             Mutation::BucketDelete { name } => enc.str(name),
             Mutation::BucketConfigPut { bucket, name, value } => {
@@ -177,13 +188,20 @@ impl Mutation {
                 enc.str(key);
                 enc.u64(version_seq(*version));
             }
-            Mutation::UploadCreate { bucket, key, initiated_ms, attributes } => {
+            Mutation::UploadCreate { bucket, key, initiated_ms, attributes, checksum } => {
                 enc.str(bucket);
                 enc.str(key);
                 enc.u64(*initiated_ms);
                 encode_attributes(&mut enc, attributes);
+                match checksum {
+                    None => enc.u8(0),
+                    Some(spec) => {
+                        enc.u8(spec.algorithm.to_byte());
+                        enc.u8(kind_byte(spec.kind));
+                    }
+                }
             }
-            Mutation::PartPut { bucket, upload, number, size, md5, last_modified_ms, extents } => {
+            Mutation::PartPut { bucket, upload, number, size, md5, last_modified_ms, extents, checksum } => {
                 enc.str(bucket);
                 enc.u64(upload.0);
                 enc.u32(*number);
@@ -191,6 +209,7 @@ impl Mutation {
                 enc.fixed(md5);
                 enc.u64(*last_modified_ms);
                 encode_extents(&mut enc, extents);
+                encode_checksum(&mut enc, checksum.as_ref());
             }
             Mutation::UploadAbort { bucket, upload } => {
                 enc.str(bucket);
@@ -226,9 +245,12 @@ impl Mutation {
         }
         let mutation = match kind {
             RecordKind::Chunk => return Err(DecodeError("a chunk is not a metadata record")),
-            RecordKind::BucketCreate => {
-                Mutation::BucketCreate { name: dec.str()?, region: dec.str()?, created_ms: dec.u64()? }
-            }
+            RecordKind::BucketCreate => Mutation::BucketCreate {
+                name: dec.str()?,
+                region: dec.str()?,
+                created_ms: dec.u64()?,
+                owner: if version >= 3 { dec.str()? } else { String::new() },
+            },
             RecordKind::BucketDelete => Mutation::BucketDelete { name: dec.str()? },
             RecordKind::BucketConfigPut => {
                 Mutation::BucketConfigPut { bucket: dec.str()?, name: dec.str()?, value: dec.bytes()?.to_vec() }
@@ -250,6 +272,7 @@ impl Mutation {
                 key: dec.str()?,
                 initiated_ms: dec.u64()?,
                 attributes: decode_attributes(&mut dec)?,
+                checksum: if version >= 3 { decode_checksum_spec(&mut dec)? } else { None },
             },
             RecordKind::PartPut => Mutation::PartPut {
                 bucket: dec.str()?,
@@ -259,6 +282,7 @@ impl Mutation {
                 md5: dec.array()?,
                 last_modified_ms: dec.u64()?,
                 extents: decode_extents(&mut dec)?,
+                checksum: if version >= 3 { decode_checksum(&mut dec)? } else { None },
             },
             RecordKind::UploadAbort => Mutation::UploadAbort { bucket: dec.str()?, upload: UploadId(dec.u64()?) },
             RecordKind::TagsPut if version >= 2 => Mutation::TagsPut {
@@ -305,6 +329,52 @@ fn encode_object_put(enc: &mut Enc, put: &ObjectPut) {
             enc.u32(parts);
         }
     }
+    encode_checksum(enc, put.checksum.as_ref());
+}
+
+fn kind_byte(kind: ChecksumKind) -> u8 {
+    match kind {
+        ChecksumKind::FullObject => 1,
+        ChecksumKind::Composite => 2,
+    }
+}
+
+fn decode_kind(dec: &mut Dec<'_>) -> DecodeResult<ChecksumKind> {
+    match dec.u8()? {
+        1 => Ok(ChecksumKind::FullObject),
+        2 => Ok(ChecksumKind::Composite),
+        _ => Err(DecodeError("unknown checksum kind")),
+    }
+}
+
+/// An optional checksum: algorithm byte (0: none), kind byte, length-prefixed digest.
+fn encode_checksum(enc: &mut Enc, checksum: Option<&Checksum>) {
+    match checksum {
+        None => enc.u8(0),
+        Some(checksum) => {
+            enc.u8(checksum.algorithm.to_byte());
+            enc.u8(kind_byte(checksum.kind));
+            enc.bytes(&checksum.digest);
+        }
+    }
+}
+
+fn decode_algorithm(byte: u8) -> DecodeResult<Option<ChecksumAlgorithm>> {
+    match byte {
+        0 => Ok(None),
+        byte => ChecksumAlgorithm::from_byte(byte).map(Some).ok_or(DecodeError("unknown checksum algorithm")),
+    }
+}
+
+fn decode_checksum(dec: &mut Dec<'_>) -> DecodeResult<Option<Checksum>> {
+    let Some(algorithm) = decode_algorithm(dec.u8()?)? else { return Ok(None) };
+    let kind = decode_kind(dec)?;
+    Checksum::new(algorithm, kind, dec.bytes()?).map(Some).ok_or(DecodeError("checksum digest has the wrong length"))
+}
+
+fn decode_checksum_spec(dec: &mut Dec<'_>) -> DecodeResult<Option<ChecksumSpec>> {
+    let Some(algorithm) = decode_algorithm(dec.u8()?)? else { return Ok(None) };
+    Ok(Some(ChecksumSpec { algorithm, kind: decode_kind(dec)? }))
 }
 
 /// The null version is 0 on disk.
@@ -349,7 +419,8 @@ fn decode_object_put(dec: &mut Dec<'_>, version: u8) -> DecodeResult<ObjectPut> 
             _ => return Err(DecodeError("unknown write condition")),
         }
     };
-    Ok(ObjectPut { bucket, key, size, etag_md5, last_modified_ms, attributes, layout, upload, condition })
+    let checksum = if version >= 3 { decode_checksum(dec)? } else { None };
+    Ok(ObjectPut { bucket, key, size, etag_md5, last_modified_ms, attributes, layout, upload, condition, checksum })
 }
 
 fn encode_attributes(enc: &mut Enc, attributes: &ObjectAttributes) {
@@ -426,12 +497,18 @@ pub(crate) mod tests {
         )
     }
 
+    /// Every algorithm and kind, and none, chosen by `n`.
+    fn checksum_of(n: u64) -> Option<Checksum> {
+        let algorithm = *ChecksumAlgorithm::ALL.get((n % 6) as usize)?;
+        let kind = if n % 4 < 2 { ChecksumKind::FullObject } else { ChecksumKind::Composite };
+        let digest: Vec<u8> = (0..algorithm.digest_len()).map(|i| (n as usize + i) as u8).collect();
+        Checksum::new(algorithm, kind, &digest)
+    }
+
     pub(crate) fn mutation() -> impl Strategy<Value = Mutation> {
         prop_oneof![
-            (text(), text(), any::<u64>()).prop_map(|(name, region, created_ms)| Mutation::BucketCreate {
-                name,
-                region,
-                created_ms
+            (text(), text(), any::<u64>(), text()).prop_map(|(name, region, created_ms, owner)| {
+                Mutation::BucketCreate { name, region, created_ms, owner }
             }),
             text().prop_map(|name| Mutation::BucketDelete { name }),
             (text(), text(), proptest::collection::vec(any::<u8>(), 0..16))
@@ -459,6 +536,7 @@ pub(crate) mod tests {
                             1 => PutCondition::IfNoneMatch,
                             _ => PutCondition::IfMatch { etag_md5, parts: (size % 7) as u32 },
                         },
+                        checksum: checksum_of(size),
                     }))
                 }
             ),
@@ -471,7 +549,8 @@ pub(crate) mod tests {
                 version: if v == 0 { VersionId::Null } else { VersionId::Id(v) }
             }),
             (text(), text(), any::<u64>(), attributes()).prop_map(|(bucket, key, initiated_ms, attributes)| {
-                Mutation::UploadCreate { bucket, key, initiated_ms, attributes }
+                let checksum = checksum_of(initiated_ms).map(|c| ChecksumSpec { algorithm: c.algorithm, kind: c.kind });
+                Mutation::UploadCreate { bucket, key, initiated_ms, attributes, checksum }
             }),
             (text(), 1u64.., 1u32..=10_000, any::<u64>(), any::<[u8; 16]>(), extents()).prop_map(
                 |(bucket, upload, number, size, md5, extents)| Mutation::PartPut {
@@ -481,7 +560,8 @@ pub(crate) mod tests {
                     size,
                     md5,
                     last_modified_ms: 17,
-                    extents
+                    extents,
+                    checksum: checksum_of(size),
                 }
             ),
             (text(), 1u64..).prop_map(|(bucket, upload)| Mutation::UploadAbort { bucket, upload: UploadId(upload) }),
@@ -507,7 +587,7 @@ pub(crate) mod tests {
         }
 
         #[test]
-        fn arbitrary_payloads_never_panic(kind in 2u8..=13, version in 1u8..=2, payload in proptest::collection::vec(any::<u8>(), 0..256)) {
+        fn arbitrary_payloads_never_panic(kind in 2u8..=13, version in 1u8..=3, payload in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = Mutation::decode(RecordKind::from_byte(kind).unwrap(), version, &payload);
         }
     }

@@ -5,7 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use cairn_engine::{CompletedPart, Engine, IoMode, ObjectAttributes, SystemMetadata, VersionId, VersioningState};
+use cairn_engine::{
+    Checksum, ChecksumAlgorithm, ChecksumKind, ChecksumSpec, CompletedPart, Engine, IoMode, ObjectAttributes,
+    SystemMetadata, VersionId, VersioningState,
+};
 
 use crate::{body, config};
 
@@ -46,6 +49,43 @@ fn write_fixture(dir: &Path) {
     writer.set_condition(cairn_engine::PutCondition::IfNoneMatch);
     writer.write(b"conditional").unwrap();
     writer.finish().unwrap();
+    // Version 3: bucket owners, upload checksum specs, part and object checksums.
+    engine.create_bucket_owned("owned", "eu-west-1", OWNER).unwrap();
+    let mut writer = engine.put_object("owned", "summed", ObjectAttributes::default()).unwrap();
+    writer.write(b"checksummed").unwrap();
+    writer.set_checksum(object_checksum());
+    writer.finish().unwrap();
+    let upload = engine.create_upload_with_checksum("owned", "parts", ObjectAttributes::default(), Some(SPEC)).unwrap();
+    let mut writer = engine.upload_part("owned", "parts", upload, 1).unwrap();
+    writer.write(b"part one").unwrap();
+    writer.set_checksum(part_checksum());
+    let etag_md5 = writer.finish().unwrap();
+    engine.create_upload_with_checksum("owned", "pending", ObjectAttributes::default(), Some(SPEC)).unwrap();
+    engine
+        .complete_upload_with(
+            "owned",
+            "parts",
+            upload,
+            &[CompletedPart { number: 1, etag_md5 }],
+            Default::default(),
+            |_, _| Ok(Some(composite_checksum())),
+        )
+        .unwrap();
+}
+
+const OWNER: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+const SPEC: ChecksumSpec = ChecksumSpec { algorithm: ChecksumAlgorithm::Sha256, kind: ChecksumKind::Composite };
+
+fn object_checksum() -> Checksum {
+    Checksum::new(ChecksumAlgorithm::Crc64Nvme, ChecksumKind::FullObject, &[1, 2, 3, 4, 5, 6, 7, 8]).unwrap()
+}
+
+fn part_checksum() -> Checksum {
+    Checksum::new(ChecksumAlgorithm::Sha256, ChecksumKind::FullObject, &[7; 32]).unwrap()
+}
+
+fn composite_checksum() -> Checksum {
+    Checksum::new(ChecksumAlgorithm::Sha256, ChecksumKind::Composite, &[9; 32]).unwrap()
 }
 
 fn open_copy(version: u8) -> (tempfile::TempDir, Engine) {
@@ -68,7 +108,28 @@ fn the_current_version_store_reads_back() {
         std::fs::remove_file(fixture_dir(current).join("LOCK")).unwrap();
     }
     let (_dir, engine) = open_copy(current);
-    check_version_1_contents(&engine, &[("retagged".into(), "2".into())]);
+    check_version_2_contents(&engine);
+    assert_eq!(engine.head_bucket("owned").unwrap().owner, OWNER);
+    assert_eq!(engine.head_bucket("golden").unwrap().owner, "");
+    assert_eq!(engine.head_object("owned", "summed", None).unwrap().1.checksum, Some(object_checksum()));
+    let (_, parts) = engine.head_object("owned", "parts", None).unwrap();
+    assert_eq!(parts.checksum, Some(composite_checksum()));
+    let cairn_engine::Layout::Parts(layout) = &parts.layout else { panic!("parts expected") };
+    assert_eq!(layout[0].checksum, Some(part_checksum()));
+    let uploads =
+        engine.list_uploads("owned", &cairn_engine::UploadQuery { max_uploads: 10, ..Default::default() }).unwrap();
+    assert_eq!(uploads.entries().map(|u| u.checksum).collect::<Vec<_>>(), [Some(SPEC)]);
+}
+
+#[test]
+fn a_version_2_store_still_opens_and_reads_the_same() {
+    let (_dir, engine) = open_copy(2);
+    check_version_2_contents(&engine);
+    assert_eq!(engine.head_object("golden", "plain", None).unwrap().1.checksum, None);
+}
+
+fn check_version_2_contents(engine: &Engine) {
+    check_version_1_contents(engine, &[("retagged".into(), "2".into())]);
     assert_eq!(engine.get_object_bytes("golden", "created-once", None).unwrap(), b"conditional");
 }
 
