@@ -1,5 +1,9 @@
 //! cairn-server driven end to end by aws-sdk-s3 over 127.0.0.1.
 
+#[path = "s3/accounts.rs"]
+mod accounts;
+#[path = "s3/checksums.rs"]
+mod checksums;
 mod common;
 
 use aws_sdk_s3::primitives::ByteStream;

@@ -21,6 +21,8 @@ pub const USERS_MAX: usize = 1000;
 /// Access keys are 3 to 128 letters and digits (AWS issues 20); secrets 8 to 128 characters.
 pub const ACCESS_KEY_CHARS: std::ops::RangeInclusive<usize> = 3..=128;
 pub const SECRET_KEY_CHARS: std::ops::RangeInclusive<usize> = 8..=128;
+/// Account names (an account's canonical id derives from its name).
+pub const USER_NAME_CHARS: std::ops::RangeInclusive<usize> = 1..=64;
 
 /// An access key and its secret.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -123,11 +125,21 @@ impl Config {
             return Err(ConfigError::Invalid(format!("at most {USERS_MAX} users")));
         }
         let mut keys = vec![self.root.access_key.as_str()];
+        let mut names = vec![crate::account::ROOT_ACCOUNT];
         for user in &self.users {
-            if user.name.is_empty() {
-                return Err(ConfigError::Invalid("a user needs a name".into()));
+            let valid = |b: u8| b.is_ascii_alphanumeric() || b"_.-@".contains(&b);
+            if !USER_NAME_CHARS.contains(&user.name.len()) || !user.name.bytes().all(valid) {
+                return Err(ConfigError::Invalid(format!(
+                    "user name {:?}: 1 to 64 letters, digits, '_', '.', '-' or '@'",
+                    user.name
+                )));
             }
             keys.push(&user.access_key);
+            names.push(&user.name);
+        }
+        names.sort_unstable();
+        if names.windows(2).any(|pair| pair[0] == pair[1]) {
+            return Err(ConfigError::Invalid("two accounts share a name (\"root\" is the root account's)".into()));
         }
         let secrets = std::iter::once(&self.root.secret_key).chain(self.users.iter().map(|u| &u.secret_key));
         for (key, secret) in keys.iter().zip(secrets) {
@@ -222,7 +234,12 @@ mod tests {
             dir.path()
         ))
         .unwrap();
-        assert!(matches!(Config::resolve(clash, overrides), Err(ConfigError::Invalid(_))));
+        assert!(matches!(Config::resolve(clash, overrides.clone()), Err(ConfigError::Invalid(_))));
+        for name in ["root", "", "has space", &"x".repeat(65)] {
+            let user = User { name: name.into(), access_key: "OTHERKEY".into(), secret_key: "othersecret".into() };
+            let file = FileConfig { data_dir: Some(dir.path().into()), users: vec![user], ..FileConfig::default() };
+            assert!(Config::resolve(file, overrides.clone()).is_err(), "user name {name:?}");
+        }
         assert!(toml::from_str::<FileConfig>("colour = 1").is_err(), "unknown settings are refused");
     }
 }

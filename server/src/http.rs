@@ -14,6 +14,7 @@ use s3s::service::S3ServiceBuilder;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::account::{Access, Accounts};
 use crate::config::Config;
 use crate::service::Cairn;
 
@@ -64,10 +65,12 @@ pub async fn start(config: Config) -> std::io::Result<ServerHandle> {
     for user in &config.users {
         auth.register(user.access_key.clone(), user.secret_key.clone().into());
     }
-    let mut builder = S3ServiceBuilder::new(Cairn::new(engine.clone(), config.region.clone(), &config.root.access_key));
+    let accounts = Arc::new(Accounts::new(&config));
+    let mut builder = S3ServiceBuilder::new(Cairn::new(engine.clone(), config.region.clone(), accounts.clone()));
     builder.set_auth(auth);
+    builder.set_access(Access { engine: engine.clone(), accounts });
     if let Some(domain) = &config.domain {
-        builder.set_host(s3s::host::SingleDomain::new(domain).map_err(std::io::Error::other)?);
+        builder.set_host(Domain::new(domain)?);
     }
     let service = crate::guard::Guard::new(builder.build());
     let listener = TcpListener::bind(config.address).await?;
@@ -76,6 +79,43 @@ pub async fn start(config: Config) -> std::io::Result<ServerHandle> {
     let task = tokio::spawn(accept_loop(listener, service, stopped));
     tracing::info!("serving S3 on http://{addr} with the {} I/O backend", engine.io_backend_name());
     Ok(ServerHandle { addr, engine, stop, task })
+}
+
+/// Virtual-hosted-style addressing under one domain: `<bucket>.<domain>[:port]` names a bucket;
+/// every other host (the domain itself, `localhost`, an IP) is path-style.
+#[derive(Debug)]
+struct Domain {
+    base: String,
+}
+
+impl Domain {
+    fn new(base: &str) -> std::io::Result<Domain> {
+        let base = base.trim_end_matches('.').to_ascii_lowercase();
+        let valid = |label: &str| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if base.len() > 253 || !base.split('.').all(valid) {
+            return Err(std::io::Error::other(format!("{base:?} is not a domain name")));
+        }
+        Ok(Domain { base })
+    }
+}
+
+impl s3s::host::S3Host for Domain {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> s3s::S3Result<s3s::host::VirtualHost<'a>> {
+        let name = match host.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => host,
+        };
+        let name = name.trim_end_matches('.');
+        let bucket = name
+            .len()
+            .checked_sub(self.base.len() + 1)
+            .filter(|&at| name.is_char_boundary(at) && name[at..].eq_ignore_ascii_case(&format!(".{}", self.base)))
+            .map(|at| &name[..at]);
+        Ok(match bucket {
+            Some(bucket) if !bucket.is_empty() => s3s::host::VirtualHost::new(self.base.as_str()).with_bucket(bucket),
+            _ => s3s::host::VirtualHost::new(self.base.as_str()),
+        })
+    }
 }
 
 async fn accept_loop(listener: TcpListener, service: crate::guard::Guard, mut stopped: watch::Receiver<bool>) {
@@ -112,5 +152,25 @@ async fn accept_loop(listener: TcpListener, service: crate::guard::Guard, mut st
     drop(listener);
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
         tracing::warn!("requests still in flight after {SHUTDOWN_GRACE:?}; closing them");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use s3s::host::S3Host;
+
+    use super::Domain;
+
+    #[test]
+    fn virtual_hosts_name_buckets_and_other_hosts_are_path_style() {
+        let domain = Domain::new("s3.example.com").unwrap();
+        let bucket = |host: &str| domain.parse_host_header(host).unwrap().bucket().map(str::to_owned);
+        assert_eq!(bucket("photos.s3.example.com").as_deref(), Some("photos"));
+        assert_eq!(bucket("my.dotted.bucket.s3.example.com:9000").as_deref(), Some("my.dotted.bucket"));
+        assert_eq!(bucket("photos.S3.Example.com.").as_deref(), Some("photos"));
+        assert_eq!(bucket("s3.example.com:9000"), None);
+        assert_eq!(bucket("localhost:9000"), None);
+        assert_eq!(bucket("xs3.example.com"), None);
+        assert!(Domain::new("bad domain").is_err());
     }
 }

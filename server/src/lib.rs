@@ -1,11 +1,13 @@
 //! `cairn-server`: a thin S3 HTTP layer over `cairn-engine`.
 //!
 //! `s3s` parses and signs S3 requests and writes responses; `service.rs` maps each S3 operation
-//! onto the engine's public API; `error.rs` maps every engine error to the S3 error AWS returns,
-//! in one place; `http.rs` accepts connections; `config.rs` is the configuration.
+//! onto the engine's public API; `checksum.rs` computes and verifies S3's additional checksums; `error.rs` maps every engine error to the S3 error AWS returns,
+//! in one place; `http.rs` accepts connections; `config.rs` is the configuration; `account.rs` the accounts and who may reach which bucket.
 //!
 //! Tests start the server in-process with [`start`] on an ephemeral 127.0.0.1 port.
 
+pub mod account;
+mod checksum;
 pub mod config;
 mod error;
 mod guard;

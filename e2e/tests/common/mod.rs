@@ -16,15 +16,20 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> TestServer {
+        TestServer::start_with(Vec::new(), None).await
+    }
+
+    /// A server with extra accounts and, if `domain` is set, virtual-hosted-style addressing.
+    pub async fn start_with(users: Vec<cairn_server::User>, domain: Option<&str>) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let config = Config {
             address: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().to_owned(),
             region: "us-east-1".into(),
             io: cairn_engine_io(),
-            domain: None,
+            domain: domain.map(str::to_owned),
             root: cairn_server::Credentials { access_key: ACCESS_KEY.into(), secret_key: SECRET_KEY.into() },
-            users: Vec::new(),
+            users,
         };
         let handle = cairn_server::start(config).await.unwrap();
         let addr = handle.local_addr();
@@ -53,6 +58,34 @@ pub fn client(addr: std::net::SocketAddr, access_key: &str, secret_key: &str) ->
         .http_client(aws_smithy_http_client::Builder::new().build_http())
         .build();
     Client::from_conf(config)
+}
+
+/// A virtual-hosted-style client: requests go to `<bucket>.<domain>`, which resolves to the
+/// server's loopback address.
+pub fn virtual_hosted_client(addr: std::net::SocketAddr, domain: &str) -> Client {
+    use aws_smithy_http_client::tls;
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+        .build_with_resolver(Loopback);
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(format!("http://{domain}:{}", addr.port()))
+        .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "cairn-e2e"))
+        .force_path_style(false)
+        .http_client(http)
+        .build();
+    Client::from_conf(config)
+}
+
+/// Resolves every name to 127.0.0.1.
+#[derive(Clone, Debug)]
+struct Loopback;
+
+impl aws_smithy_runtime_api::client::dns::ResolveDns for Loopback {
+    fn resolve_dns<'a>(&'a self, _name: &'a str) -> aws_smithy_runtime_api::client::dns::DnsFuture<'a> {
+        aws_smithy_runtime_api::client::dns::DnsFuture::ready(Ok(vec![std::net::Ipv4Addr::LOCALHOST.into()]))
+    }
 }
 
 /// The S3 error code of a failed SDK call.

@@ -1,0 +1,127 @@
+//! Accounts and bucket ownership. The root credentials and each configured `[[user]]` are
+//! separate S3 accounts; an account's canonical id derives from its name, so rotating its keys
+//! keeps what it owns. Until bucket policies and ACLs exist, S3's default holds: a bucket and
+//! everything in it is reachable only by the account that owns it, and anonymous requests are
+//! refused.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cairn_engine::Engine;
+use s3s::access::{S3Access, S3AccessContext};
+use s3s::dto::Owner;
+use s3s::path::S3Path;
+use s3s::{S3Result, s3_error};
+
+use crate::config::Config;
+
+/// The root account's name.
+pub const ROOT_ACCOUNT: &str = "root";
+
+/// One account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub name: String,
+    /// 64 hex digits, as S3 shows owners.
+    pub canonical_id: String,
+}
+
+impl Account {
+    fn named(name: &str) -> Account {
+        Account { name: name.to_owned(), canonical_id: canonical_id(name) }
+    }
+
+    pub fn owner(&self) -> Owner {
+        Owner { display_name: Some(self.name.clone()), id: Some(self.canonical_id.clone()) }
+    }
+}
+
+/// A stable 64-hex-digit canonical user id derived from an account name.
+pub fn canonical_id(name: &str) -> String {
+    use md5::Digest;
+    let first = md5::Md5::digest(format!("cairn-account:{name}"));
+    let second = md5::Md5::digest(first);
+    format!("{}{}", cairn_engine::hex(&first), cairn_engine::hex(&second))
+}
+
+/// Every account, by access key and by canonical id.
+#[derive(Debug)]
+pub struct Accounts {
+    root: Arc<Account>,
+    by_key: HashMap<String, Arc<Account>>,
+    by_id: HashMap<String, Arc<Account>>,
+}
+
+impl Accounts {
+    pub fn new(config: &Config) -> Accounts {
+        let root = Arc::new(Account::named(ROOT_ACCOUNT));
+        let mut by_key = HashMap::from([(config.root.access_key.clone(), root.clone())]);
+        for user in &config.users {
+            by_key.insert(user.access_key.clone(), Arc::new(Account::named(&user.name)));
+        }
+        let by_id = by_key.values().map(|a| (a.canonical_id.clone(), a.clone())).collect();
+        Accounts { root, by_key, by_id }
+    }
+
+    /// The account a request's credentials belong to (anonymous requests are refused).
+    pub fn requester(&self, credentials: Option<&s3s::auth::Credentials>) -> S3Result<&Arc<Account>> {
+        let credentials = credentials.ok_or_else(|| s3_error!(AccessDenied, "Anonymous access is not allowed"))?;
+        self.by_key.get(&credentials.access_key).ok_or_else(|| s3_error!(InvalidAccessKeyId))
+    }
+
+    /// The owner id the engine stores for `account` (empty for root, as buckets made before
+    /// ownership was recorded are root's).
+    pub fn stored_id(&self, account: &Account) -> String {
+        if account.name == ROOT_ACCOUNT { String::new() } else { account.canonical_id.clone() }
+    }
+
+    /// The owner of a bucket from the id the engine stored. An owner no longer configured keeps
+    /// its id and shows no display name.
+    pub fn owner(&self, stored: &str) -> Owner {
+        if stored.is_empty() {
+            return self.root.owner();
+        }
+        match self.by_id.get(stored) {
+            Some(account) => account.owner(),
+            None => Owner { display_name: None, id: Some(stored.to_owned()) },
+        }
+    }
+
+    pub fn owns(&self, account: &Account, stored: &str) -> bool {
+        self.stored_id(account) == stored
+    }
+}
+
+/// Checks every authenticated request before its body is read: the requester must own the bucket
+/// it names (a missing bucket is left to the operation, which answers `NoSuchBucket`).
+#[derive(Debug)]
+pub struct Access {
+    pub engine: Engine,
+    pub accounts: Arc<Accounts>,
+}
+
+impl Access {
+    /// Whether `account` may act on `bucket`.
+    pub fn check_bucket(engine: &Engine, accounts: &Accounts, account: &Account, bucket: &str) -> S3Result<()> {
+        match engine.head_bucket(bucket) {
+            Ok(info) if !accounts.owns(account, &info.owner) => Err(s3_error!(AccessDenied, "Access Denied")),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl S3Access for Access {
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        let account = self.accounts.requester(cx.credentials())?;
+        let bucket = match cx.s3_path() {
+            S3Path::Root => return Ok(()),
+            S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } => bucket,
+        };
+        // CreateBucket decides between BucketAlreadyOwnedByYou and BucketAlreadyExists itself.
+        if cx.s3_op().name() == "CreateBucket" {
+            return Ok(());
+        }
+        Access::check_bucket(&self.engine, &self.accounts, account, bucket)
+    }
+}
