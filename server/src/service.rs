@@ -1298,7 +1298,7 @@ async fn receive_body<W>(
     let mut received = 0u64;
     if let Some(mut body) = body {
         while let Some(chunk) = body.next().await {
-            let chunk: Bytes = chunk.map_err(|e| s3_error!(IncompleteBody, "the body ended early: {e}"))?;
+            let chunk: Bytes = chunk.map_err(body_error)?;
             received += chunk.len() as u64;
             tokio::task::block_in_place(|| {
                 sums.update(&chunk);
@@ -1311,6 +1311,20 @@ async fn receive_body<W>(
         return Err(s3_error!(IncompleteBody, "the body does not match Content-Length"));
     }
     Ok(received)
+}
+
+/// The S3 error for a body that failed while streaming. s3s's aws-chunked decoder reports a chunk
+/// signature that does not verify, a malformed chunk, or an early end; its error type is private,
+/// so it is told apart by its message.
+fn body_error(error: s3s::StdError) -> s3s::S3Error {
+    let text = error.to_string();
+    if text.contains("SignatureMismatch") {
+        s3_error!(SignatureDoesNotMatch, "a chunk signature of the body does not match")
+    } else if text.contains("AwsChunkedStreamError") && !text.contains("Incomplete") && !text.contains("Underlying") {
+        s3_error!(InvalidRequest, "the aws-chunked body is malformed: {text}")
+    } else {
+        s3_error!(IncompleteBody, "the body ended early: {text}")
+    }
 }
 
 /// The checksum fields a GET or HEAD returns: only when asked (`x-amz-checksum-mode: ENABLED`),
@@ -1439,6 +1453,17 @@ mod tests {
         assert!(check_content_md5("XUFAKrxLKna5cZ2REBfFkh==", &digest).is_err(), "non-canonical base64");
         assert!(check_content_md5("AAAAAAAAAAAAAAAAAAAAAA==", &digest).is_err());
         assert!(check_content_md5("not base64!", &digest).is_err());
+    }
+
+    #[test]
+    fn streaming_body_failures_map_to_s3_errors() {
+        // s3s 0.14's messages for its (private) aws-chunked error type.
+        let code = |text: &str| body_error(text.into()).code().as_str().to_owned();
+        assert_eq!(code("AwsChunkedStreamError: SignatureMismatch"), "SignatureDoesNotMatch");
+        assert_eq!(code("AwsChunkedStreamError: FormatError"), "InvalidRequest");
+        assert_eq!(code("AwsChunkedStreamError: Incomplete"), "IncompleteBody");
+        assert_eq!(code("AwsChunkedStreamError: Underlying: connection reset"), "IncompleteBody");
+        assert_eq!(code("connection reset"), "IncompleteBody");
     }
 
     #[test]
