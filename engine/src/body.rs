@@ -109,7 +109,10 @@ impl BodySink {
 
     fn wait_one(&mut self) -> Result<()> {
         let receiver = self.in_flight.pop_front().expect("called with chunks in flight");
-        let written = wait(receiver)?;
+        self.chunk_written(wait(receiver)?)
+    }
+
+    fn chunk_written(&mut self, written: ChunkWritten) -> Result<()> {
         if self.epoch.is_some_and(|epoch| epoch != written.epoch) {
             return Err(Error::WriteInterrupted);
         }
@@ -118,14 +121,34 @@ impl BodySink {
         Ok(())
     }
 
+    /// Whether writing `len` more bytes may wait: it sends a chunk, which waits while
+    /// `PUT_CHUNKS_IN_FLIGHT_MAX` chunks are being written or the log writer's queue is full.
+    /// Other writes only hash and buffer.
+    pub fn write_may_wait(&self, len: usize) -> bool {
+        self.buffer.len() + len > limits::CHUNK_BYTES_MAX as usize
+    }
+
     pub fn finish(mut self) -> Result<Body> {
         while !self.in_flight.is_empty() {
             self.wait_one()?;
         }
+        Ok(self.into_body())
+    }
+
+    /// `finish` for async callers: awaits the chunks in flight instead of blocking a thread.
+    pub async fn finish_async(mut self) -> Result<Body> {
+        while let Some(receiver) = self.in_flight.pop_front() {
+            let written = receiver.await.ok_or(Error::Closed)??;
+            self.chunk_written(written)?;
+        }
+        Ok(self.into_body())
+    }
+
+    fn into_body(mut self) -> Body {
         let tail = (!self.buffer.is_empty()).then(|| ChunkBuf::new(Bytes::from(std::mem::take(&mut self.buffer))));
         let tail_len = tail.as_ref().map_or(0, |chunk| chunk.payload.len() as u64);
         debug_assert_eq!(self.extents.iter().map(|e| u64::from(e.len)).sum::<u64>() + tail_len, self.size);
-        Ok(Body { extents: self.extents, size: self.size, md5: self.md5.finalize().into(), epoch: self.epoch, tail })
+        Body { extents: self.extents, size: self.size, md5: self.md5.finalize().into(), epoch: self.epoch, tail }
     }
 }
 

@@ -144,10 +144,30 @@ pub(crate) struct Inner {
 impl Inner {
     /// Sends a metadata record and waits until it is durable and applied.
     pub fn commit(&self, mutation: Mutation, tail: Option<ChunkBuf>, epoch: Option<u64>) -> Result<Committed> {
+        wait(self.send_commit(mutation, tail, epoch)?)
+    }
+
+    /// `commit` for async callers: awaits the commit instead of blocking a thread on it.
+    pub async fn commit_async(
+        &self,
+        mutation: Mutation,
+        tail: Option<ChunkBuf>,
+        epoch: Option<u64>,
+    ) -> Result<Committed> {
+        self.send_commit(mutation, tail, epoch)?.await.ok_or(Error::Closed)?
+    }
+
+    /// Hands a commit to the log writer (waiting only while its queue is full).
+    fn send_commit(
+        &self,
+        mutation: Mutation,
+        tail: Option<ChunkBuf>,
+        epoch: Option<u64>,
+    ) -> Result<Pending<Result<Committed>>> {
         let (reply, receiver) = oneshot();
         let tail = tail.into_iter().collect();
         self.writer.send(Request::Commit { mutation: Box::new(mutation), tail, epoch, reply })?;
-        wait(receiver)
+        Ok(receiver)
     }
 }
 
@@ -406,6 +426,17 @@ impl Engine {
         range: Option<ByteRange>,
     ) -> Result<ObjectReader> {
         let (version, info) = self.head_object(bucket, key, version)?;
+        self.read_version(version, info, range)
+    }
+
+    /// Reads a version `head_object` returned (saving a second lookup of the key). The version's
+    /// chunks stay readable while the reader lives, whatever later writes do to the key.
+    pub fn read_version(
+        &self,
+        version: Version,
+        info: Arc<ObjectInfo>,
+        range: Option<ByteRange>,
+    ) -> Result<ObjectReader> {
         let (start, end) = match range {
             Some(range) => range.resolve(info.size)?,
             None => (0, info.size),
@@ -701,26 +732,73 @@ impl ObjectWriter {
         self.sink.md5()
     }
 
+    /// Whether writing `len` more bytes may wait for the log writer. Writes that cannot wait
+    /// only hash and buffer, so an async caller can make them on its own thread.
+    pub fn write_may_wait(&self, len: usize) -> bool {
+        self.sink.write_may_wait(len)
+    }
+
     /// Commits the object; returns once it is durable and visible.
     pub fn finish(self) -> Result<PutOutcome> {
-        let body = self.sink.finish()?;
-        let put = ObjectPut {
+        let (inner, sink, put) = self.into_parts();
+        let body = sink.finish()?;
+        let (md5, size) = (body.md5, body.size);
+        let committed = inner.commit(put.with_body(body.extents, md5, size), body.tail, body.epoch)?;
+        Ok(put_outcome(committed.applied, &md5, size))
+    }
+
+    /// `finish` for async callers: nothing blocks a thread while chunks and the commit are
+    /// written (only a full log-writer queue makes the hand-off wait).
+    pub async fn finish_async(self) -> Result<PutOutcome> {
+        let (inner, sink, put) = self.into_parts();
+        let body = sink.finish_async().await?;
+        let (md5, size) = (body.md5, body.size);
+        let committed = inner.commit_async(put.with_body(body.extents, md5, size), body.tail, body.epoch).await?;
+        Ok(put_outcome(committed.applied, &md5, size))
+    }
+
+    fn into_parts(self) -> (Arc<Inner>, BodySink, PutHead) {
+        let head = PutHead {
             bucket: self.bucket,
             key: self.key,
-            size: body.size,
-            etag_md5: body.md5,
-            last_modified_ms: now_ms(),
             attributes: self.attributes,
-            layout: RecordLayout::Extents(body.extents),
-            upload: None,
             condition: self.condition,
             checksum: self.checksum,
         };
-        let version = match self.inner.commit(Mutation::ObjectPut(Box::new(put)), body.tail, body.epoch)?.applied {
-            Applied::Version(version) => version,
-            other => unreachable!("a put applied as {other:?}"),
-        };
-        Ok(PutOutcome { version, etag: format!("\"{}\"", crate::types::hex(&body.md5)), size: body.size })
+        (self.inner, self.sink, head)
+    }
+}
+
+/// What an `ObjectPut` record holds besides its body.
+struct PutHead {
+    bucket: String,
+    key: String,
+    attributes: ObjectAttributes,
+    condition: PutCondition,
+    checksum: Option<Checksum>,
+}
+
+impl PutHead {
+    fn with_body(self, extents: Vec<crate::types::Extent>, md5: [u8; 16], size: u64) -> Mutation {
+        Mutation::ObjectPut(Box::new(ObjectPut {
+            bucket: self.bucket,
+            key: self.key,
+            size,
+            etag_md5: md5,
+            last_modified_ms: now_ms(),
+            attributes: self.attributes,
+            layout: RecordLayout::Extents(extents),
+            upload: None,
+            condition: self.condition,
+            checksum: self.checksum,
+        }))
+    }
+}
+
+fn put_outcome(applied: Applied, md5: &[u8; 16], size: u64) -> PutOutcome {
+    match applied {
+        Applied::Version(version) => PutOutcome { version, etag: format!("\"{}\"", crate::types::hex(md5)), size },
+        other => unreachable!("a put applied as {other:?}"),
     }
 }
 
@@ -755,9 +833,45 @@ impl PartWriter {
         self.checksum = Some(checksum);
     }
 
+    /// Whether writing `len` more bytes may wait for the log writer (see `ObjectWriter`).
+    pub fn write_may_wait(&self, len: usize) -> bool {
+        self.sink.write_may_wait(len)
+    }
+
     /// Commits the part; returns its MD5 (the part's ETag).
     pub fn finish(self) -> Result<[u8; 16]> {
-        let body = self.sink.finish()?;
+        let (inner, sink, head) = self.into_parts();
+        let body = sink.finish()?;
+        let (mutation, tail, epoch, md5) = head.with_body(body);
+        inner.commit(mutation, tail, epoch)?;
+        Ok(md5)
+    }
+
+    /// `finish` for async callers (see `ObjectWriter::finish_async`).
+    pub async fn finish_async(self) -> Result<[u8; 16]> {
+        let (inner, sink, head) = self.into_parts();
+        let body = sink.finish_async().await?;
+        let (mutation, tail, epoch, md5) = head.with_body(body);
+        inner.commit_async(mutation, tail, epoch).await?;
+        Ok(md5)
+    }
+
+    fn into_parts(self) -> (Arc<Inner>, BodySink, PartHead) {
+        let head = PartHead { bucket: self.bucket, upload: self.upload, number: self.number, checksum: self.checksum };
+        (self.inner, self.sink, head)
+    }
+}
+
+/// What a `PartPut` record holds besides its body.
+struct PartHead {
+    bucket: String,
+    upload: UploadId,
+    number: u32,
+    checksum: Option<Checksum>,
+}
+
+impl PartHead {
+    fn with_body(self, body: crate::body::Body) -> (Mutation, Option<ChunkBuf>, Option<u64>, [u8; 16]) {
         let mutation = Mutation::PartPut {
             bucket: self.bucket,
             upload: self.upload,
@@ -768,8 +882,7 @@ impl PartWriter {
             extents: body.extents,
             checksum: self.checksum,
         };
-        self.inner.commit(mutation, body.tail, body.epoch)?;
-        Ok(body.md5)
+        (mutation, body.tail, body.epoch, body.md5)
     }
 }
 

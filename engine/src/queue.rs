@@ -3,10 +3,14 @@
 //! receivers (and their `sched_yield`s) took a large share of the CPU a durable put costs.
 //!
 //! `Queue` is the bounded queue into the log writer, drained a group at a time; `oneshot` is a
-//! reply slot for one answer.
+//! reply slot for one answer, which a thread waits on or an async task awaits (the sender wakes
+//! either directly, so an async caller needs no thread of its own to wait).
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use parking_lot::{Condvar, Mutex};
 
@@ -86,6 +90,8 @@ impl<T> Queue<T> {
 struct Slot<T> {
     value: Option<T>,
     sender_gone: bool,
+    /// The task awaiting the reply, if it is awaited rather than waited for.
+    waker: Option<Waker>,
 }
 
 type Shared<T> = Arc<(Mutex<Slot<T>>, Condvar)>;
@@ -99,23 +105,37 @@ pub(crate) struct Reply<T>(Option<Shared<T>>);
 pub(crate) struct Pending<T>(Shared<T>);
 
 pub(crate) fn oneshot<T>() -> (Reply<T>, Pending<T>) {
-    let shared = Arc::new((Mutex::new(Slot { value: None, sender_gone: false }), Condvar::new()));
+    let shared = Arc::new((Mutex::new(Slot { value: None, sender_gone: false, waker: None }), Condvar::new()));
     (Reply(Some(shared.clone())), Pending(shared))
 }
 
 impl<T> Reply<T> {
     pub fn send(mut self, value: T) {
         let shared = self.0.take().expect("send consumes the reply");
-        shared.0.lock().value = Some(value);
+        let waker = {
+            let mut slot = shared.0.lock();
+            slot.value = Some(value);
+            slot.waker.take()
+        };
         shared.1.notify_one();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
 }
 
 impl<T> Drop for Reply<T> {
     fn drop(&mut self) {
         if let Some(shared) = self.0.take() {
-            shared.0.lock().sender_gone = true;
+            let waker = {
+                let mut slot = shared.0.lock();
+                slot.sender_gone = true;
+                slot.waker.take()
+            };
             shared.1.notify_one();
+            if let Some(waker) = waker {
+                waker.wake();
+            }
         }
     }
 }
@@ -133,6 +153,25 @@ impl<T> Pending<T> {
             }
             self.0.1.wait(&mut slot);
         }
+    }
+}
+
+/// Awaiting a reply: `None` if the sender went away without one.
+impl<T> Future for Pending<T> {
+    type Output = Option<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let mut slot = self.0.0.lock();
+        if let Some(value) = slot.value.take() {
+            return Poll::Ready(Some(value));
+        }
+        if slot.sender_gone {
+            return Poll::Ready(None);
+        }
+        if !slot.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            slot.waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
     }
 }
 
@@ -171,6 +210,43 @@ mod tests {
         assert_eq!(queue.pop_batch(|_| true), Some(vec![1]));
         pusher.join().unwrap().unwrap();
         assert_eq!(queue.pop_batch(|_| true), Some(vec![2]));
+    }
+
+    /// Polls a future to completion on this thread, parking between polls.
+    fn block_on<F: Future>(future: F) -> F::Output {
+        struct Unpark(std::thread::Thread);
+        impl std::task::Wake for Unpark {
+            fn wake(self: Arc<Self>) {
+                self.0.unpark();
+            }
+        }
+        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        let mut future = std::pin::pin!(future);
+        loop {
+            if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
+                return value;
+            }
+            std::thread::park();
+        }
+    }
+
+    #[test]
+    fn an_awaited_reply_wakes_its_task() {
+        let (reply, pending) = oneshot::<u32>();
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            reply.send(5);
+        });
+        assert_eq!(block_on(pending), Some(5));
+        sender.join().unwrap();
+        let (reply, pending) = oneshot::<u32>();
+        let dropper = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            drop(reply);
+        });
+        assert_eq!(block_on(pending), None);
+        dropper.join().unwrap();
     }
 
     #[test]

@@ -51,6 +51,10 @@ macro_rules! with_checksums {
     };
 }
 
+/// Bodies up to this size (one engine chunk) are read on the request's own thread; larger ones
+/// chunk by chunk on the blocking pool, so a long read never holds an async worker.
+pub const INLINE_READ_BYTES_MAX: u64 = cairn_engine::limits::CHUNK_BYTES_MAX as u64;
+
 /// Cairn's S3 implementation.
 #[derive(Clone, Debug)]
 pub struct Cairn {
@@ -276,8 +280,7 @@ impl S3 for Cairn {
         let mut sums = BodyChecksums::new(claim, store);
         let mut writer = self.engine.put_object(&input.bucket, &input.key, attributes).map_err(to_s3)?;
         writer.set_condition(condition);
-        receive_body(input.body, input.content_length, &mut writer, cairn_engine::ObjectWriter::write, &mut sums)
-            .await?;
+        receive_body(input.body, input.content_length, &mut writer, &mut sums).await?;
         if let Some(content_md5) = &input.content_md5 {
             check_content_md5(content_md5, &writer.md5())?;
         }
@@ -285,10 +288,7 @@ impl S3 for Cairn {
         let fields = Fields::of(Some(&stored), None);
         writer.set_checksum(stored);
         let bucket = input.bucket.clone();
-        let outcome = tokio::task::spawn_blocking(move || writer.finish())
-            .await
-            .map_err(|join| s3_error!(InternalError, "engine task failed: {join}"))?
-            .map_err(to_s3)?;
+        let outcome = writer.finish_async().await.map_err(to_s3)?;
         let versioned = self.versioned(&bucket)?;
         Ok(S3Response::new(with_checksums!(fields => PutObjectOutput {
             e_tag: Some(ETag::Strong(outcome.etag.trim_matches('"').to_owned())),
@@ -321,13 +321,20 @@ impl S3 for Cairn {
             (Some(Range::Suffix { length }), None) => Some(ByteRange::Suffix(length)),
         };
         let sums = read_checksum(&info, input.checksum_mode.as_ref(), input.range.is_some(), input.part_number);
-        let reader = self.engine.get_object(&input.bucket, &input.key, Some(found.id), range).map_err(to_s3)?;
+        let reader = self.engine.read_version(found, info, range).map_err(to_s3)?;
         let info = reader.info().clone();
         let version_id = reader.version().id;
         let (start, end) = reader.range();
         let content_range = range.map(|_| format!("bytes {}-{}/{}", start, end.saturating_sub(1), info.size));
         let versioned = self.versioned(&input.bucket)?;
-        let stream = futures::stream::unfold(Some(reader), |state| async move {
+        let inline = reader.len() <= INLINE_READ_BYTES_MAX;
+        let stream = futures::stream::unfold(Some(reader), move |state| async move {
+            if inline {
+                // One chunk at most, most likely in the page cache: read here rather than pay
+                // a hand-off to the blocking pool and back.
+                let mut reader = state?;
+                return reader.next().map(|item| (item, Some(reader)));
+            }
             let mut reader = state?;
             match tokio::task::spawn_blocking(move || {
                 let next = reader.next();
@@ -916,7 +923,7 @@ impl S3 for Cairn {
         let mut writer = self.engine.upload_part(&input.bucket, &input.key, upload, number).map_err(to_s3)?;
         let algorithm = checksum::part_algorithm(writer.checksum_spec(), claim.as_ref())?;
         let mut sums = BodyChecksums::new(claim, algorithm);
-        receive_body(input.body, input.content_length, &mut writer, cairn_engine::PartWriter::write, &mut sums).await?;
+        receive_body(input.body, input.content_length, &mut writer, &mut sums).await?;
         if let Some(content_md5) = &input.content_md5 {
             check_content_md5(content_md5, &writer.md5())?;
         }
@@ -926,10 +933,7 @@ impl S3 for Cairn {
         let shown = if writer.checksum_spec().is_some() { Some(stored.clone()) } else { claimed };
         let fields = Fields::of(shown.as_ref(), None);
         writer.set_checksum(stored);
-        let md5 = tokio::task::spawn_blocking(move || writer.finish())
-            .await
-            .map_err(|join| s3_error!(InternalError, "engine task failed: {join}"))?
-            .map_err(to_s3)?;
+        let md5 = writer.finish_async().await.map_err(to_s3)?;
         Ok(S3Response::new(with_checksums!(fields => UploadPartOutput {
             e_tag: Some(ETag::Strong(cairn_engine::hex(&md5))),
             ..Default::default()
@@ -1285,14 +1289,39 @@ impl Attributes {
     }
 }
 
-/// Streams a request body into an engine writer and its checksums, a chunk at a time, and checks
-/// it against Content-Length. Writing hashes the bytes and may wait for the log writer, so it runs with
-/// `block_in_place`, off the async threads' duty.
-async fn receive_body<W>(
+/// An engine writer a request body streams into.
+trait BodyWriter {
+    fn write(&mut self, data: &[u8]) -> cairn_engine::Result<()>;
+    fn write_may_wait(&self, len: usize) -> bool;
+}
+
+impl BodyWriter for cairn_engine::ObjectWriter {
+    fn write(&mut self, data: &[u8]) -> cairn_engine::Result<()> {
+        cairn_engine::ObjectWriter::write(self, data)
+    }
+
+    fn write_may_wait(&self, len: usize) -> bool {
+        cairn_engine::ObjectWriter::write_may_wait(self, len)
+    }
+}
+
+impl BodyWriter for cairn_engine::PartWriter {
+    fn write(&mut self, data: &[u8]) -> cairn_engine::Result<()> {
+        cairn_engine::PartWriter::write(self, data)
+    }
+
+    fn write_may_wait(&self, len: usize) -> bool {
+        cairn_engine::PartWriter::write_may_wait(self, len)
+    }
+}
+
+/// Streams a request body into an engine writer and its checksums, a piece at a time, and checks
+/// it against Content-Length. Most pieces are only hashed and buffered, on this thread; a piece
+/// that completes a chunk may wait for the log writer, and is written with `block_in_place`.
+async fn receive_body(
     body: Option<StreamingBlob>,
     content_length: Option<i64>,
-    writer: &mut W,
-    write: fn(&mut W, &[u8]) -> cairn_engine::Result<()>,
+    writer: &mut impl BodyWriter,
     sums: &mut BodyChecksums,
 ) -> S3Result<u64> {
     let mut received = 0u64;
@@ -1300,11 +1329,13 @@ async fn receive_body<W>(
         while let Some(chunk) = body.next().await {
             let chunk: Bytes = chunk.map_err(body_error)?;
             received += chunk.len() as u64;
-            tokio::task::block_in_place(|| {
+            let may_wait = writer.write_may_wait(chunk.len());
+            let mut write = || {
                 sums.update(&chunk);
-                write(writer, &chunk)
-            })
-            .map_err(to_s3)?;
+                writer.write(&chunk)
+            };
+            let written = if may_wait { tokio::task::block_in_place(write) } else { write() };
+            written.map_err(to_s3)?;
         }
     }
     if content_length.is_some_and(|expected| expected >= 0 && expected as u64 != received) {
