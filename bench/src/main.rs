@@ -221,7 +221,7 @@ async fn execute(command: Command) -> Result<(), String> {
     match command {
         Command::Ceiling { address } => {
             let bound = ceiling::start(address).await.map_err(|e| format!("binding {address}: {e}"))?;
-            println!("cairn-bench ceiling listening on http://{bound}");
+            say(&format!("cairn-bench ceiling listening on http://{bound}\n"));
             tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
             Ok(())
         }
@@ -234,9 +234,9 @@ async fn execute(command: Command) -> Result<(), String> {
                 run::prefill(&target, &workload, &ledger, !output.quiet).await?;
             }
             let result = run::measure(&target, &workload, &ledger, &label, !output.quiet).await;
-            print!("{}", result.summary());
+            say(&result.summary());
             report::write_run_report(&output.out, &[&result], None::<(&str, &(), String)>)?;
-            println!("report: {}", output.out.join("report.html").display());
+            say(&format!("report: {}\n", output.out.join("report.html").display()));
             if result.verify.mismatches > 0 {
                 return Err(format!("{} reads did not return what was written", result.verify.mismatches));
             }
@@ -262,7 +262,7 @@ async fn execute(command: Command) -> Result<(), String> {
                 let _ = child.kill().await;
             }
             let comparison = comparison?;
-            print!("{}", comparison.summary());
+            say(&comparison.summary());
             let groups: Vec<String> = comparison.rounds.iter().map(|r| format!("round {}", r.round)).collect();
             let series = vec![
                 (comparison.a.clone(), comparison.rounds.iter().map(|r| r.a_ops_per_s).collect()),
@@ -273,10 +273,17 @@ async fn execute(command: Command) -> Result<(), String> {
             std::fs::write(output.out.join("compare.svg"), bars).map_err(|e| e.to_string())?;
             let runs: Vec<&_> = comparison.runs.iter().collect();
             report::write_run_report(&output.out, &runs, Some(("compare.svg", &comparison, comparison.summary())))?;
-            println!("report: {}", output.out.join("report.html").display());
+            say(&format!("report: {}\n", output.out.join("report.html").display()));
             Ok(())
         }
     }
+}
+
+/// Prints to stdout; a closed pipe (`| head`) is not an error worth a panic.
+fn say(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
 }
 
 /// Starts `cairn-bench ceiling` on an ephemeral loopback port and returns it with its address.

@@ -128,3 +128,52 @@ async fn comparing_cairn_with_the_ceiling_writes_a_report() {
     assert_eq!(json["rounds"].as_array().unwrap().len(), 2);
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_compares_with_a_spawned_ceiling() {
+    let (server, _dir) = cairn().await;
+    let out = tempfile::tempdir().unwrap();
+    let endpoint = format!("http://{}", server.local_addr());
+    let args = [
+        "compare",
+        "--endpoint",
+        &endpoint,
+        "--access-key",
+        ACCESS_KEY,
+        "--secret-key",
+        SECRET_KEY,
+        "--workload",
+        "put:1,get:1",
+        "--keys",
+        "20",
+        "--duration",
+        "300ms",
+        "--warmup",
+        "0s",
+        "--rounds",
+        "1",
+        "--quiet",
+        "--out",
+    ];
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_cairn-bench"))
+        .args(args)
+        .arg(out.path())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("median ratio"), "{stdout}");
+    for file in ["result.json", "compare.svg", "report.html"] {
+        assert!(out.path().join(file).exists(), "{file}");
+    }
+    // Remote endpoints need --allow-remote.
+    let refused = tokio::process::Command::new(env!("CARGO_BIN_EXE_cairn-bench"))
+        .args(["run", "--endpoint", "http://192.0.2.1:9000", "--access-key", "a", "--secret-key", "b"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--allow-remote"));
+    server.shutdown().await;
+}
