@@ -14,13 +14,17 @@ const ACCESS_KEY: &str = "BENCHROOT";
 const SECRET_KEY: &str = "bench-secret-key";
 
 async fn cairn() -> (cairn_server::ServerHandle, tempfile::TempDir) {
+    cairn_with_domain(None).await
+}
+
+async fn cairn_with_domain(domain: Option<&str>) -> (cairn_server::ServerHandle, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = cairn_server::Config {
         address: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().to_owned(),
         region: "us-east-1".into(),
         io: cairn_engine_io(),
-        domain: None,
+        domain: domain.map(str::to_owned),
         root: cairn_server::Credentials { access_key: ACCESS_KEY.into(), secret_key: SECRET_KEY.into() },
         users: Vec::new(),
     };
@@ -90,6 +94,26 @@ async fn signed_payloads_and_an_open_loop() {
     assert_eq!(result.total.errors, 0, "{:?}", result.errors);
     // 200 requests per second for 1.5 s: the schedule, not the server, sets the count.
     assert!((250..=350).contains(&result.total.count), "{}", result.total.count);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn virtual_hosted_style() {
+    let (server, _dir) = cairn_with_domain(Some("s3.bench.test")).await;
+    let port = server.local_addr().port();
+    let mut target =
+        Target::resolve(&format!("http://s3.bench.test:{port}"), Some(server.local_addr()), false).unwrap();
+    target.access_key = ACCESS_KEY.into();
+    target.secret_key = SECRET_KEY.into();
+    target.virtual_hosted = true;
+    let target = Arc::new(target);
+    let workload = Workload { duration: Duration::from_millis(500), ..workload("put:1,get:1,list:1", "4KiB") };
+    let ledger = prepare(&target, &workload).await;
+    let result = run::measure(&target, &workload, &ledger, "vhost", false).await;
+    assert_eq!(result.total.errors, 0, "{:?}", result.errors);
+    assert!(result.verify.checked > 0 && result.verify.mismatches == 0);
+    // The objects are where path-style requests find them too.
+    assert!(server.engine().head_object("cairn-bench", "bench/0000000000", None).is_ok());
     server.shutdown().await;
 }
 
