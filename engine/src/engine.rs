@@ -203,7 +203,7 @@ impl Engine {
         std::fs::create_dir_all(&dir)?;
         let lock = io::lock_dir(&dir)?.ok_or_else(|| Error::Locked { path: dir.display().to_string() })?;
         let fd_limit = io::raise_fd_limit()?;
-        let recovered = recovery::recover(&dir, &backend)?;
+        let recovered = recovery::recover(&dir, &backend, false)?;
         if recovered.files.len() as u64 + FDS_RESERVED > fd_limit {
             log::warn!("{} segments are open and the open-file limit is {fd_limit}", recovered.files.len());
         }

@@ -26,6 +26,7 @@ pub mod limits;
 mod list;
 mod queue;
 mod recovery;
+mod scrub;
 mod segment;
 #[doc(hidden)]
 pub mod testing;
@@ -44,6 +45,7 @@ pub use list::{
     ListItem, ListQuery, ObjectEntry, Page, PartPage, UploadEntry, UploadQuery, VersionEntry, VersionQuery,
 };
 pub use recovery::RecoveryReport;
+pub use scrub::{Damage, DamagedObject, ScrubReport, scrub};
 pub use types::{
     Checksum, ChecksumAlgorithm, ChecksumKind, ChecksumSpec, Extent, Layout, Location, ObjectAttributes, ObjectInfo,
     PartLayout, SegmentId, Seq, SystemMetadata, UploadId, Version, VersionId, VersionKind, VersioningState, hex,

@@ -150,8 +150,10 @@ fn scan_segment(id: SegmentId, file: &IoFile, is_last: bool) -> Result<SegmentSc
     Ok(scan)
 }
 
-/// Scans and replays the store in `dir`; creates the first segment of an empty store.
-pub(crate) fn recover(dir: &Path, backend: &Arc<dyn IoBackend>) -> Result<Recovered> {
+/// Scans and replays the store in `dir`; creates the first segment of an empty store. With
+/// `read_only`, nothing is written: a torn tail is left in place (and out of the index) and an
+/// empty store stays empty (a scrub replays this way).
+pub(crate) fn recover(dir: &Path, backend: &Arc<dyn IoBackend>, read_only: bool) -> Result<Recovered> {
     let started = Instant::now();
     let ids = list_segment_ids(dir)?;
     if ids.len() as u64 > limits::SEGMENTS_MAX {
@@ -189,12 +191,12 @@ pub(crate) fn recover(dir: &Path, backend: &Arc<dyn IoBackend>) -> Result<Recove
                     report.rejected_records += 1;
                 }
             }
-            if Some(base + i) == last_index {
+            if Some(base + i) == last_index && !read_only {
                 active_len = finish_tail(dir, backend, *id, file, &scan.valid_len, scan.file_len, &mut report)?;
             }
         }
     }
-    if files.is_empty() {
+    if files.is_empty() && !read_only {
         let id = SegmentId(1);
         let file = Arc::new(backend.open(&segment_path(dir, id), true)?);
         write_segment_header(backend, id, &file)?;

@@ -126,3 +126,93 @@ fn damage_beyond_the_torn_write_window_is_corruption() {
     let error = Engine::open(dir.path(), crate::config(IoMode::Uring)).unwrap_err();
     assert!(matches!(error, Error::Corruption { offset: 64, .. }), "{error:?}");
 }
+
+#[test]
+fn a_scrub_names_every_damaged_record_and_the_objects_using_it() {
+    let data = body(5, 3000);
+    let (dir, config) = sealed_store(&data);
+    let clean = cairn_engine::scrub(dir.path()).unwrap();
+    assert!(clean.is_clean(), "{:?}", clean.damaged);
+    assert!(clean.records > 10 && clean.segments == 2);
+    let first = &segments(dir.path())[0];
+    let bytes = std::fs::read(first).unwrap();
+    let at = bytes.windows(16).position(|w| w == &data[..16]).unwrap();
+    let file = OpenOptions::new().write(true).open(first).unwrap();
+    file.write_at(&[bytes[at + 7] ^ 0x01], (at + 7) as u64).unwrap();
+    let report = cairn_engine::scrub(dir.path()).unwrap();
+    assert_eq!(report.damaged.len(), 1, "{:?}", report.damaged);
+    assert_eq!(report.damaged[0].location.offset, (at - 24) as u64, "the chunk record's header");
+    let names: Vec<_> = report.damaged_objects.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(names, ["early"]);
+    // A scrub never takes a store another process has open.
+    let engine = Engine::open(dir.path(), config).unwrap();
+    assert!(matches!(cairn_engine::scrub(dir.path()), Err(Error::Locked { .. })));
+    drop(engine);
+    // Damaged metadata stops the replay; the records are still all checked.
+    let file = OpenOptions::new().write(true).open(first).unwrap();
+    file.write_at(b"X", 64 + 30).unwrap();
+    let report = cairn_engine::scrub(dir.path()).unwrap();
+    assert!(report.replay_error.is_some());
+    assert_eq!(report.damaged.len(), 2, "{:?}", report.damaged);
+    assert_eq!(report.damaged[0].location.offset, 64);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: crate::cases(12), ..Default::default() })]
+
+    /// A flipped bit anywhere in a sealed segment is caught: the store refuses to open (damaged
+    /// metadata), or the scrub names the damaged record and every read either returns exactly
+    /// what was written or fails.
+    #[test]
+    fn a_flipped_bit_anywhere_is_detected_and_never_served(pick in proptest::prelude::any::<proptest::sample::Index>(), bit in 0u8..8) {
+        let (dir, config, expected) = sealed_store_once();
+        let first = &segments(dir.path())[0];
+        let len = std::fs::metadata(first).unwrap().len() as usize;
+        let offset = pick.index(len);
+        let file = OpenOptions::new().read(true).write(true).open(first).unwrap();
+        let mut byte = [0u8];
+        file.read_exact_at(&mut byte, offset as u64).unwrap();
+        file.write_at(&[byte[0] ^ (1 << bit)], offset as u64).unwrap();
+        drop(file);
+        let report = cairn_engine::scrub(dir.path()).unwrap();
+        proptest::prop_assert!(!report.is_clean(), "byte {} flipped unnoticed by the scrub", offset);
+        match Engine::open(dir.path(), config) {
+            Err(error) => {
+                proptest::prop_assert!(matches!(error, Error::Corruption { .. }), "{:?}", error);
+                proptest::prop_assert!(report.replay_error.is_some());
+            }
+            Ok(engine) => {
+                for (key, data) in &expected {
+                    if let Ok(read) = engine.get_object_bytes("bkt", key, None) {
+                        proptest::prop_assert_eq!(&read, data, "{} served damaged", key);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A copy of one sealed store (built once per test binary) and what each of its objects holds.
+fn sealed_store_once() -> (tempfile::TempDir, cairn_engine::EngineConfig, Vec<(String, Vec<u8>)>) {
+    static ORIGINAL: std::sync::OnceLock<(tempfile::TempDir, cairn_engine::EngineConfig, usize)> =
+        std::sync::OnceLock::new();
+    let data = body(5, 3000);
+    let (original, config, fills) = ORIGINAL.get_or_init(|| {
+        let (dir, config) = sealed_store(&body(5, 3000));
+        let fills = open_count(&dir, &config);
+        (dir, config, fills)
+    });
+    let copy = tempfile::tempdir().unwrap();
+    for path in segments(original.path()) {
+        std::fs::copy(&path, copy.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let mut expected = vec![("early".to_owned(), data)];
+    expected.extend((0..*fills as u64).map(|i| (format!("fill{i}"), body(i, 1024 * 1024))));
+    (copy, config.clone(), expected)
+}
+
+fn open_count(dir: &tempfile::TempDir, config: &cairn_engine::EngineConfig) -> usize {
+    let engine = Engine::open(dir.path(), config.clone()).unwrap();
+    let query = cairn_engine::ListQuery { prefix: "fill".into(), max_keys: 1000, ..Default::default() };
+    engine.list_objects("bkt", &query).unwrap().items.len()
+}

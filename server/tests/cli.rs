@@ -1,0 +1,60 @@
+//! The `cairn` binary: `cairn verify` over clean and damaged stores.
+
+use std::os::unix::fs::FileExt;
+use std::process::Command;
+
+use cairn_engine::{Engine, EngineConfig, IoMode, ObjectAttributes};
+
+fn verify(dir: &std::path::Path) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_cairn")).args(["verify", "--data-dir"]).arg(dir).output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), text)
+}
+
+#[test]
+fn verify_names_damaged_objects_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = cairn_engine::testing::body(9, 10_000);
+    {
+        let config = EngineConfig {
+            io: IoMode::Threads,
+            segment_bytes: cairn_engine::limits::SEGMENT_BYTES_MIN,
+            ..EngineConfig::default()
+        };
+        let engine = Engine::open(dir.path(), config).unwrap();
+        engine.create_bucket("photos", "us-east-1").unwrap();
+        engine.put_object_bytes("photos", "cat.jpg", ObjectAttributes::default(), &data).unwrap();
+        engine.put_object_bytes("photos", "dog.jpg", ObjectAttributes::default(), b"woof").unwrap();
+        // Seal the first segment, so the damage below is not in the newest one's tail.
+        let filler = cairn_engine::testing::body(1, 1 << 20);
+        for i in 0.. {
+            if engine.segment_count() > 1 {
+                break;
+            }
+            engine.put_object_bytes("photos", &format!("fill{i}"), ObjectAttributes::default(), &filler).unwrap();
+        }
+    }
+    let (ok, text) = verify(dir.path());
+    assert!(ok, "{text}");
+    assert!(text.contains("0 damaged records"), "{text}");
+
+    let mut segments: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cairn"))
+        .collect();
+    segments.sort();
+    let segment = &segments[0];
+    let bytes = std::fs::read(segment).unwrap();
+    let at = bytes.windows(32).position(|w| w == &data[..32]).unwrap() + 5000;
+    let file = std::fs::OpenOptions::new().write(true).open(segment).unwrap();
+    file.write_at(&[bytes[at] ^ 0x80], at as u64).unwrap();
+    drop(file);
+    let (ok, text) = verify(dir.path());
+    assert!(!ok, "{text}");
+    assert!(text.contains("1 damaged records") && text.contains("damaged object: photos/cat.jpg"), "{text}");
+    assert!(!text.contains("dog.jpg"), "{text}");
+
+    let (ok, text) = verify(&dir.path().join("missing"));
+    assert!(!ok && text.contains("is not a directory"), "{text}");
+}
