@@ -61,6 +61,29 @@ enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// Crash consistency: run `cairn serve` as a child, write from several clients, kill it
+    /// with SIGKILL at random moments, restart, and check every acknowledged write.
+    Crash {
+        /// The `cairn` binary.
+        #[arg(long, default_value = "target/release/cairn")]
+        cairn: PathBuf,
+        /// The store's directory (created; kept across cycles). A log of the server is written
+        /// beside it.
+        #[arg(long, default_value = "cairn-crash-data")]
+        data_dir: PathBuf,
+        #[arg(long, default_value_t = 10)]
+        cycles: u32,
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+        /// Keys each client writes.
+        #[arg(long, default_value_t = 50)]
+        keys: u64,
+        /// Clients run a random time below this before each kill.
+        #[arg(long, default_value = "1s", value_parser = spec::parse_duration)]
+        run_max: Duration,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Serve the HTTP ceiling: accepts PUTs, answers GETs, stores nothing.
     Ceiling {
         #[arg(long, default_value = "127.0.0.1:9100")]
@@ -224,6 +247,30 @@ async fn execute(command: Command) -> Result<(), String> {
             say(&format!("cairn-bench ceiling listening on http://{bound}\n"));
             tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
             Ok(())
+        }
+        Command::Crash { cairn, data_dir, cycles, clients, keys, run_max, seed } => {
+            let config = cairn_bench::crash::CrashConfig {
+                cairn,
+                data_dir,
+                cycles,
+                clients,
+                keys_per_client: keys,
+                run_max,
+                seed,
+            };
+            let report = cairn_bench::crash::run(&config).await?;
+            say(&format!(
+                "{} cycles: {} acknowledged operations, {} in flight at a kill, {} reads checked, {} failures\n",
+                report.cycles,
+                report.acknowledged,
+                report.in_flight_at_kill,
+                report.checked,
+                report.failures.len()
+            ));
+            for failure in &report.failures {
+                say(&format!("  {failure}\n"));
+            }
+            if report.failures.is_empty() { Ok(()) } else { Err("acknowledged writes did not survive".into()) }
         }
         Command::Run { target, workload, output, label } => {
             let workload = workload.workload()?;
