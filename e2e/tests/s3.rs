@@ -2,6 +2,8 @@
 
 #[path = "s3/accounts.rs"]
 mod accounts;
+#[path = "s3/bad_input.rs"]
+mod bad_input;
 #[path = "s3/checksums.rs"]
 mod checksums;
 mod common;

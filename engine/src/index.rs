@@ -277,6 +277,8 @@ fn check_condition(bucket: &BucketState, key: &str, condition: PutCondition) -> 
     let holds = match condition {
         PutCondition::None => true,
         PutCondition::IfNoneMatch => current.is_none(),
+        // S3: If-Match on a key with no current object (or a delete marker) is 404, not 412.
+        PutCondition::IfMatch { .. } if current.is_none() => return Err(Error::NoSuchKey { delete_marker: None }),
         PutCondition::IfMatch { etag_md5, parts } => {
             current.is_some_and(|info| info.etag_md5 == etag_md5 && info.parts_count().unwrap_or(0) == parts)
         }

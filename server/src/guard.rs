@@ -39,10 +39,23 @@ fn refusal(request: &Request<Incoming>) -> Option<(StatusCode, &'static str, Str
             "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.".to_owned(),
         ))
     };
-    if let Some(authorization) = request.headers().get(http::header::AUTHORIZATION)
-        && authorization.as_bytes().starts_with(b"AWS ")
-    {
-        return unsupported();
+    if let Some(authorization) = request.headers().get(http::header::AUTHORIZATION) {
+        let text = authorization.as_bytes();
+        if text.starts_with(b"AWS ") {
+            return unsupported();
+        }
+        // SigV4 with a Credential, SignedHeaders and Signature component, as S3 requires.
+        let text = String::from_utf8_lossy(text);
+        if let Some(rest) = text.strip_prefix("AWS4-HMAC-SHA256 ")
+            && ["Credential=", "SignedHeaders=", "Signature="].iter().any(|part| !rest.contains(part))
+        {
+            return Some((
+                StatusCode::BAD_REQUEST,
+                "AuthorizationHeaderMalformed",
+                "The authorization header is malformed; it must have Credential, SignedHeaders and Signature components."
+                    .to_owned(),
+            ));
+        }
     }
     let query = request.uri().query().unwrap_or("");
     let mut signature_v2 = (false, false);

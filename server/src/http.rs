@@ -61,10 +61,11 @@ pub async fn start(config: Config) -> std::io::Result<ServerHandle> {
         .await
         .map_err(std::io::Error::other)?
         .map_err(std::io::Error::other)?;
-    let mut auth = SimpleAuth::from_single(config.root.access_key.clone(), config.root.secret_key.clone());
+    let mut keys = SimpleAuth::from_single(config.root.access_key.clone(), config.root.secret_key.clone());
     for user in &config.users {
-        auth.register(user.access_key.clone(), user.secret_key.clone().into());
+        keys.register(user.access_key.clone(), user.secret_key.clone().into());
     }
+    let auth = Keys(keys);
     let accounts = Arc::new(Accounts::new(&config));
     let mut builder = S3ServiceBuilder::new(Cairn::new(engine.clone(), config.region.clone(), accounts.clone()));
     builder.set_auth(auth);
@@ -79,6 +80,19 @@ pub async fn start(config: Config) -> std::io::Result<ServerHandle> {
     let task = tokio::spawn(accept_loop(listener, service, stopped));
     tracing::info!("serving S3 on http://{addr} with the {} I/O backend", engine.io_backend_name());
     Ok(ServerHandle { addr, engine, stop, task })
+}
+
+/// The accounts' keys. An unknown access key is S3's `InvalidAccessKeyId` (s3s says
+/// `NotSignedUp`).
+struct Keys(SimpleAuth);
+
+#[async_trait::async_trait]
+impl s3s::auth::S3Auth for Keys {
+    async fn get_secret_key(&self, access_key: &str) -> s3s::S3Result<s3s::auth::SecretKey> {
+        self.0.lookup(access_key).cloned().ok_or_else(|| {
+            s3s::s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records.")
+        })
+    }
 }
 
 /// Virtual-hosted-style addressing under one domain: `<bucket>.<domain>[:port]` names a bucket;

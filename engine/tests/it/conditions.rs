@@ -47,7 +47,9 @@ fn if_match_needs_the_current_etag() {
     let current = PutCondition::IfMatch { etag_md5: info.etag_md5, parts: 0 };
     put_if(&engine, "k", b"two", current).unwrap();
     assert!(matches!(put_if(&engine, "k", b"three", current), Err(Error::PreconditionFailed)), "the ETag moved on");
-    assert!(matches!(put_if(&engine, "missing", b"x", current), Err(Error::PreconditionFailed)));
+    // No object under the key: S3 answers 404, not 412.
+    let missing = put_if(&engine, "missing", b"x", current);
+    assert!(matches!(missing, Err(Error::NoSuchKey { delete_marker: None })), "{missing:?}");
     assert_eq!(engine.get_object_bytes("bkt", "k", None).unwrap(), b"two");
     // A completion can be conditional too; a refused one leaves the upload in place.
     let upload = engine.create_upload("bkt", "k", ObjectAttributes::default()).unwrap();

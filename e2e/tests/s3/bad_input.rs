@@ -1,0 +1,534 @@
+//! The bad-input matrix: malformed and hostile requests, each answered with the status and error
+//! code AWS gives, nothing partial stored, the server up throughout. Requests are signed by
+//! cairn-bench's client (so a header or body can be anything) or sent raw.
+
+use std::sync::Arc;
+
+use cairn_bench::client::{Call, Client, Payload, Target, xml_element};
+use http::Method;
+
+use crate::common::{self, ACCESS_KEY, SECRET_KEY, TestServer};
+
+/// How a case's request is sent.
+enum Send {
+    /// Signed, on `bucket`.
+    Signed {
+        bucket: &'static str,
+        method: Method,
+        key: String,
+        query: String,
+        headers: Vec<(&'static str, String)>,
+        body: Vec<u8>,
+    },
+    /// Raw bytes of a request head (and body) on a fresh connection.
+    Raw { method: &'static str, path: String, headers: Vec<(String, String)>, body: Vec<u8> },
+}
+
+struct Case {
+    name: String,
+    send: Send,
+    status: u16,
+    /// The S3 error code, or "" for responses without one (304, HEAD).
+    code: &'static str,
+}
+
+fn signed(
+    name: impl Into<String>,
+    bucket: &'static str,
+    method: Method,
+    key: &str,
+    status: u16,
+    code: &'static str,
+) -> Case {
+    Case {
+        name: name.into(),
+        send: Send::Signed {
+            bucket,
+            method,
+            key: key.into(),
+            query: String::new(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        },
+        status,
+        code,
+    }
+}
+
+impl Case {
+    fn query(mut self, text: &str) -> Case {
+        if let Send::Signed { query, .. } = &mut self.send {
+            *query = text.into();
+        }
+        self
+    }
+
+    fn header(mut self, name: &'static str, value: impl Into<String>) -> Case {
+        if let Send::Signed { headers, .. } = &mut self.send {
+            headers.push((name, value.into()));
+        }
+        self
+    }
+
+    fn body(mut self, bytes: impl Into<Vec<u8>>) -> Case {
+        if let Send::Signed { body, .. } = &mut self.send {
+            *body = bytes.into();
+        }
+        self
+    }
+}
+
+fn raw(
+    name: &str,
+    method: &'static str,
+    path: &str,
+    headers: &[(&str, &str)],
+    status: u16,
+    code: &'static str,
+) -> Case {
+    Case {
+        name: name.into(),
+        send: Send::Raw {
+            method,
+            path: path.into(),
+            headers: headers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect(),
+            body: Vec::new(),
+        },
+        status,
+        code,
+    }
+}
+
+const B: &str = "matrix";
+
+fn cases() -> Vec<Case> {
+    let mut cases = Vec::new();
+    let put = |name: &str, key: &str, status, code| signed(name, B, Method::PUT, key, status, code).body("data");
+    // Authentication.
+    cases.push(raw("anonymous GET", "GET", "/matrix/exists", &[], 403, "AccessDenied"));
+    cases.push(raw("anonymous PUT", "PUT", "/matrix/anon", &[], 403, "AccessDenied"));
+    cases.push(raw("anonymous ListBuckets", "GET", "/", &[], 403, "AccessDenied"));
+    cases.push(raw(
+        "SigV2 header",
+        "GET",
+        "/matrix/exists",
+        &[("Authorization", "AWS CAIRNTESTROOT:c2ln")],
+        400,
+        "InvalidRequest",
+    ));
+    cases.push(raw(
+        "SigV2 query",
+        "GET",
+        "/matrix/exists?AWSAccessKeyId=CAIRNTESTROOT&Expires=9999999999&Signature=abc",
+        &[],
+        400,
+        "InvalidRequest",
+    ));
+    let (day, now) = amz_now();
+    let credential = format!(
+        "AWS4-HMAC-SHA256 Credential=NOBODY/{day}/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature={}",
+        "0".repeat(64)
+    );
+    let headers = [
+        ("Authorization", leak(&credential)),
+        ("x-amz-date", leak(&now)),
+        ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
+    ];
+    cases.push(raw("unknown access key", "GET", "/matrix/exists", &headers, 403, "InvalidAccessKeyId"));
+    cases.push(raw(
+        "malformed Authorization",
+        "GET",
+        "/matrix/exists",
+        &[("Authorization", "AWS4-HMAC-SHA256 garbage")],
+        400,
+        "AuthorizationHeaderMalformed",
+    ));
+    cases.push(raw("presigned, expired far past", "GET", "/matrix/exists?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=CAIRNTESTROOT%2F20200101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20200101T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Signature=0000000000000000000000000000000000000000000000000000000000000000", &[], 403, "AccessDenied"));
+    cases.push(raw("presigned, expiry over 7 days", "GET", "/matrix/exists?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=CAIRNTESTROOT%2F20261128%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20261128T000000Z&X-Amz-Expires=604801&X-Amz-SignedHeaders=host&X-Amz-Signature=00", &[], 400, "AuthorizationQueryParametersError"));
+    // Bucket names.
+    for name in [
+        "ab",
+        "UPPER",
+        "under_score",
+        "-start",
+        "end-",
+        "192.168.1.1",
+        "xn--punycode",
+        "alias-s3alias",
+        "a..b",
+        "sthree-reserved",
+        "reserved--x-s3",
+    ] {
+        cases.push(signed(format!("bucket name {name:?}"), leak(name), Method::PUT, "", 400, "InvalidBucketName"));
+    }
+    cases.push(signed(
+        "bucket name of 64 characters",
+        leak(&"a".repeat(64)),
+        Method::PUT,
+        "",
+        400,
+        "InvalidBucketName",
+    ));
+    cases.push(signed("bucket that exists", B, Method::PUT, "", 409, "BucketAlreadyOwnedByYou"));
+    cases.push(signed("bucket in another region", "elsewhere", Method::PUT, "", 400, "IllegalLocationConstraintException").body(
+        "<CreateBucketConfiguration><LocationConstraint>eu-west-3</LocationConstraint></CreateBucketConfiguration>",
+    ));
+    cases.push(
+        signed("malformed CreateBucketConfiguration", "malformedcfg", Method::PUT, "", 400, "MalformedXML")
+            .body("<CreateBucketConfiguration>"),
+    );
+    cases.push(signed("missing bucket", "nosuchbucket", Method::GET, "key", 404, "NoSuchBucket"));
+    cases.push(signed("delete a missing bucket", "nosuchbucket", Method::DELETE, "", 404, "NoSuchBucket"));
+    cases.push(signed("delete a bucket with objects", B, Method::DELETE, "", 409, "BucketNotEmpty"));
+    // Keys and metadata.
+    cases.push(put("key of 1,025 bytes", &"k".repeat(1025), 400, "KeyTooLongError"));
+    cases.push(put("metadata over 2 KB", "meta", 400, "MetadataTooLarge").header("x-amz-meta-big", "v".repeat(2100)));
+    cases.push(signed("missing key", B, Method::GET, "nothing-here", 404, "NoSuchKey"));
+    // Tags.
+    let eleven: Vec<String> = (0..11).map(|i| format!("k{i}=v")).collect();
+    cases.push(put("11 tags in x-amz-tagging", "tags", 400, "InvalidTag").header("x-amz-tagging", eleven.join("&")));
+    cases.push(
+        put("tag key of 129 characters", "tags", 400, "InvalidTag")
+            .header("x-amz-tagging", format!("{}=v", "k".repeat(129))),
+    );
+    cases.push(
+        put("tag value of 257 characters", "tags", 400, "InvalidTag")
+            .header("x-amz-tagging", format!("k={}", "v".repeat(257))),
+    );
+    cases.push(put("duplicate tag keys", "tags", 400, "InvalidTag").header("x-amz-tagging", "k=1&k=2"));
+    let tagging = |n: usize| {
+        let tags: String = (0..n).map(|i| format!("<Tag><Key>k{i}</Key><Value>v</Value></Tag>")).collect();
+        format!("<Tagging><TagSet>{tags}</TagSet></Tagging>")
+    };
+    cases.push(
+        signed("PutObjectTagging with 11 tags", B, Method::PUT, "exists", 400, "InvalidTag")
+            .query("tagging")
+            .body(tagging(11)),
+    );
+    cases.push(
+        signed("PutObjectTagging malformed", B, Method::PUT, "exists", 400, "MalformedXML")
+            .query("tagging")
+            .body("<Tagging><TagSet>"),
+    );
+    cases.push(
+        signed("PutBucketTagging with 51 tags", B, Method::PUT, "", 400, "InvalidTag")
+            .query("tagging")
+            .body(tagging(51)),
+    );
+    cases.push(
+        signed("PutBucketTagging malformed", B, Method::PUT, "", 400, "MalformedXML").query("tagging").body("not xml"),
+    );
+    // XML bodies.
+    cases.push(
+        signed("versioning status Bogus", B, Method::PUT, "", 400, "MalformedXML")
+            .query("versioning")
+            .body("<VersioningConfiguration><Status>Bogus</Status></VersioningConfiguration>"),
+    );
+    cases.push(
+        signed("versioning malformed", B, Method::PUT, "", 400, "MalformedXML").query("versioning").body("<Versioning"),
+    );
+    cases.push(
+        signed("DeleteObjects malformed", B, Method::POST, "", 400, "MalformedXML")
+            .query("delete")
+            .body("<Delete><Object>"),
+    );
+    let thousand_one: String = (0..1001).map(|i| format!("<Object><Key>k{i}</Key></Object>")).collect();
+    cases.push(
+        signed("DeleteObjects with 1,001 keys", B, Method::POST, "", 400, "MalformedXML")
+            .query("delete")
+            .body(format!("<Delete>{thousand_one}</Delete>")),
+    );
+    cases.push(
+        signed("CompleteMultipartUpload malformed", B, Method::POST, "mp", 400, "MalformedXML")
+            .query("uploadId=UPLOAD")
+            .body("<CompleteMultipartUpload><Part>"),
+    );
+    cases.push(
+        signed("CompleteMultipartUpload with no parts", B, Method::POST, "mp", 400, "MalformedXML")
+            .query("uploadId=UPLOAD")
+            .body("<CompleteMultipartUpload></CompleteMultipartUpload>"),
+    );
+    // Digests and checksums.
+    cases.push(put("wrong Content-MD5", "digest", 400, "BadDigest").header("content-md5", "AAAAAAAAAAAAAAAAAAAAAA=="));
+    cases.push(put("malformed Content-MD5", "digest", 400, "InvalidDigest").header("content-md5", "not base64"));
+    cases.push(put("Content-MD5 of the wrong length", "digest", 400, "InvalidDigest").header("content-md5", "AAAA"));
+    for (header, value) in [
+        ("x-amz-checksum-crc32", "AAAAAA=="),
+        ("x-amz-checksum-crc32c", "AAAAAA=="),
+        ("x-amz-checksum-sha1", "AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+        ("x-amz-checksum-sha256", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+        ("x-amz-checksum-crc64nvme", "AAAAAAAAAAA="),
+    ] {
+        cases.push(put(&format!("wrong {header}"), "digest", 400, "BadDigest").header(header, value));
+        cases.push(put(&format!("malformed {header}"), "digest", 400, "InvalidRequest").header(header, "!!"));
+    }
+    cases.push(
+        put("two checksum headers", "digest", 400, "InvalidRequest")
+            .header("x-amz-checksum-crc32", "AAAAAA==")
+            .header("x-amz-checksum-crc32c", "AAAAAA=="),
+    );
+    cases.push(
+        put("checksum algorithm without a value", "digest", 400, "InvalidRequest")
+            .header("x-amz-sdk-checksum-algorithm", "CRC32"),
+    );
+    // Multipart.
+    cases.push(
+        signed("part number 0", B, Method::PUT, "mp", 400, "InvalidArgument")
+            .query("partNumber=0&uploadId=UPLOAD")
+            .body("x"),
+    );
+    cases.push(
+        signed("part number 10,001", B, Method::PUT, "mp", 400, "InvalidArgument")
+            .query("partNumber=10001&uploadId=UPLOAD")
+            .body("x"),
+    );
+    cases.push(
+        signed("part to an unknown upload", B, Method::PUT, "mp", 404, "NoSuchUpload")
+            .query("partNumber=1&uploadId=u00000000deadbeef")
+            .body("x"),
+    );
+    cases.push(
+        signed("part to a malformed upload id", B, Method::PUT, "mp", 404, "NoSuchUpload")
+            .query("partNumber=1&uploadId=garbage")
+            .body("x"),
+    );
+    cases.push(
+        signed("ListParts of an unknown upload", B, Method::GET, "mp", 404, "NoSuchUpload")
+            .query("uploadId=u00000000deadbeef"),
+    );
+    cases.push(
+        signed("abort an unknown upload", B, Method::DELETE, "mp", 404, "NoSuchUpload")
+            .query("uploadId=u00000000deadbeef"),
+    );
+    cases.push(signed("complete with a part never uploaded", B, Method::POST, "mp", 400, "InvalidPart").query("uploadId=UPLOAD").body(
+        "<CompleteMultipartUpload><Part><PartNumber>7</PartNumber><ETag>\"00000000000000000000000000000000\"</ETag></Part></CompleteMultipartUpload>",
+    ));
+    cases.push(signed("complete with parts out of order", B, Method::POST, "mp", 400, "InvalidPartOrder").query("uploadId=UPLOAD").body(
+        "<CompleteMultipartUpload><Part><PartNumber>2</PartNumber><ETag>\"0cc175b9c0f1b6a831c399e269772661\"</ETag></Part><Part><PartNumber>1</PartNumber><ETag>\"0cc175b9c0f1b6a831c399e269772661\"</ETag></Part></CompleteMultipartUpload>",
+    ));
+    cases.push(
+        signed("complete with a small first part", B, Method::POST, "mp", 400, "EntityTooSmall")
+            .query("uploadId=UPLOAD")
+            .body("PARTS"),
+    );
+    // Ranges, part numbers and conditions on reads.
+    let get = |name: &str| signed(name, B, Method::GET, "exists", 416, "InvalidRange");
+    cases.push(get("range past the end").header("range", "bytes=100-200"));
+    cases.push(get("suffix range of zero").header("range", "bytes=-0"));
+    cases.push(
+        signed("part number 2 of a single PUT", B, Method::GET, "exists", 416, "InvalidPartNumber")
+            .query("partNumber=2"),
+    );
+    cases.push(
+        signed("range and part number together", B, Method::GET, "exists", 400, "InvalidRequest")
+            .query("partNumber=1")
+            .header("range", "bytes=0-1"),
+    );
+    cases.push(
+        signed("If-Match that does not match", B, Method::GET, "exists", 412, "PreconditionFailed")
+            .header("if-match", "\"0000\""),
+    );
+    cases.push(signed("If-None-Match that matches", B, Method::GET, "exists", 304, "").header("if-none-match", "*"));
+    cases.push(
+        signed("If-Unmodified-Since long ago", B, Method::GET, "exists", 412, "PreconditionFailed")
+            .header("if-unmodified-since", "Mon, 01 Jan 2001 00:00:00 GMT"),
+    );
+    cases.push(
+        signed("HEAD with If-Match that does not match", B, Method::HEAD, "exists", 412, "")
+            .header("if-match", "\"0000\""),
+    );
+    cases.push(
+        signed("PUT If-None-Match * over an object", B, Method::PUT, "exists", 412, "PreconditionFailed")
+            .header("if-none-match", "*")
+            .body("no"),
+    );
+    cases.push(
+        signed("PUT If-Match on a missing key", B, Method::PUT, "missing-cond", 404, "NoSuchKey")
+            .header("if-match", "\"0000\"")
+            .body("no"),
+    );
+    cases.push(
+        signed("PUT If-Match that does not match", B, Method::PUT, "exists", 412, "PreconditionFailed")
+            .header("if-match", "\"0000\"")
+            .body("no"),
+    );
+    // Version ids and listings.
+    cases.push(
+        signed("malformed version id", B, Method::GET, "exists", 400, "InvalidArgument").query("versionId=garbage"),
+    );
+    cases.push(
+        signed("unknown version id", B, Method::GET, "exists", 404, "NoSuchVersion")
+            .query("versionId=00000000deadbeef"),
+    );
+    cases.push(
+        signed("delete of a malformed version id", B, Method::DELETE, "exists", 400, "InvalidArgument")
+            .query("versionId=zz"),
+    );
+    cases.push(
+        signed("max-keys below zero", B, Method::GET, "", 400, "InvalidArgument").query("list-type=2&max-keys=-1"),
+    );
+    cases.push(
+        signed("max-keys not a number", B, Method::GET, "", 400, "InvalidArgument").query("list-type=2&max-keys=many"),
+    );
+    cases.push(
+        signed("garbage continuation token", B, Method::GET, "", 400, "InvalidArgument")
+            .query("list-type=2&continuation-token=zz"),
+    );
+    cases.push(
+        signed("unknown encoding type", B, Method::GET, "", 400, "InvalidArgument")
+            .query("list-type=2&encoding-type=base64"),
+    );
+    cases.push(
+        signed("v1 listing, unknown encoding", B, Method::GET, "", 400, "InvalidArgument").query("encoding-type=gzip"),
+    );
+    cases.push(
+        signed("version-id-marker without key-marker", B, Method::GET, "", 400, "InvalidArgument")
+            .query("versions&version-id-marker=00000000deadbeef"),
+    );
+    cases.push(
+        signed("uploads listing, unknown encoding", B, Method::GET, "", 400, "InvalidArgument")
+            .query("uploads&encoding-type=x"),
+    );
+    // Copies.
+    cases.push(
+        signed("copy from a missing key", B, Method::PUT, "copy", 404, "NoSuchKey")
+            .header("x-amz-copy-source", "/matrix/none"),
+    );
+    cases.push(
+        signed("copy from a missing bucket", B, Method::PUT, "copy", 404, "NoSuchBucket")
+            .header("x-amz-copy-source", "/nosuchbucket/none"),
+    );
+    cases.push(
+        signed("copy onto itself unchanged", B, Method::PUT, "exists", 400, "InvalidRequest")
+            .header("x-amz-copy-source", "/matrix/exists"),
+    );
+    cases.push(
+        signed("copy with a malformed source", B, Method::PUT, "copy", 400, "InvalidArgument")
+            .header("x-amz-copy-source", "no-slash"),
+    );
+    cases.push(
+        signed("copy-source If-Match that fails", B, Method::PUT, "copy", 412, "PreconditionFailed")
+            .header("x-amz-copy-source", "/matrix/exists")
+            .header("x-amz-copy-source-if-match", "\"0000\""),
+    );
+    cases.push(
+        signed("UploadPartCopy range past the source", B, Method::PUT, "mp", 400, "InvalidArgument")
+            .query("partNumber=1&uploadId=UPLOAD")
+            .header("x-amz-copy-source", "/matrix/exists")
+            .header("x-amz-copy-source-range", "bytes=0-999999"),
+    );
+    // Operations Cairn does not implement yet.
+    cases.push(signed("GetBucketPolicy", B, Method::GET, "", 501, "NotImplemented").query("policy"));
+    cases.push(signed("GetBucketAcl", B, Method::GET, "", 501, "NotImplemented").query("acl"));
+    cases.push(signed("GetBucketLifecycleConfiguration", B, Method::GET, "", 501, "NotImplemented").query("lifecycle"));
+    cases.push(signed("GetBucketCors", B, Method::GET, "", 501, "NotImplemented").query("cors"));
+    cases.push(signed("GetBucketWebsite", B, Method::GET, "", 501, "NotImplemented").query("website"));
+    cases.push(signed("GetBucketEncryption", B, Method::GET, "", 501, "NotImplemented").query("encryption"));
+    cases.push(signed("GetBucketReplication", B, Method::GET, "", 501, "NotImplemented").query("replication"));
+    cases.push(signed("GetObjectAcl", B, Method::GET, "exists", 501, "NotImplemented").query("acl"));
+    cases.push(signed("GetObjectRetention", B, Method::GET, "exists", 501, "NotImplemented").query("retention"));
+    cases.push(signed("RestoreObject", B, Method::POST, "exists", 501, "NotImplemented").query("restore"));
+    // Oversized heads.
+    cases.push(raw("a 100 KB header", "GET", "/matrix/exists", &[("x-huge", leak(&"h".repeat(100 * 1024)))], 431, ""));
+    cases
+}
+
+/// A signed PUT that announces 1 MiB, sends 10 bytes and closes the connection.
+fn dropped_upload(addr: std::net::SocketAddr) {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let head = format!(
+        "PUT /matrix/dropped HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 1048576\r\nx-amz-content-sha256: UNSIGNED-PAYLOAD\r\n\r\n0123456789"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.shutdown(std::net::Shutdown::Both).unwrap();
+}
+
+/// Now as SigV4 writes it: (`yyyymmdd`, `yyyymmddThhmmssZ`).
+fn amz_now() -> (String, String) {
+    let now = aws_sdk_s3::primitives::DateTime::from(std::time::SystemTime::now());
+    let text = now.fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime).unwrap();
+    let digits: String = text.chars().filter(|c| c.is_ascii_digit() || *c == 'T').take(15).collect();
+    (digits[..8].to_owned(), format!("{digits}Z"))
+}
+
+fn leak(text: &str) -> &'static str {
+    Box::leak(text.to_owned().into_boxed_str())
+}
+
+async fn send(addr: std::net::SocketAddr, case: &Case, upload: &str, parts_body: &str) -> (u16, String) {
+    match &case.send {
+        Send::Signed { bucket, method, key, query, headers, body } => {
+            let mut target = Target::resolve(&format!("http://{addr}"), None, false).unwrap();
+            (target.access_key, target.secret_key, target.bucket) =
+                (ACCESS_KEY.into(), SECRET_KEY.into(), (*bucket).into());
+            let mut client = Client::new(Arc::new(target));
+            let query = query.replace("UPLOAD", upload);
+            let body = if body == b"PARTS" { parts_body.as_bytes().to_vec() } else { body.clone() };
+            let payload = if body.is_empty() { Payload::Empty } else { Payload::Small(body.into()) };
+            let call = Call::new(method.clone(), key).query(&query).headers(headers).payload(payload);
+            let reply = client.request(call).await.unwrap();
+            let code = reply.error.as_deref().and_then(|e| xml_element(e, "Code")).unwrap_or("").to_owned();
+            (reply.status, code)
+        }
+        Send::Raw { method, path, headers, body } => {
+            let (method, path, headers, body) = (*method, path.clone(), headers.clone(), body.clone());
+            tokio::task::spawn_blocking(move || {
+                let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+                let (status, _, body) = common::raw_http(addr, method, &path, &headers, &body);
+                let text = String::from_utf8_lossy(&body).into_owned();
+                (status, xml_element(&text, "Code").unwrap_or("").to_owned())
+            })
+            .await
+            .unwrap()
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_request_gets_the_aws_error_and_changes_nothing() {
+    use aws_sdk_s3::primitives::ByteStream;
+    let server = TestServer::start().await;
+    let s3 = &server.client;
+    s3.create_bucket().bucket(B).send().await.unwrap();
+    s3.put_object().bucket(B).key("exists").body(ByteStream::from_static(b"0123456789")).send().await.unwrap();
+    let upload = s3.create_multipart_upload().bucket(B).key("mp").send().await.unwrap().upload_id().unwrap().to_owned();
+    // Two small parts, so completing them is EntityTooSmall.
+    let parts = common::upload_parts(s3, B, "mp", &upload, &[b"a".to_vec(), b"b".to_vec()]).await;
+    let parts_body: String = parts
+        .iter()
+        .map(|p| {
+            format!(
+                "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>",
+                p.part_number().unwrap(),
+                p.e_tag().unwrap()
+            )
+        })
+        .collect();
+    let parts_body = format!("<CompleteMultipartUpload>{parts_body}</CompleteMultipartUpload>");
+
+    let cases = cases();
+    assert!(cases.len() >= 100, "{} cases", cases.len());
+    let mut wrong = Vec::new();
+    for case in &cases {
+        let (status, code) = send(server.addr, case, &upload, &parts_body).await;
+        if status != case.status || code != case.code {
+            wrong.push(format!("{}: got {status} {code:?}, AWS gives {} {:?}", case.name, case.status, case.code));
+        }
+    }
+    assert!(wrong.is_empty(), "{} of {} cases differ:\n{}", wrong.len(), cases.len(), wrong.join("\n"));
+
+    // A body cut short by a dropped connection: nothing is stored.
+    let addr = server.addr;
+    tokio::task::spawn_blocking(move || dropped_upload(addr)).await.unwrap();
+
+    // Nothing partial is stored, and what was there is intact.
+    let listed = s3.list_objects_v2().bucket(B).send().await.unwrap();
+    let keys: Vec<_> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, ["exists"]);
+    let body = s3.get_object().bucket(B).key("exists").send().await.unwrap().body.collect().await.unwrap();
+    assert_eq!(body.into_bytes().as_ref(), b"0123456789");
+    let buckets = s3.list_buckets().send().await.unwrap();
+    assert_eq!(buckets.buckets().len(), 1, "no bucket was created by a refused request");
+    server.stop().await;
+}
