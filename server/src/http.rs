@@ -61,6 +61,12 @@ pub async fn start(config: Config) -> std::io::Result<ServerHandle> {
         .await
         .map_err(std::io::Error::other)?
         .map_err(std::io::Error::other)?;
+    start_with_engine(config, engine).await
+}
+
+/// Serves an engine already open (tests open one over a fault-injecting I/O backend);
+/// `config.data_dir` and `config.io` are not used.
+pub async fn start_with_engine(config: Config, engine: Engine) -> std::io::Result<ServerHandle> {
     let mut keys = SimpleAuth::from_single(config.root.access_key.clone(), config.root.secret_key.clone());
     for user in &config.users {
         keys.register(user.access_key.clone(), user.secret_key.clone().into());

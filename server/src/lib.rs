@@ -16,4 +16,4 @@ mod service;
 
 pub use config::{Config, Credentials, User};
 pub use guard::PRESIGNED_EXPIRES_SECONDS_MAX;
-pub use http::{REQUEST_HEAD_BYTES_MAX, ServerHandle, start};
+pub use http::{REQUEST_HEAD_BYTES_MAX, ServerHandle, start, start_with_engine};

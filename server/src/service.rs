@@ -328,24 +328,20 @@ impl S3 for Cairn {
         let content_range = range.map(|_| format!("bytes {}-{}/{}", start, end.saturating_sub(1), info.size));
         let versioned = self.versioned(&input.bucket)?;
         let inline = reader.len() <= INLINE_READ_BYTES_MAX;
-        let stream = futures::stream::unfold(Some(reader), move |state| async move {
-            if inline {
-                // One chunk at most, most likely in the page cache: read here rather than pay
-                // a hand-off to the blocking pool and back.
-                let mut reader = state?;
-                return reader.next().map(|item| (item, Some(reader)));
+        // The first chunk is read before the answer starts, so a read that fails at once is an
+        // S3 error, not a cut connection; a later failure can only cut the body short (as S3's
+        // would): wrong bytes are never sent.
+        let (mut reader, first) = next_chunk(reader, inline).await;
+        let first = match first {
+            Some(Err(error)) => return Err(to_s3(error)),
+            other => other,
+        };
+        let stream = futures::stream::unfold((reader.take(), first), move |(reader, ready)| async move {
+            if let Some(item) = ready {
+                return Some((item, (reader, None)));
             }
-            let mut reader = state?;
-            match tokio::task::spawn_blocking(move || {
-                let next = reader.next();
-                (reader, next)
-            })
-            .await
-            {
-                Ok((reader, Some(item))) => Some((item, Some(reader))),
-                Ok((_, None)) => None,
-                Err(join) => Some((Err(cairn_engine::Error::Io(std::io::Error::other(join.to_string()))), None)),
-            }
+            let (reader, item) = next_chunk(reader?, inline).await;
+            item.map(|item| (item, (reader, None)))
         });
         let system = &info.attributes.system;
         let output = with_checksums!(sums => GetObjectOutput {
@@ -1341,6 +1337,29 @@ async fn receive_body(
         return Err(s3_error!(IncompleteBody, "the body does not match Content-Length"));
     }
     Ok(received)
+}
+
+/// The reader's next chunk: read here when `inline`, else on the blocking pool. The reader comes
+/// back unless it failed to.
+async fn next_chunk(
+    mut reader: cairn_engine::ObjectReader,
+    inline: bool,
+) -> (Option<cairn_engine::ObjectReader>, Option<cairn_engine::Result<Bytes>>) {
+    if inline {
+        // One chunk at most, most likely in the page cache: read here rather than pay a hand-off
+        // to the blocking pool and back.
+        let item = reader.next();
+        return (Some(reader), item);
+    }
+    match tokio::task::spawn_blocking(move || {
+        let item = reader.next();
+        (reader, item)
+    })
+    .await
+    {
+        Ok((reader, item)) => (Some(reader), item),
+        Err(join) => (None, Some(Err(cairn_engine::Error::Io(std::io::Error::other(join.to_string()))))),
+    }
 }
 
 /// The S3 error for a body that failed while streaming. s3s's aws-chunked decoder reports a chunk

@@ -532,3 +532,69 @@ async fn every_bad_request_gets_the_aws_error_and_changes_nothing() {
     assert_eq!(buckets.buckets().len(), 1, "no bucket was created by a refused request");
     server.stop().await;
 }
+
+/// A server over a fault-injecting backend.
+async fn faulty_server() -> (cairn_server::ServerHandle, Arc<cairn_engine::io::fault::FaultBackend>, tempfile::TempDir)
+{
+    let dir = tempfile::tempdir().unwrap();
+    let real = cairn_engine::io::backend_for(cairn_engine::IoMode::Threads).unwrap();
+    let fault = Arc::new(cairn_engine::io::fault::FaultBackend::new(real));
+    let config = cairn_engine::EngineConfig { io: cairn_engine::IoMode::Threads, ..Default::default() };
+    let engine = cairn_engine::Engine::open_with_backend(dir.path(), config, fault.clone()).unwrap();
+    let server_config = cairn_server::Config {
+        address: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_owned(),
+        region: "us-east-1".into(),
+        io: cairn_engine::IoMode::Threads,
+        domain: None,
+        root: cairn_server::Credentials { access_key: ACCESS_KEY.into(), secret_key: SECRET_KEY.into() },
+        users: Vec::new(),
+    };
+    let server = cairn_server::start_with_engine(server_config, engine).await.unwrap();
+    (server, fault, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_is_an_error_and_writes_resume_when_space_returns() {
+    use aws_sdk_s3::primitives::ByteStream;
+    let (server, fault, _dir) = faulty_server().await;
+    let s3 = common::client(server.local_addr(), ACCESS_KEY, SECRET_KEY);
+    s3.create_bucket().bucket("full").send().await.unwrap();
+    s3.put_object().bucket("full").key("before").body(ByteStream::from_static(b"kept")).send().await.unwrap();
+    fault.set_write_error(Some(ENOSPC));
+    for (key, size) in [("small", 100), ("large", 3 << 20)] {
+        let body = common::body(1, size);
+        let error = s3.put_object().bucket("full").key(key).body(ByteStream::from(body)).send().await.unwrap_err();
+        assert_eq!(common::code(&error), "ServiceUnavailable", "{key}: a full disk is a retryable 503");
+    }
+    let error = s3.create_bucket().bucket("another").send().await.unwrap_err();
+    assert_eq!(common::code(&error), "ServiceUnavailable");
+    // Reads go on while the disk is full.
+    let kept = s3.get_object().bucket("full").key("before").send().await.unwrap().body.collect().await.unwrap();
+    assert_eq!(kept.into_bytes().as_ref(), b"kept");
+    fault.set_write_error(None);
+    s3.put_object().bucket("full").key("after").body(ByteStream::from_static(b"again")).send().await.unwrap();
+    let listed = s3.list_objects_v2().bucket("full").send().await.unwrap();
+    let keys: Vec<_> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, ["after", "before"], "nothing of the refused writes is visible");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_read_is_an_error_never_wrong_bytes() {
+    use aws_sdk_s3::primitives::ByteStream;
+    let (server, fault, _dir) = faulty_server().await;
+    let s3 = common::client(server.local_addr(), ACCESS_KEY, SECRET_KEY);
+    s3.create_bucket().bucket("eio").send().await.unwrap();
+    s3.put_object().bucket("eio").key("k").body(ByteStream::from_static(b"data")).send().await.unwrap();
+    fault.set_read_error(true);
+    let error = s3.get_object().bucket("eio").key("k").send().await.unwrap_err();
+    assert_eq!(common::code(&error), "InternalError");
+    fault.set_read_error(false);
+    let got = s3.get_object().bucket("eio").key("k").send().await.unwrap().body.collect().await.unwrap();
+    assert_eq!(got.into_bytes().as_ref(), b"data");
+    server.shutdown().await;
+}
+
+/// Linux's errno for a full disk.
+const ENOSPC: i32 = 28;
