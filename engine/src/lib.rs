@@ -20,6 +20,8 @@ mod body;
 mod engine;
 mod error;
 pub mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 mod index;
 pub mod io;
 pub mod limits;

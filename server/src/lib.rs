@@ -10,6 +10,8 @@ pub mod account;
 mod checksum;
 pub mod config;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod guard;
 mod http;
 mod service;

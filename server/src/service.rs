@@ -1200,7 +1200,10 @@ fn part_range(info: &ObjectInfo, number: i32) -> S3Result<ByteRange> {
 }
 
 /// S3's conditional writes: `If-None-Match: *` (create only) or `If-Match: <etag>`.
-fn write_condition(if_match: Option<&ETagCondition>, if_none_match: Option<&ETagCondition>) -> S3Result<PutCondition> {
+pub(crate) fn write_condition(
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+) -> S3Result<PutCondition> {
     let not_implemented =
         || s3_error!(NotImplemented, "A header you provided implies functionality that is not implemented");
     match (if_match, if_none_match) {
@@ -1224,7 +1227,7 @@ fn write_condition(if_match: Option<&ETagCondition>, if_none_match: Option<&ETag
 }
 
 /// `x-amz-copy-source-range: bytes=first-last` (both required, inclusive, within the source).
-fn copy_source_range(text: &str, size: u64) -> S3Result<(u64, u64)> {
+pub(crate) fn copy_source_range(text: &str, size: u64) -> S3Result<(u64, u64)> {
     let invalid = || s3_error!(InvalidArgument, "Range specified is not valid for source object of size: {size}");
     let (first, last) = text.strip_prefix("bytes=").and_then(|r| r.split_once('-')).ok_or_else(invalid)?;
     let (first, last) = (first.parse::<u64>().map_err(|_| invalid())?, last.parse::<u64>().map_err(|_| invalid())?);
@@ -1239,7 +1242,7 @@ fn upload_param(text: &str) -> S3Result<cairn_engine::UploadId> {
 }
 
 /// The MD5 an ETag names (a part's ETag is its MD5 in hex).
-fn etag_md5(etag: &ETag) -> Option<[u8; 16]> {
+pub(crate) fn etag_md5(etag: &ETag) -> Option<[u8; 16]> {
     let text = match etag {
         ETag::Strong(value) | ETag::Weak(value) => value.trim_matches('"'),
     };
@@ -1432,7 +1435,7 @@ fn encode_tagging(tags: &[(String, String)]) -> String {
 }
 
 /// `x-amz-tagging`: URL-encoded `key=value&key=value`.
-fn parse_tagging(header: Option<&str>) -> S3Result<Vec<(String, String)>> {
+pub(crate) fn parse_tagging(header: Option<&str>) -> S3Result<Vec<(String, String)>> {
     let Some(header) = header.filter(|h| !h.is_empty()) else { return Ok(Vec::new()) };
     header
         .split('&')

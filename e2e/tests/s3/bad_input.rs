@@ -598,3 +598,43 @@ async fn a_failing_read_is_an_error_never_wrong_bytes() {
 
 /// Linux's errno for a full disk.
 const ENOSPC: i32 = 28;
+
+/// A clock `offset` seconds away from this machine's.
+#[derive(Debug)]
+struct SkewedClock(i64);
+
+impl aws_smithy_async::time::TimeSource for SkewedClock {
+    fn now(&self) -> std::time::SystemTime {
+        let now = std::time::SystemTime::now();
+        let offset = std::time::Duration::from_secs(self.0.unsigned_abs());
+        if self.0 < 0 { now - offset } else { now + offset }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_skewed_past_15_minutes_is_refused() {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, retry::RetryConfig};
+    let server = TestServer::start().await;
+    server.client.create_bucket().bucket("skew").send().await.unwrap();
+    for (offset, refused) in [(-20 * 60, true), (20 * 60, true), (-10 * 60, false), (10 * 60, false)] {
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(format!("http://{}", server.addr))
+            .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "skew"))
+            .force_path_style(true)
+            .time_source(SkewedClock(offset))
+            // The SDK corrects its clock and retries on RequestTimeTooSkewed: one attempt only.
+            .retry_config(RetryConfig::disabled())
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .build();
+        let client = aws_sdk_s3::Client::from_conf(config);
+        let result = client.list_objects_v2().bucket("skew").send().await;
+        match (refused, result) {
+            (true, Err(error)) => assert_eq!(common::code(&error), "RequestTimeTooSkewed", "offset {offset} s"),
+            (false, Ok(_)) => {}
+            (refused, result) => panic!("offset {offset} s: refused {refused}, got {result:?}"),
+        }
+    }
+    server.stop().await;
+}

@@ -3,6 +3,7 @@
 mod basics;
 mod conditions;
 mod crash;
+mod fuzz_corpus;
 mod golden;
 mod limits;
 mod listing;

@@ -1,0 +1,64 @@
+//! Fuzz targets' bodies for what the server parses (`fuzz/` calls them; `tests/fuzz_corpus.rs`
+//! replays the corpus through them in every test run). Each takes arbitrary bytes and must never
+//! panic. Not part of the server's interface.
+
+use s3s::dto::{
+    CompletedMultipartUpload, CopySource, CreateBucketConfiguration, Delete, ETag, ETagCondition, Range, Tagging,
+    VersioningConfiguration,
+};
+use s3s::xml::{Deserialize, Deserializer};
+
+/// Every XML request body the server reads.
+pub fn xml(data: &[u8]) {
+    fn parse<'a, T: Deserialize<'a>>(data: &'a [u8]) -> Option<T> {
+        T::deserialize(&mut Deserializer::new(data)).ok()
+    }
+    if let Some(upload) = parse::<CompletedMultipartUpload>(data) {
+        for part in upload.parts.unwrap_or_default() {
+            let _ = part.e_tag.as_ref().map(crate::service::etag_md5);
+            let _ = crate::checksum::listed(&part);
+        }
+    }
+    let _ = parse::<Delete>(data);
+    if let Some(tagging) = parse::<Tagging>(data) {
+        let pairs: Vec<(String, String)> =
+            tagging.tag_set.into_iter().map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default())).collect();
+        let _ = cairn_engine::validate::tag_set(&pairs, 50);
+    }
+    let _ = parse::<VersioningConfiguration>(data);
+    let _ = parse::<CreateBucketConfiguration>(data);
+}
+
+/// Header values: ranges, copy sources and their ranges, conditions, tagging, checksums.
+pub fn headers(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let first = text.lines().next().unwrap_or("");
+    if let Ok(range) = Range::parse(first) {
+        let _ = range;
+    }
+    let _ = CopySource::parse(first);
+    let _ = crate::service::copy_source_range(first, 1000);
+    let _ = crate::service::parse_tagging(Some(first));
+    let _ = crate::checksum::base64_decode(first);
+    if let Ok(condition) = ETagCondition::parse_http_header(first.as_bytes()) {
+        let _ = crate::service::write_condition(Some(&condition), None);
+        let _ = crate::service::write_condition(None, Some(&condition));
+    }
+    if let Ok(etag) = ETag::parse_http_header(first.as_bytes()) {
+        let _ = crate::service::etag_md5(&etag);
+    }
+    let mut headers = http::HeaderMap::new();
+    for line in text.lines().skip(1) {
+        if let Some((name, value)) = line.split_once(':')
+            && let (Ok(name), Ok(value)) =
+                (http::HeaderName::from_bytes(name.trim().as_bytes()), http::HeaderValue::from_str(value.trim()))
+        {
+            headers.append(name, value);
+        }
+    }
+    if let Ok(Some(claim)) = crate::checksum::claim(&headers) {
+        let mut sums = crate::checksum::BodyChecksums::new(Some(claim), crate::checksum::DEFAULT_ALGORITHM);
+        sums.update(data);
+        let _ = sums.finish(Some(&headers));
+    }
+}

@@ -1,0 +1,10 @@
+//! The fuzz targets' seed corpus and every crash they found, replayed through the same bodies
+//! (`cairn_server::fuzzing`) in each test run.
+
+use cairn_engine::fuzzing::replay;
+
+#[test]
+fn every_corpus_input_passes() {
+    replay("xml", cairn_server::fuzzing::xml);
+    replay("headers", cairn_server::fuzzing::headers);
+}
