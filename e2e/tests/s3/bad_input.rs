@@ -238,6 +238,13 @@ fn cases() -> Vec<Case> {
             .query("delete")
             .body(format!("<Delete>{thousand_one}</Delete>")),
     );
+    // Over s3s's 20 MB limit for XML bodies.
+    let oversized = format!("<Delete>{}</Delete>", "<Object><Key>k</Key></Object>".repeat((21 << 20) / 29 + 1));
+    cases.push(
+        signed("XML body over 20 MB", B, Method::POST, "", 400, "MaxMessageLengthExceeded")
+            .query("delete")
+            .body(oversized),
+    );
     cases.push(
         signed("CompleteMultipartUpload malformed", B, Method::POST, "mp", 400, "MalformedXML")
             .query("uploadId=UPLOAD")
