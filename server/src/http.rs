@@ -79,7 +79,10 @@ pub async fn start_with_engine(config: Config, engine: Engine) -> std::io::Resul
     if let Some(domain) = &config.domain {
         builder.set_host(Domain::new(domain)?);
     }
-    let service = crate::guard::Guard::new(builder.build());
+    let mut s3s_config = s3s::config::S3Config::default();
+    s3s_config.xml_max_body_size = crate::guard::XML_BODY_BYTES_MAX;
+    builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(s3s_config))));
+    let service = crate::guard::Guard::new(builder.build(), config.domain.as_deref());
     let listener = TcpListener::bind(config.address).await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = watch::channel(false);

@@ -525,6 +525,13 @@ async fn every_bad_request_gets_the_aws_error_and_changes_nothing() {
     }
     assert!(wrong.is_empty(), "{} of {} cases differ:\n{}", wrong.len(), cases.len(), wrong.join("\n"));
 
+    // Object data is not XML: a 21 MiB PUT and part are not held to the XML limit.
+    let big = common::body(3, 21 << 20);
+    s3.put_object().bucket(B).key("big").body(ByteStream::from(big.clone())).send().await.unwrap();
+    let big_part = s3.upload_part().bucket(B).key("mp").upload_id(&upload).part_number(3);
+    big_part.body(ByteStream::from(big)).send().await.unwrap();
+    s3.delete_object().bucket(B).key("big").send().await.unwrap();
+
     // A body cut short by a dropped connection: nothing is stored.
     let addr = server.addr;
     tokio::task::spawn_blocking(move || dropped_upload(addr)).await.unwrap();
