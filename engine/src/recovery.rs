@@ -3,7 +3,8 @@
 //!
 //! A record that fails its checks within `UNSYNCED_BYTES_MAX` of the end of the newest segment
 //! is a write torn by a crash: the writer never leaves more unsynced than that, and nothing after
-//! an unsynced byte was acknowledged, so the log is cut there. Damage further back was synced
+//! an unsynced byte was acknowledged, so the log is cut there, unless a later record's durable
+//! stamp (record version 4) shows the bytes were synced: then it is damage, not a tear. Damage further back was synced
 //! once: a damaged chunk (intact header, bad checksum, valid record after it) is reported and
 //! left for reads to refuse; anything else stops the open with `Corruption`.
 //! docs/design.md, "Recovery".
@@ -94,6 +95,18 @@ fn valid_record_after(bytes: &[u8], from: usize) -> bool {
         .any(|pos| matches!(parse_at(bytes, pos, true), Parse::Valid { .. }))
 }
 
+/// Whether a valid record after `pos` was written when the segment was already durable past
+/// `pos` (its record-version-4 stamp): then the bytes at `pos` were synced, and damage there is
+/// media damage, never a torn write, so cutting the log there would lose acknowledged writes.
+fn synced_past(bytes: &[u8], pos: usize) -> bool {
+    let magic = format::RECORD_MAGIC.to_le_bytes();
+    (pos + 1..bytes.len().saturating_sub(RECORD_HEADER_BYTES - 1)).filter(|&at| bytes[at..at + 4] == magic).any(|at| {
+        let header: &[u8; RECORD_HEADER_BYTES] = bytes[at..at + RECORD_HEADER_BYTES].try_into().expect("sized");
+        matches!(parse_at(bytes, at, true), Parse::Valid { .. })
+            && format::decode_record_header(header).is_ok_and(|h| h.durable_before as usize > pos)
+    })
+}
+
 fn scan_segment(id: SegmentId, file: &IoFile, is_last: bool) -> Result<SegmentScan> {
     let map = io::map_readonly(file)?;
     let bytes: &[u8] = map.as_deref().unwrap_or(&[]);
@@ -125,7 +138,9 @@ fn scan_segment(id: SegmentId, file: &IoFile, is_last: bool) -> Result<SegmentSc
                 scan.records.push((location, seq, mutation));
                 pos = next;
             }
-            _ if in_torn_window(pos) => {
+            // Damage the writer had already synced (a later record's stamp says so) is not a
+            // torn write: it is handled as damage anywhere else is, below.
+            _ if in_torn_window(pos) && !synced_past(bytes, pos) => {
                 if valid_record_after(bytes, pos + 1) {
                     log::warn!("segment {id}: records after a torn write at {pos} were never synced; dropping them");
                 }

@@ -292,8 +292,10 @@ impl Writer {
                         let start = extents.len() - placed.len();
                         extents[start..].copy_from_slice(&placed);
                     }
-                    let record = mutation.encode_record(self.next_seq);
+                    let mut record = mutation.encode_record(self.next_seq);
                     debug_assert_eq!(record.len(), record_len);
+                    // Recovery tells a torn write from damage to synced data by this stamp.
+                    format::stamp_durable(&mut record, self.synced_len);
                     let seq = self.next_seq;
                     self.next_seq += 1;
                     self.len += record.len() as u64;

@@ -22,8 +22,9 @@ pub use codec::DecodeError;
 pub const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"Crec");
 /// Record layout version written by this build. Version 2 added the `TagsPut` kind and the
 /// write condition at the end of `ObjectPut`; version 3 the bucket owner, the upload's checksum
-/// algorithm and the part and object checksums. Older records are still read.
-pub const RECORD_VERSION: u8 = 3;
+/// algorithm and the part and object checksums; version 4 the durable length stamp in the header's
+/// formerly reserved bytes. Older records are still read.
+pub const RECORD_VERSION: u8 = 4;
 /// The oldest record layout version this build reads.
 pub const RECORD_VERSION_MIN: u8 = 1;
 /// Size of a record header.
@@ -99,6 +100,10 @@ pub struct RecordHeader {
     pub version: u8,
     pub payload_len: u32,
     pub checksum: u64,
+    /// Record version 4 and later: how much of the segment was durable (synced) when the log
+    /// writer wrote this record (capped at `u32::MAX`; 0 where not stamped). A damaged record
+    /// before a later record's stamp was synced once, so it is damage, not a torn write.
+    pub durable_before: u32,
 }
 
 /// The checksum of a record: xxh3-64 of the payload, seeded with xxh3-64 of header bytes 0..16
@@ -122,6 +127,17 @@ pub fn encode_record_header(kind: RecordKind, payload: &[u8]) -> [u8; RECORD_HEA
     header
 }
 
+/// Stamps an encoded record (header and payload) with the segment's durable length when it was
+/// written, and reseals its checksum.
+pub fn stamp_durable(record: &mut [u8], durable: u64) {
+    let stamp = u32::try_from(durable).unwrap_or(u32::MAX);
+    record[RESERVED_OFFSET..CHECKSUM_OFFSET].copy_from_slice(&stamp.to_le_bytes());
+    let (header, payload) = record.split_at_mut(RECORD_HEADER_BYTES);
+    let prefix: &[u8; CHECKSUM_OFFSET] = header[..CHECKSUM_OFFSET].try_into().expect("prefix");
+    let checksum = record_checksum(prefix, payload);
+    header[CHECKSUM_OFFSET..].copy_from_slice(&checksum.to_le_bytes());
+}
+
 /// Decodes a record header, checking everything that can be checked without the payload.
 pub fn decode_record_header(bytes: &[u8; RECORD_HEADER_BYTES]) -> Result<RecordHeader, DecodeError> {
     let magic = u32::from_le_bytes(bytes[MAGIC_OFFSET..KIND_OFFSET].try_into().expect("4"));
@@ -133,7 +149,8 @@ pub fn decode_record_header(bytes: &[u8; RECORD_HEADER_BYTES]) -> Result<RecordH
     if !(RECORD_VERSION_MIN..=RECORD_VERSION).contains(&version) {
         return Err(DecodeError("unknown record version"));
     }
-    if bytes[FLAGS_OFFSET..PAYLOAD_LEN_OFFSET] != [0, 0] || bytes[RESERVED_OFFSET..CHECKSUM_OFFSET] != [0; 4] {
+    let durable_before = u32::from_le_bytes(bytes[RESERVED_OFFSET..CHECKSUM_OFFSET].try_into().expect("4"));
+    if bytes[FLAGS_OFFSET..PAYLOAD_LEN_OFFSET] != [0, 0] || (version < 4 && durable_before != 0) {
         return Err(DecodeError("reserved header bytes are not zero"));
     }
     let payload_len = u32::from_le_bytes(bytes[PAYLOAD_LEN_OFFSET..RESERVED_OFFSET].try_into().expect("4"));
@@ -141,7 +158,7 @@ pub fn decode_record_header(bytes: &[u8; RECORD_HEADER_BYTES]) -> Result<RecordH
         return Err(DecodeError("payload length exceeds the limit"));
     }
     let checksum = u64::from_le_bytes(bytes[CHECKSUM_OFFSET..].try_into().expect("8"));
-    Ok(RecordHeader { kind, version, payload_len, checksum })
+    Ok(RecordHeader { kind, version, payload_len, checksum, durable_before })
 }
 
 /// Recomputes a record's checksum from its header bytes and payload.

@@ -587,7 +587,7 @@ pub(crate) mod tests {
         }
 
         #[test]
-        fn arbitrary_payloads_never_panic(kind in 2u8..=13, version in 1u8..=3, payload in proptest::collection::vec(any::<u8>(), 0..256)) {
+        fn arbitrary_payloads_never_panic(kind in 2u8..=13, version in 1u8..=4, payload in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = Mutation::decode(RecordKind::from_byte(kind).unwrap(), version, &payload);
         }
     }

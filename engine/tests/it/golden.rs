@@ -107,8 +107,31 @@ fn the_current_version_store_reads_back() {
         write_fixture(&fixture_dir(current));
         std::fs::remove_file(fixture_dir(current).join("LOCK")).unwrap();
     }
-    let (_dir, engine) = open_copy(current);
-    check_version_2_contents(&engine);
+    let (dir, engine) = open_copy(current);
+    check_version_3_contents(&engine);
+    // Version 4: commit records carry the segment's durable length when they were written.
+    drop(engine);
+    let segment = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "cairn"))
+        .unwrap();
+    let bytes = std::fs::read(segment).unwrap();
+    let stamped = (0..bytes.len() - 24).filter(|&i| &bytes[i..i + 4] == b"Crec" && bytes[i + 4] != 1).any(|i| {
+        let header: &[u8; 24] = bytes[i..i + 24].try_into().unwrap();
+        cairn_engine::format::decode_record_header(header).is_ok_and(|h| h.version == 4 && h.durable_before > 64)
+    });
+    assert!(stamped, "commit records are stamped with the durable length");
+}
+
+#[test]
+fn a_version_3_store_still_opens_and_reads_the_same() {
+    let (_dir, engine) = open_copy(3);
+    check_version_3_contents(&engine);
+}
+
+fn check_version_3_contents(engine: &Engine) {
+    check_version_2_contents(engine);
     assert_eq!(engine.head_bucket("owned").unwrap().owner, OWNER);
     assert_eq!(engine.head_bucket("golden").unwrap().owner, "");
     assert_eq!(engine.head_object("owned", "summed", None).unwrap().1.checksum, Some(object_checksum()));
