@@ -54,6 +54,8 @@ pub struct CrashConfig {
 pub struct CrashReport {
     pub cycles: u32,
     pub acknowledged: u64,
+    /// Acknowledged operations in each cycle (each must have written something to test anything).
+    pub acknowledged_per_cycle: Vec<u64>,
     pub in_flight_at_kill: u64,
     pub checked: u64,
     pub failures: Vec<String>,
@@ -107,7 +109,7 @@ pub async fn run(config: &CrashConfig) -> Result<CrashReport, String> {
     let shared =
         Arc::new(Shared { ledger: Mutex::default(), stop: AtomicBool::new(false), acknowledged: AtomicU64::new(0) });
     let mut report = CrashReport::default();
-    let (mut server, target) = start(config).await?;
+    let (mut server, mut target) = start(config).await?;
     setup(&target).await?;
     for cycle in 1..=config.cycles {
         shared.stop.store(false, Ordering::SeqCst);
@@ -123,9 +125,11 @@ pub async fn run(config: &CrashConfig) -> Result<CrashReport, String> {
         shared.stop.store(true, Ordering::SeqCst);
         while clients.join_next().await.is_some() {}
         report.cycles = cycle;
-        let restarted = start(config).await?;
-        server = restarted.0;
-        let failures = check(&restarted.1, &shared, &mut report).await;
+        let total = shared.acknowledged.load(Ordering::SeqCst);
+        report.acknowledged_per_cycle.push(total - report.acknowledged_per_cycle.iter().sum::<u64>());
+        // The restarted server listens on a new port: the next cycle's clients go there.
+        (server, target) = start(config).await?;
+        let failures = check(&target, &shared, &mut report).await;
         for failure in failures {
             if report.failures.len() < FAILURES_KEPT {
                 report.failures.push(format!("cycle {cycle}: {failure}"));

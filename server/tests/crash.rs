@@ -19,4 +19,7 @@ async fn acknowledged_writes_survive_kill_9() {
     assert!(report.failures.is_empty(), "{:#?}", report.failures);
     assert_eq!(report.cycles, cycles);
     assert!(report.acknowledged > 0 && report.checked > 0, "{report:?}");
+    // Every cycle wrote against the restarted server (a harness writing to a dead port would
+    // check nothing new).
+    assert!(report.acknowledged_per_cycle.iter().all(|&n| n > 0), "{:?}", report.acknowledged_per_cycle);
 }
