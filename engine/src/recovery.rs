@@ -57,12 +57,15 @@ struct SegmentScan {
     file_len: u64,
 }
 
-enum Parse<'a> {
+/// What is at a position of a segment (recovery and the scrub read records this one way).
+pub(crate) enum Parse<'a> {
     Valid {
         kind: RecordKind,
         version: u8,
         payload: &'a [u8],
         next: usize,
+        /// The record-version-4 durable stamp (0 before).
+        durable_before: u32,
     },
     /// The header is well formed and in bounds but the checksum fails.
     BadChecksum {
@@ -72,7 +75,7 @@ enum Parse<'a> {
     Invalid,
 }
 
-fn parse_at(bytes: &[u8], pos: usize, verify_chunks: bool) -> Parse<'_> {
+pub(crate) fn parse_at(bytes: &[u8], pos: usize, verify_chunks: bool) -> Parse<'_> {
     let Some(header) = bytes.get(pos..pos + RECORD_HEADER_BYTES) else { return Parse::Invalid };
     let header: &[u8; RECORD_HEADER_BYTES] = header.try_into().expect("sliced to size");
     let Ok(decoded) = format::decode_record_header(header) else { return Parse::Invalid };
@@ -83,28 +86,32 @@ fn parse_at(bytes: &[u8], pos: usize, verify_chunks: bool) -> Parse<'_> {
     if !skip && format::compute_checksum(header, payload) != decoded.checksum {
         return Parse::BadChecksum { kind: decoded.kind, next };
     }
-    Parse::Valid { kind: decoded.kind, version: decoded.version, payload, next }
+    Parse::Valid { kind: decoded.kind, version: decoded.version, payload, next, durable_before: decoded.durable_before }
+}
+
+/// The positions of fully valid records (chunks verified) after `from`, with their durable
+/// stamps: where a scan may resume past damage.
+pub(crate) fn valid_records_after(bytes: &[u8], from: usize) -> impl Iterator<Item = (usize, u32)> + '_ {
+    let magic = format::RECORD_MAGIC.to_le_bytes();
+    (from..bytes.len().saturating_sub(RECORD_HEADER_BYTES - 1))
+        .filter(move |&pos| bytes[pos..pos + 4] == magic)
+        .filter_map(move |pos| match parse_at(bytes, pos, true) {
+            Parse::Valid { durable_before, .. } => Some((pos, durable_before)),
+            _ => None,
+        })
 }
 
 /// Whether any fully valid record starts after `from`: if so, a bad record before it is damage
 /// in the middle of the log, not a torn tail.
 fn valid_record_after(bytes: &[u8], from: usize) -> bool {
-    let magic = format::RECORD_MAGIC.to_le_bytes();
-    (from..bytes.len().saturating_sub(RECORD_HEADER_BYTES - 1))
-        .filter(|&pos| bytes[pos..pos + 4] == magic)
-        .any(|pos| matches!(parse_at(bytes, pos, true), Parse::Valid { .. }))
+    valid_records_after(bytes, from).next().is_some()
 }
 
 /// Whether a valid record after `pos` was written when the segment was already durable past
 /// `pos` (its record-version-4 stamp): then the bytes at `pos` were synced, and damage there is
 /// media damage, never a torn write, so cutting the log there would lose acknowledged writes.
 fn synced_past(bytes: &[u8], pos: usize) -> bool {
-    let magic = format::RECORD_MAGIC.to_le_bytes();
-    (pos + 1..bytes.len().saturating_sub(RECORD_HEADER_BYTES - 1)).filter(|&at| bytes[at..at + 4] == magic).any(|at| {
-        let header: &[u8; RECORD_HEADER_BYTES] = bytes[at..at + RECORD_HEADER_BYTES].try_into().expect("sized");
-        matches!(parse_at(bytes, at, true), Parse::Valid { .. })
-            && format::decode_record_header(header).is_ok_and(|h| h.durable_before as usize > pos)
-    })
+    valid_records_after(bytes, pos + 1).any(|(_, durable_before)| durable_before as usize > pos)
 }
 
 fn scan_segment(id: SegmentId, file: &IoFile, is_last: bool) -> Result<SegmentScan> {
@@ -132,7 +139,7 @@ fn scan_segment(id: SegmentId, file: &IoFile, is_last: bool) -> Result<SegmentSc
                 scan.chunk_records += 1;
                 pos = next;
             }
-            Parse::Valid { kind, version, payload, next } => {
+            Parse::Valid { kind, version, payload, next, .. } => {
                 let (seq, mutation) =
                     Mutation::decode(kind, version, payload).map_err(|e| Error::corruption(id, pos as u64, e.0))?;
                 scan.records.push((location, seq, mutation));

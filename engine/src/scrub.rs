@@ -10,10 +10,10 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::format::{self, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
+use crate::format::{self, RecordKind, SEGMENT_HEADER_BYTES};
 use crate::index::BucketState;
 use crate::io::{self, IoFile};
-use crate::recovery;
+use crate::recovery::{self, Parse};
 use crate::segment::{list_segment_ids, segment_path};
 use crate::types::{Layout, Location, SegmentId, VersionId, VersionKind};
 
@@ -69,61 +69,39 @@ fn scan(id: SegmentId, bytes: &[u8], newest: bool) -> (u64, Vec<Damage>) {
     let mut records = 0;
     let mut pos = SEGMENT_HEADER_BYTES;
     while pos < bytes.len() {
-        match record_at(bytes, pos) {
-            Ok(next) => {
+        let (what, next) = match recovery::parse_at(bytes, pos, true) {
+            Parse::Valid { next, .. } => {
                 records += 1;
                 pos = next;
+                continue;
             }
-            // The header holds: the record's extent is known, and the next one is checked on
-            // its own.
-            Err((what, Some(next))) if next_valid_record(bytes, next).is_some() || !newest => {
-                records += 1;
+            Parse::BadChecksum { kind: RecordKind::Chunk, next } => ("a chunk fails its checksum", Some(next)),
+            Parse::BadChecksum { next, .. } => ("a metadata record fails its checksum", Some(next)),
+            Parse::Invalid => ("the record's header is damaged or runs past the end", None),
+        };
+        // The header holds: the record's extent is known, and the next one is checked on its own.
+        if let Some(next) = next.filter(|&n| !newest || recovery::valid_records_after(bytes, n).next().is_some()) {
+            records += 1;
+            damaged.push(at(pos, what));
+            pos = next;
+            continue;
+        }
+        match recovery::valid_records_after(bytes, pos + 1).next() {
+            Some((next, _)) => {
                 damaged.push(at(pos, what));
                 pos = next;
             }
-            Err((what, _)) => match next_valid_record(bytes, pos + 1) {
-                Some(next) => {
+            // Nothing valid follows: the end of the log (a torn tail opening cuts) in the newest
+            // segment, damage to the last records anywhere else.
+            None => {
+                if !newest {
                     damaged.push(at(pos, what));
-                    pos = next;
                 }
-                // Nothing valid follows: the end of the log (a torn tail opening cuts) in the
-                // newest segment, damage to the last records anywhere else.
-                None => {
-                    if !newest {
-                        damaged.push(at(pos, what));
-                    }
-                    break;
-                }
-            },
+                break;
+            }
         }
     }
     (records, damaged)
-}
-
-/// The end of the valid record at `pos`, or what is wrong with it and, when its header holds,
-/// where it ends.
-fn record_at(bytes: &[u8], pos: usize) -> std::result::Result<usize, (&'static str, Option<usize>)> {
-    let header = bytes.get(pos..pos + RECORD_HEADER_BYTES).ok_or(("a record header runs past the end", None))?;
-    let header: &[u8; RECORD_HEADER_BYTES] = header.try_into().expect("sliced to size");
-    let decoded = format::decode_record_header(header).map_err(|_| ("the record header is damaged", None))?;
-    let start = pos + RECORD_HEADER_BYTES;
-    let end = start + decoded.payload_len as usize;
-    let payload = bytes.get(start..end).ok_or(("a record runs past the end of its segment", None))?;
-    if format::compute_checksum(header, payload) != decoded.checksum {
-        let what = match decoded.kind {
-            format::RecordKind::Chunk => "a chunk fails its checksum",
-            _ => "a metadata record fails its checksum",
-        };
-        return Err((what, Some(end)));
-    }
-    Ok(end)
-}
-
-fn next_valid_record(bytes: &[u8], from: usize) -> Option<usize> {
-    let magic = format::RECORD_MAGIC.to_le_bytes();
-    (from..bytes.len().saturating_sub(RECORD_HEADER_BYTES - 1))
-        .filter(|&pos| bytes[pos..pos + 4] == magic)
-        .find(|&pos| record_at(bytes, pos).is_ok())
 }
 
 fn scan_files(files: &[(SegmentId, Arc<IoFile>)]) -> Result<ScrubReport> {
