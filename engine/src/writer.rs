@@ -272,7 +272,7 @@ impl Writer {
                     if let Some(extents) = mutation.extents_mut() {
                         extents.extend(tail.iter().map(|_| placeholder));
                     }
-                    let record_len = mutation.encode_record(self.next_seq).len();
+                    let record_len = RECORD_HEADER_BYTES + mutation.encode_payload(self.next_seq).len();
                     if record_len - RECORD_HEADER_BYTES > limits::RECORD_PAYLOAD_BYTES_MAX as usize {
                         reply.send(Err(Error::MetadataTooLarge {
                             bytes: record_len,
@@ -292,10 +292,9 @@ impl Writer {
                         let start = extents.len() - placed.len();
                         extents[start..].copy_from_slice(&placed);
                     }
-                    let mut record = mutation.encode_record(self.next_seq);
+                    // Recovery tells a torn write from damage to synced data by the durable stamp.
+                    let record = mutation.encode_record(self.next_seq, self.synced_len);
                     debug_assert_eq!(record.len(), record_len);
-                    // Recovery tells a torn write from damage to synced data by this stamp.
-                    format::stamp_durable(&mut record, self.synced_len);
                     let seq = self.next_seq;
                     self.next_seq += 1;
                     self.len += record.len() as u64;

@@ -113,29 +113,26 @@ pub fn record_checksum(header_prefix: &[u8; CHECKSUM_OFFSET], payload: &[u8]) ->
     xxh3_64_with_seed(payload, xxh3_64(header_prefix))
 }
 
-/// Builds a record header for `payload`.
+/// Builds a record header for `payload` (no durable stamp: chunks, and metadata not yet placed).
 pub fn encode_record_header(kind: RecordKind, payload: &[u8]) -> [u8; RECORD_HEADER_BYTES] {
+    encode_record_header_durable(kind, payload, 0)
+}
+
+/// Builds a record header for `payload` stamped with the segment's durable length when it is
+/// written (capped at `u32::MAX`).
+pub fn encode_record_header_durable(kind: RecordKind, payload: &[u8], durable: u64) -> [u8; RECORD_HEADER_BYTES] {
     let payload_len = u32::try_from(payload.len()).expect("payloads are bounded by RECORD_PAYLOAD_BYTES_MAX");
     let mut header = [0u8; RECORD_HEADER_BYTES];
     header[MAGIC_OFFSET..KIND_OFFSET].copy_from_slice(&RECORD_MAGIC.to_le_bytes());
     header[KIND_OFFSET] = kind as u8;
     header[VERSION_OFFSET] = RECORD_VERSION;
     header[PAYLOAD_LEN_OFFSET..RESERVED_OFFSET].copy_from_slice(&payload_len.to_le_bytes());
+    let stamp = u32::try_from(durable).unwrap_or(u32::MAX);
+    header[RESERVED_OFFSET..CHECKSUM_OFFSET].copy_from_slice(&stamp.to_le_bytes());
     let prefix: &[u8; CHECKSUM_OFFSET] = header[..CHECKSUM_OFFSET].try_into().expect("prefix");
     let checksum = record_checksum(prefix, payload);
     header[CHECKSUM_OFFSET..].copy_from_slice(&checksum.to_le_bytes());
     header
-}
-
-/// Stamps an encoded record (header and payload) with the segment's durable length when it was
-/// written, and reseals its checksum.
-pub fn stamp_durable(record: &mut [u8], durable: u64) {
-    let stamp = u32::try_from(durable).unwrap_or(u32::MAX);
-    record[RESERVED_OFFSET..CHECKSUM_OFFSET].copy_from_slice(&stamp.to_le_bytes());
-    let (header, payload) = record.split_at_mut(RECORD_HEADER_BYTES);
-    let prefix: &[u8; CHECKSUM_OFFSET] = header[..CHECKSUM_OFFSET].try_into().expect("prefix");
-    let checksum = record_checksum(prefix, payload);
-    header[CHECKSUM_OFFSET..].copy_from_slice(&checksum.to_le_bytes());
 }
 
 /// Decodes a record header, checking everything that can be checked without the payload.

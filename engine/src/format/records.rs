@@ -2,7 +2,7 @@
 //! with the record's commit sequence number (u64), which the log writer fills in at append time.
 
 use super::codec::{Dec, DecodeError, DecodeResult, Enc};
-use super::{RECORD_HEADER_BYTES, RecordKind, encode_record_header};
+use super::{RECORD_HEADER_BYTES, RecordKind, encode_record_header_durable};
 use crate::types::{
     Checksum, ChecksumAlgorithm, ChecksumKind, ChecksumSpec, Extent, Location, ObjectAttributes, SegmentId, Seq,
     SystemMetadata, UploadId, VersionId, VersioningState,
@@ -225,10 +225,10 @@ impl Mutation {
         enc.buf
     }
 
-    /// Encodes the whole record (header and payload).
-    pub fn encode_record(&self, seq: Seq) -> Vec<u8> {
+    /// Encodes the whole record (header and payload), stamped with the segment's durable length.
+    pub fn encode_record(&self, seq: Seq, durable: u64) -> Vec<u8> {
         let payload = self.encode_payload(seq);
-        let header = encode_record_header(self.kind(), &payload);
+        let header = encode_record_header_durable(self.kind(), &payload, durable);
         let mut record = Vec::with_capacity(RECORD_HEADER_BYTES + payload.len());
         record.extend_from_slice(&header);
         record.extend_from_slice(&payload);
