@@ -11,6 +11,8 @@ use hyper::body::Incoming;
 use s3s::service::S3Service;
 use s3s::{Body, HttpError};
 
+use crate::http::Domain;
+
 /// S3: a presigned URL is valid for at most 7 days.
 pub const PRESIGNED_EXPIRES_SECONDS_MAX: u64 = 7 * 24 * 60 * 60;
 
@@ -22,18 +24,18 @@ pub struct Guard {
     /// Distinguishes this process's request ids from another run's.
     epoch: u64,
     /// The virtual-hosted-style domain, if configured.
-    domain: Option<Arc<str>>,
+    domain: Option<Arc<Domain>>,
 }
 
 impl Guard {
-    pub fn new(inner: S3Service, domain: Option<&str>) -> Guard {
+    pub fn new(inner: S3Service, domain: Option<Arc<Domain>>) -> Guard {
         let epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        Guard { inner, next_request: Arc::new(AtomicU64::new(1)), epoch, domain: domain.map(Arc::from) }
+        Guard { inner, next_request: Arc::new(AtomicU64::new(1)), epoch, domain }
     }
 }
 
 /// Why a request is refused before `s3s` sees it: (status, S3 code, message).
-fn refusal(request: &Request<Incoming>, domain: Option<&str>) -> Option<(StatusCode, &'static str, String)> {
+fn refusal(request: &Request<Incoming>, domain: Option<&Domain>) -> Option<(StatusCode, &'static str, String)> {
     let unsupported = || {
         Some((
             StatusCode::BAD_REQUEST,
@@ -127,11 +129,9 @@ const XML_SUBRESOURCES: [&str; 21] = [
 ];
 
 /// Whether the Host header is `<bucket>.<domain>` (any port).
-fn virtual_host(request: &Request<Incoming>, domain: Option<&str>) -> bool {
-    let Some(domain) = domain else { return false };
+fn virtual_host(request: &Request<Incoming>, domain: Option<&Domain>) -> bool {
     let host = request.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    let name = host.rsplit_once(':').map_or(host, |(name, _)| name).trim_end_matches('.');
-    name.len() > domain.len() + 1 && name.to_ascii_lowercase().ends_with(&format!(".{}", domain.to_ascii_lowercase()))
+    domain.is_some_and(|domain| domain.bucket(host).is_some())
 }
 
 /// The most of a refused request's body read before the error is sent.

@@ -76,13 +76,14 @@ pub async fn start_with_engine(config: Config, engine: Engine) -> std::io::Resul
     let mut builder = S3ServiceBuilder::new(Cairn::new(engine.clone(), config.region.clone(), accounts.clone()));
     builder.set_auth(auth);
     builder.set_access(Access { engine: engine.clone(), accounts });
-    if let Some(domain) = &config.domain {
-        builder.set_host(Domain::new(domain)?);
+    let domain = config.domain.as_deref().map(Domain::new).transpose()?.map(Arc::new);
+    if let Some(domain) = &domain {
+        builder.set_host(DomainHost(domain.clone()));
     }
     let mut s3s_config = s3s::config::S3Config::default();
     s3s_config.xml_max_body_size = crate::guard::XML_BODY_BYTES_MAX;
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(s3s_config))));
-    let service = crate::guard::Guard::new(builder.build(), config.domain.as_deref());
+    let service = crate::guard::Guard::new(builder.build(), domain);
     let listener = TcpListener::bind(config.address).await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = watch::channel(false);
@@ -107,12 +108,12 @@ impl s3s::auth::S3Auth for Keys {
 /// Virtual-hosted-style addressing under one domain: `<bucket>.<domain>[:port]` names a bucket;
 /// every other host (the domain itself, `localhost`, an IP) is path-style.
 #[derive(Debug)]
-struct Domain {
+pub(crate) struct Domain {
     base: String,
 }
 
 impl Domain {
-    fn new(base: &str) -> std::io::Result<Domain> {
+    pub(crate) fn new(base: &str) -> std::io::Result<Domain> {
         let base = base.trim_end_matches('.').to_ascii_lowercase();
         let valid = |label: &str| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
         if base.len() > 253 || !base.split('.').all(valid) {
@@ -122,21 +123,36 @@ impl Domain {
     }
 }
 
-impl s3s::host::S3Host for Domain {
-    fn parse_host_header<'a>(&'a self, host: &'a str) -> s3s::S3Result<s3s::host::VirtualHost<'a>> {
+impl Domain {
+    /// The bucket a Host header names (`<bucket>.<domain>`, any port), if it names one.
+    pub(crate) fn bucket<'a>(&self, host: &'a str) -> Option<&'a str> {
         let name = match host.rsplit_once(':') {
             Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
             _ => host,
         };
         let name = name.trim_end_matches('.');
-        let bucket = name
-            .len()
+        name.len()
             .checked_sub(self.base.len() + 1)
             .filter(|&at| name.is_char_boundary(at) && name[at..].eq_ignore_ascii_case(&format!(".{}", self.base)))
-            .map(|at| &name[..at]);
-        Ok(match bucket {
-            Some(bucket) if !bucket.is_empty() => s3s::host::VirtualHost::new(self.base.as_str()).with_bucket(bucket),
-            _ => s3s::host::VirtualHost::new(self.base.as_str()),
+            .map(|at| &name[..at])
+            .filter(|bucket| !bucket.is_empty())
+    }
+}
+
+/// The domain as s3s's host parser (shared with the guard).
+struct DomainHost(Arc<Domain>);
+
+impl s3s::host::S3Host for DomainHost {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> s3s::S3Result<s3s::host::VirtualHost<'a>> {
+        self.0.parse_host_header(host)
+    }
+}
+
+impl s3s::host::S3Host for Domain {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> s3s::S3Result<s3s::host::VirtualHost<'a>> {
+        Ok(match self.bucket(host) {
+            Some(bucket) => s3s::host::VirtualHost::new(self.base.as_str()).with_bucket(bucket),
+            None => s3s::host::VirtualHost::new(self.base.as_str()),
         })
     }
 }
