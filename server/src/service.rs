@@ -128,11 +128,7 @@ impl Cairn {
         &self,
         call: impl FnOnce(Engine) -> cairn_engine::Result<T> + Send + 'static,
     ) -> S3Result<T> {
-        let engine = self.engine.clone();
-        tokio::task::spawn_blocking(move || call(engine))
-            .await
-            .map_err(|join| s3_error!(InternalError, "engine task failed: {join}"))?
-            .map_err(to_s3)
+        self.blocking_s3(move |engine| call(engine).map_err(to_s3)).await
     }
 }
 

@@ -85,6 +85,11 @@ async fn listings_url_encode_on_request() {
     assert_eq!(listed.contents()[1].key(), Some("dir%20one/%C3%A9"));
     let listed = s3.list_object_versions().bucket("enc").encoding_type(EncodingType::Url).send().await.unwrap();
     assert_eq!(listed.versions()[0].key(), Some("dir%20one/a%2Bb.txt"));
+    let upload = s3.create_multipart_upload().bucket("enc").key("dir one/up+load").send().await.unwrap();
+    let listed = s3.list_multipart_uploads().bucket("enc").encoding_type(EncodingType::Url).send().await.unwrap();
+    assert_eq!(listed.uploads()[0].key(), Some("dir%20one/up%2Bload"));
+    let id = upload.upload_id().unwrap();
+    s3.abort_multipart_upload().bucket("enc").key("dir one/up+load").upload_id(id).send().await.unwrap();
     // Without it, keys come back as they are.
     let listed = s3.list_objects_v2().bucket("enc").send().await.unwrap();
     assert_eq!(listed.contents()[0].key(), Some("dir one/a+b.txt"));
