@@ -82,6 +82,8 @@ pub struct PutOutcome {
     /// Quoted, as S3 prints it.
     pub etag: String,
     pub size: u64,
+    /// The object's stored checksum.
+    pub checksum: Option<Checksum>,
 }
 
 /// What a delete did.
@@ -599,13 +601,26 @@ impl Engine {
         condition: PutCondition,
         checksum: impl FnOnce(&[Arc<PartLayout>], Option<ChecksumSpec>) -> Result<Option<Checksum>>,
     ) -> Result<PutOutcome> {
-        let state = self.upload(bucket, key, upload)?;
+        let state = match self.upload(bucket, key, upload) {
+            Ok(state) => state,
+            // S3 answers a completion sent again with the first one's result.
+            Err(Error::NoSuchUpload) => return self.completed_upload(bucket, key, upload),
+            Err(error) => return Err(error),
+        };
         if parts.is_empty() {
             return Err(Error::InvalidArgument("a completion lists at least one part".into()));
         }
-        if parts.windows(2).any(|pair| pair[0].number >= pair[1].number) {
+        if parts.windows(2).any(|pair| pair[0].number > pair[1].number) {
             return Err(Error::InvalidPartOrder);
         }
+        // A part number listed more than once (a part re-sent while its first upload was still
+        // in flight) is decided by its last entry: the part that finished last.
+        let parts: Vec<&CompletedPart> = parts
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| parts.get(i + 1).is_none_or(|next| next.number != p.number))
+            .map(|(_, p)| p)
+            .collect();
         let uploaded = state.parts.read().clone();
         let mut chosen: Vec<Arc<PartLayout>> = Vec::with_capacity(parts.len());
         for part in parts {
@@ -624,6 +639,7 @@ impl Engine {
         }
         let etag_md5 = multipart_etag(chosen.iter().map(|p| &p.md5));
         let checksum = checksum(&chosen, state.checksum)?;
+        let stored = checksum.clone();
         let put = ObjectPut {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
@@ -641,7 +657,15 @@ impl Engine {
             other => unreachable!("a completion applied as {other:?}"),
         };
         let etag = format!("\"{}-{}\"", crate::types::hex(&etag_md5), chosen.len());
-        Ok(PutOutcome { version, etag, size })
+        Ok(PutOutcome { version, etag, size, checksum: stored })
+    }
+
+    /// The result of an upload already completed, while the bucket remembers it
+    /// (`limits::COMPLETED_UPLOADS_REMEMBERED_MAX`); `NoSuchUpload` otherwise.
+    fn completed_upload(&self, bucket: &str, key: &str, upload: UploadId) -> Result<PutOutcome> {
+        let done = self.bucket(bucket)?.completed(upload).filter(|done| done.key == key).ok_or(Error::NoSuchUpload)?;
+        let etag = format!("\"{}-{}\"", crate::types::hex(&done.etag_md5), done.parts);
+        Ok(PutOutcome { version: done.version, etag, size: done.size, checksum: done.checksum.clone() })
     }
 
     pub fn abort_upload(&self, bucket: &str, key: &str, upload: UploadId) -> Result<()> {
@@ -742,9 +766,9 @@ impl ObjectWriter {
     pub fn finish(self) -> Result<PutOutcome> {
         let (inner, sink, put) = self.into_parts();
         let body = sink.finish()?;
-        let (md5, size) = (body.md5, body.size);
+        let (md5, size, checksum) = (body.md5, body.size, put.checksum.clone());
         let committed = inner.commit(put.with_body(body.extents, md5, size), body.tail, body.epoch)?;
-        Ok(put_outcome(committed.applied, &md5, size))
+        Ok(put_outcome(committed.applied, &md5, size, checksum))
     }
 
     /// `finish` for async callers: nothing blocks a thread while chunks and the commit are
@@ -752,9 +776,9 @@ impl ObjectWriter {
     pub async fn finish_async(self) -> Result<PutOutcome> {
         let (inner, sink, put) = self.into_parts();
         let body = sink.finish_async().await?;
-        let (md5, size) = (body.md5, body.size);
+        let (md5, size, checksum) = (body.md5, body.size, put.checksum.clone());
         let committed = inner.commit_async(put.with_body(body.extents, md5, size), body.tail, body.epoch).await?;
-        Ok(put_outcome(committed.applied, &md5, size))
+        Ok(put_outcome(committed.applied, &md5, size, checksum))
     }
 
     fn into_parts(self) -> (Arc<Inner>, BodySink, PutHead) {
@@ -795,9 +819,11 @@ impl PutHead {
     }
 }
 
-fn put_outcome(applied: Applied, md5: &[u8; 16], size: u64) -> PutOutcome {
+fn put_outcome(applied: Applied, md5: &[u8; 16], size: u64, checksum: Option<Checksum>) -> PutOutcome {
     match applied {
-        Applied::Version(version) => PutOutcome { version, etag: format!("\"{}\"", crate::types::hex(md5)), size },
+        Applied::Version(version) => {
+            PutOutcome { version, etag: format!("\"{}\"", crate::types::hex(md5)), size, checksum }
+        }
         other => unreachable!("a put applied as {other:?}"),
     }
 }

@@ -18,8 +18,8 @@ use crate::error::{Error, Result};
 use crate::format::records::{Mutation, ObjectPut, PutCondition, RecordLayout};
 use crate::limits;
 use crate::types::{
-    ChecksumSpec, Layout, ObjectAttributes, ObjectInfo, PartLayout, Seq, UploadId, Version, VersionId, VersionKind,
-    VersioningState,
+    Checksum, ChecksumSpec, Layout, ObjectAttributes, ObjectInfo, PartLayout, Seq, UploadId, Version, VersionId,
+    VersionKind, VersioningState,
 };
 
 /// A key's versions, newest first.
@@ -34,6 +34,38 @@ pub(crate) struct UploadState {
     pub attributes: ObjectAttributes,
     pub checksum: Option<ChecksumSpec>,
     pub parts: RwLock<BTreeMap<u32, Arc<PartLayout>>>,
+}
+
+/// A completed upload, as a repeated completion answers it.
+#[derive(Debug)]
+pub(crate) struct CompletedUpload {
+    pub key: String,
+    pub version: VersionId,
+    pub size: u64,
+    pub etag_md5: [u8; 16],
+    pub parts: u32,
+    pub checksum: Option<Checksum>,
+}
+
+/// The completed uploads a bucket remembers, oldest first, at most
+/// `limits::COMPLETED_UPLOADS_REMEMBERED_MAX`.
+#[derive(Debug, Default)]
+pub(crate) struct CompletedUploads {
+    by_id: std::collections::HashMap<u64, Arc<CompletedUpload>>,
+    order: std::collections::VecDeque<u64>,
+}
+
+impl CompletedUploads {
+    fn remember(&mut self, id: UploadId, done: CompletedUpload) {
+        if self.order.len() >= limits::COMPLETED_UPLOADS_REMEMBERED_MAX
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.by_id.remove(&oldest);
+        }
+        self.order.push_back(id.0);
+        self.by_id.insert(id.0, Arc::new(done));
+        debug_assert_eq!(self.order.len(), self.by_id.len());
+    }
 }
 
 /// One bucket.
@@ -51,6 +83,8 @@ pub(crate) struct BucketState {
     pub uploads: SkipMap<(Vec<u8>, u64), Arc<UploadState>>,
     /// Upload id to key, for lookups by id.
     pub upload_keys: SkipMap<u64, Vec<u8>>,
+    /// Uploads completed lately (rebuilt by replay like the rest of the index).
+    completed: RwLock<CompletedUploads>,
 }
 
 impl BucketState {
@@ -61,6 +95,10 @@ impl BucketState {
     pub fn upload(&self, id: UploadId) -> Option<Arc<UploadState>> {
         let key = self.upload_keys.get(&id.0)?.value().clone();
         Some(self.uploads.get(&(key, id.0))?.value().clone())
+    }
+
+    pub fn completed(&self, id: UploadId) -> Option<Arc<CompletedUpload>> {
+        self.completed.read().by_id.get(&id.0).cloned()
     }
 
     pub fn chain(&self, key: &str) -> Option<Chain> {
@@ -115,6 +153,7 @@ impl Index {
                     objects: SkipMap::new(),
                     uploads: SkipMap::new(),
                     upload_keys: SkipMap::new(),
+                    completed: RwLock::default(),
                 };
                 self.buckets.insert(name.clone(), Arc::new(bucket));
                 Ok(Applied::Done)
@@ -260,9 +299,19 @@ impl Index {
             layout,
             checksum: put.checksum.clone(),
         };
+        let parts = info.parts_count().unwrap_or(0);
         push_version(&bucket, &put.key, Version { seq, id, kind: VersionKind::Object(Arc::new(info)) })?;
         if let Some(upload) = upload {
             remove_upload(&bucket, &upload);
+            let done = CompletedUpload {
+                key: put.key.clone(),
+                version: id,
+                size: put.size,
+                etag_md5: put.etag_md5,
+                parts,
+                checksum: put.checksum.clone(),
+            };
+            bucket.completed.write().remember(upload.id, done);
         }
         Ok(Applied::Version(id))
     }

@@ -89,3 +89,7 @@ pub const VERSIONS_PER_KEY_MAX: usize = 10_000;
 /// Multipart uploads in progress in one bucket (S3 has no limit; each costs index memory until
 /// completed or aborted).
 pub const UPLOADS_PER_BUCKET_MAX: usize = 10_000;
+/// Completed uploads a bucket remembers, newest kept, so that a CompleteMultipartUpload sent
+/// again (a client retrying after a lost response) gets the first one's result, as S3 gives it.
+/// Each costs about 200 bytes of index memory; older ones are answered NoSuchUpload.
+pub const COMPLETED_UPLOADS_REMEMBERED_MAX: usize = 1_000;

@@ -145,6 +145,12 @@ fn walk<V, T>(
     live: impl Fn(&V) -> bool,
     mut visit: impl FnMut(&[u8], &V, &mut Vec<ListItem<T>>),
 ) -> Page<T> {
+    // S3: a page of at most zero entries is empty and not truncated, and an empty delimiter is
+    // no delimiter.
+    if limit == 0 {
+        return Page { items: Vec::new(), is_truncated: false };
+    }
+    let delimiter = delimiter.filter(|d| !d.is_empty());
     let prefix_bytes = prefix.as_bytes();
     let mut items = Vec::new();
     if let Bound::Unbounded = lower {

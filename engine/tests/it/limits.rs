@@ -152,3 +152,28 @@ fn unsynced_bytes_stay_within_the_torn_write_window() {
     assert!(syncs as usize >= total / (UNSYNCED_BYTES_MAX as usize / 2) - 1, "{syncs} syncs for {total} bytes");
     writer.finish().unwrap();
 }
+
+#[test]
+fn completed_uploads_remembered() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), cairn_engine::IoMode::Uring);
+    engine.create_bucket("bkt", "us-east-1").unwrap();
+    let total = COMPLETED_UPLOADS_REMEMBERED_MAX + 1;
+    let uploads: Vec<_> = (0..total)
+        .map(|i| engine.create_upload("bkt", &format!("k{i}"), ObjectAttributes::default()).unwrap())
+        .collect();
+    let part = |i: usize| {
+        let mut writer = engine.upload_part("bkt", &format!("k{i}"), uploads[i], 1).unwrap();
+        writer.write(b"p").unwrap();
+        cairn_engine::CompletedPart { number: 1, etag_md5: writer.finish().unwrap() }
+    };
+    let parts: Vec<_> = (0..total).map(part).collect();
+    // Completed in order, so the first is the one forgotten.
+    for i in 0..total {
+        engine.complete_upload("bkt", &format!("k{i}"), uploads[i], &[parts[i]]).unwrap();
+    }
+    let again = |i: usize| engine.complete_upload("bkt", &format!("k{i}"), uploads[i], &[parts[i]]);
+    assert!(matches!(again(0), Err(Error::NoSuchUpload)));
+    again(1).unwrap();
+    again(total - 1).unwrap();
+}

@@ -84,10 +84,8 @@ fn completion_errors_match_s3() {
         engine.complete_upload("bkt", "k", upload, &[part(2, e2), part(1, e1)]),
         Err(Error::InvalidPartOrder)
     ));
-    assert!(matches!(
-        engine.complete_upload("bkt", "k", upload, &[part(1, e1), part(1, e1)]),
-        Err(Error::InvalidPartOrder)
-    ));
+    // A number listed twice in a row is not out of order: see
+    // `a_part_number_listed_twice_is_decided_by_its_last_entry`.
     assert!(matches!(
         engine.complete_upload("bkt", "k", upload, &[part(1, e2)]),
         Err(Error::InvalidPart { part_number: 1 })
@@ -145,4 +143,50 @@ fn abort_and_list_uploads() {
     let engine = open(dir.path(), cairn_engine::IoMode::Threads);
     let left = engine.list_uploads("bkt", &UploadQuery { max_uploads: 1000, ..UploadQuery::default() }).unwrap();
     assert_eq!(left.entries().map(|u| u.upload).collect::<Vec<_>>(), [a2, c]);
+}
+
+#[test]
+fn a_completion_sent_again_answers_as_the_first_did_even_after_a_reopen() {
+    for io in crate::BACKENDS {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = open(dir.path(), io);
+        engine.create_bucket("bkt", "us-east-1").unwrap();
+        let upload = engine.create_upload("bkt", "k", ObjectAttributes::default()).unwrap();
+        let parts = [body(1, 64), body(2, 10)];
+        let completed: Vec<CompletedPart> = parts
+            .iter()
+            .enumerate()
+            .map(|(i, data)| CompletedPart {
+                number: i as u32 + 1,
+                etag_md5: upload_part(&engine, "k", upload, i as u32 + 1, data),
+            })
+            .collect();
+        let first = engine.complete_upload("bkt", "k", upload, &completed).unwrap();
+        assert_eq!(engine.complete_upload("bkt", "k", upload, &completed).unwrap(), first);
+        assert!(matches!(engine.complete_upload("bkt", "other", upload, &completed), Err(Error::NoSuchUpload)));
+        assert!(matches!(engine.list_parts("bkt", "k", upload, 0, 10), Err(Error::NoSuchUpload)));
+        drop(engine);
+        // Replay rebuilds the memory of completed uploads.
+        let engine = open(dir.path(), io);
+        assert_eq!(engine.complete_upload("bkt", "k", upload, &completed).unwrap(), first);
+        let versions = engine.list_versions("bkt", &cairn_engine::VersionQuery { max_keys: 10, ..Default::default() });
+        assert_eq!(versions.unwrap().items.len(), 1, "answering again wrote nothing");
+    }
+}
+
+#[test]
+fn a_part_number_listed_twice_is_decided_by_its_last_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), cairn_engine::IoMode::Threads);
+    engine.create_bucket("bkt", "us-east-1").unwrap();
+    let upload = engine.create_upload("bkt", "k", ObjectAttributes::default()).unwrap();
+    let early = upload_part(&engine, "k", upload, 1, &body(1, 32));
+    let late = upload_part(&engine, "k", upload, 1, &body(2, 32));
+    let listed =
+        |etags: &[[u8; 16]]| etags.iter().map(|&etag_md5| CompletedPart { number: 1, etag_md5 }).collect::<Vec<_>>();
+    // The last entry names a part that was replaced: InvalidPart.
+    let error = engine.complete_upload("bkt", "k", upload, &listed(&[late, early])).unwrap_err();
+    assert!(matches!(error, Error::InvalidPart { part_number: 1 }), "{error:?}");
+    engine.complete_upload("bkt", "k", upload, &listed(&[early, late])).unwrap();
+    assert_eq!(engine.get_object_bytes("bkt", "k", None).unwrap(), body(2, 32));
 }
