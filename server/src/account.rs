@@ -119,9 +119,42 @@ impl S3Access for Access {
             S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } => bucket,
         };
         // CreateBucket decides between BucketAlreadyOwnedByYou and BucketAlreadyExists itself.
-        if cx.s3_op().name() == "CreateBucket" {
+        let operation = cx.s3_op().name();
+        if operation == "CreateBucket" {
             return Ok(());
         }
-        Access::check_bucket(&self.engine, &self.accounts, account, bucket)
+        // A missing bucket is NoSuchBucket for every operation, implemented or not.
+        self.engine.head_bucket(bucket).map_err(|_| s3_error!(NoSuchBucket, "The specified bucket does not exist"))?;
+        Access::check_bucket(&self.engine, &self.accounts, account, bucket)?;
+        // An operation Cairn does not implement still answers NoSuchKey / NoSuchVersion first.
+        if let S3Path::Object { key, .. } = cx.s3_path()
+            && UNIMPLEMENTED_OBJECT_OPERATIONS.contains(&operation)
+        {
+            let version = cx.uri().query().unwrap_or("").split('&').find_map(|pair| pair.strip_prefix("versionId="));
+            let version = match version {
+                None => None,
+                Some(text) => Some(
+                    cairn_engine::VersionId::parse(text)
+                        .ok_or_else(|| s3_error!(InvalidArgument, "Invalid version id specified"))?,
+                ),
+            };
+            match self.engine.head_object(bucket, key, version) {
+                Err(cairn_engine::Error::NoSuchKey { .. }) => return Err(s3_error!(NoSuchKey)),
+                Err(cairn_engine::Error::NoSuchVersion) => return Err(s3_error!(NoSuchVersion)),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 }
+
+/// Object operations Cairn does not implement yet (s3s answers them NotImplemented), which must
+/// still answer NoSuchKey for a missing key, as AWS does before anything else.
+pub const UNIMPLEMENTED_OBJECT_OPERATIONS: [&str; 6] = [
+    "GetObjectAcl",
+    "PutObjectAcl",
+    "PutObjectRetention",
+    "PutObjectLegalHold",
+    "RestoreObject",
+    "SelectObjectContent",
+];

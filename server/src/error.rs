@@ -3,6 +3,19 @@
 use cairn_engine::Error;
 use s3s::{S3Error, S3ErrorCode, s3_error};
 
+/// An error about a delete marker carries `x-amz-delete-marker: true` and the marker's
+/// `x-amz-version-id`, as S3's does.
+fn with_delete_marker(mut error: S3Error, version: cairn_engine::VersionId) -> S3Error {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/xml"));
+    headers.insert("x-amz-delete-marker", http::HeaderValue::from_static("true"));
+    if let Ok(value) = http::HeaderValue::from_str(&version.to_string()) {
+        headers.insert("x-amz-version-id", value);
+    }
+    error.set_headers(headers);
+    error
+}
+
 /// Maps an engine error to an S3 error (code, status and message). Internal failures are logged
 /// here, once, with their detail; the client sees only the S3 code.
 pub fn to_s3(error: Error) -> S3Error {
@@ -13,11 +26,16 @@ pub fn to_s3(error: Error) -> S3Error {
         Error::BucketAlreadyExists(_) => s3_error!(BucketAlreadyOwnedByYou),
         Error::BucketNotEmpty(_) => s3_error!(BucketNotEmpty),
         Error::TooManyBuckets { .. } => s3_error!(TooManyBuckets),
-        Error::NoSuchKey { .. } => s3_error!(NoSuchKey),
-        Error::NoSuchVersion => s3_error!(NoSuchVersion),
-        Error::VersionIsDeleteMarker { .. } => {
-            s3_error!(MethodNotAllowed, "the specified method is not allowed against a delete marker")
+        Error::NoSuchKey { delete_marker: None } => s3_error!(NoSuchKey),
+        // S3 names the delete marker that hides the key: `x-amz-delete-marker` and its version.
+        Error::NoSuchKey { delete_marker: Some(version) } => {
+            with_delete_marker(s3_error!(NoSuchKey, "The specified key does not exist."), version)
         }
+        Error::NoSuchVersion => s3_error!(NoSuchVersion),
+        Error::VersionIsDeleteMarker { version } => with_delete_marker(
+            s3_error!(MethodNotAllowed, "The specified method is not allowed against this resource."),
+            version,
+        ),
         Error::NoSuchUpload => s3_error!(NoSuchUpload),
         Error::InvalidKey(reason) if reason.contains("1,024") => s3_error!(KeyTooLongError),
         Error::InvalidKey(reason) => s3_error!(InvalidArgument, "{reason}"),

@@ -40,9 +40,8 @@ pub fn headers(data: &[u8]) {
     let _ = crate::service::copy_source_range(first, 1000);
     let _ = crate::service::parse_tagging(Some(first));
     let _ = crate::checksum::base64_decode(first);
-    if let Ok(condition) = ETagCondition::parse_http_header(first.as_bytes()) {
-        let _ = crate::service::write_condition(Some(&condition), None);
-        let _ = crate::service::write_condition(None, Some(&condition));
+    if let Ok(ETagCondition::ETag(etag)) = ETagCondition::parse_http_header(first.as_bytes()) {
+        let _ = crate::service::if_match_etag(&etag);
     }
     if let Ok(etag) = ETag::parse_http_header(first.as_bytes()) {
         let _ = crate::service::etag_md5(&etag);

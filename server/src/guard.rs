@@ -1,10 +1,13 @@
-//! What stands in front of `s3s` for what it does not do: a request id on every response,
-//! refusal of Signature Version 2 (its comparisons are not constant-time), and a 7-day cap on
-//! presigned URLs (S3's limit).
+//! What stands in front of `s3s` for what it does not do as AWS does: a request id on every
+//! response and in every error body, refusal of Signature Version 2 (its comparisons are not
+//! constant-time), AWS's errors for malformed presigned URLs and missing dates, a 7-day cap on
+//! presigned URLs (S3's limit), `Date` as the signing time when `x-amz-date` is absent, and bodies
+//! of unknown length (`Transfer-Encoding: chunked`) for unsigned payloads.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -45,6 +48,10 @@ fn refusal(request: &Request<Incoming>, domain: Option<&Domain>) -> Option<(Stat
     };
     if let Some(authorization) = request.headers().get(http::header::AUTHORIZATION) {
         let text = authorization.as_bytes();
+        // An empty Authorization authenticates nobody, whatever other auth headers say.
+        if text.iter().all(u8::is_ascii_whitespace) {
+            return Some((StatusCode::FORBIDDEN, "AccessDenied", "Access Denied".to_owned()));
+        }
         if text.starts_with(b"AWS ") {
             return unsupported();
         }
@@ -61,7 +68,20 @@ fn refusal(request: &Request<Incoming>, domain: Option<&Domain>) -> Option<(Stat
             ));
         }
     }
+    if let Some(refused) = date_refusal(request) {
+        return Some(refused);
+    }
     let query = request.uri().query().unwrap_or("");
+    if let Some(reason) = presigned_v4_malformed(query) {
+        return Some((StatusCode::BAD_REQUEST, "AuthorizationQueryParametersError", reason));
+    }
+    if missing_length(request, virtual_host(request, domain)) {
+        return Some((
+            StatusCode::LENGTH_REQUIRED,
+            "MissingContentLength",
+            "You must provide the Content-Length HTTP header.".to_owned(),
+        ));
+    }
     let mut signature_v2 = (false, false);
     for pair in query.split('&') {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -101,6 +121,239 @@ fn refusal(request: &Request<Incoming>, domain: Option<&Domain>) -> Option<(Stat
         ));
     }
     None
+}
+
+/// The error AWS gives a SigV4 header-signed request without a usable signing time: neither an
+/// `x-amz-date` nor (when that is absent) a `Date` it can read. `x-amz-date` wins when both are
+/// sent, so a malformed `x-amz-date` is refused even beside a good `Date`.
+fn date_refusal(request: &Request<Incoming>) -> Option<(StatusCode, &'static str, String)> {
+    let headers = request.headers();
+    let sigv4 = headers.get(http::header::AUTHORIZATION).is_some_and(|v| v.as_bytes().starts_with(b"AWS4-"));
+    if !sigv4 {
+        return None;
+    }
+    let valid = match headers.get("x-amz-date") {
+        Some(value) => value.to_str().ok().and_then(amz_date).is_some(),
+        None => headers.get(http::header::DATE).and_then(|v| v.to_str().ok()).and_then(http_date_as_amz).is_some(),
+    };
+    (!valid).then(|| {
+        (
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            "AWS authentication requires a valid Date or x-amz-date header".to_owned(),
+        )
+    })
+}
+
+/// `yyyymmddThhmmssZ`, SigV4's timestamp, as a time.
+fn amz_date(text: &str) -> Option<time::PrimitiveDateTime> {
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    time::PrimitiveDateTime::parse(text, &format).ok()
+}
+
+/// An HTTP `Date` (RFC 7231 IMF-fixdate) as SigV4's timestamp.
+fn http_date_as_amz(text: &str) -> Option<String> {
+    let parsed = s3s::dto::Timestamp::parse(s3s::dto::TimestampFormat::HttpDate, text).ok()?;
+    let time = time::OffsetDateTime::from(parsed);
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    time.format(&format).ok()
+}
+
+/// The query parameters a SigV4 presigned URL must carry.
+const PRESIGNED_V4_PARAMETERS: [&str; 6] =
+    ["X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Signature"];
+
+/// Why a SigV4 presigned URL is malformed, as AWS's AuthorizationQueryParametersError says it:
+/// a parameter missing, an algorithm other than AWS4-HMAC-SHA256, a credential that is not
+/// `<key>/<yyyymmdd>/<region>/<service>/aws4_request`, a date not `yyyymmddThhmmssZ`, an expiry
+/// that is not 0 to 7 days in seconds.
+fn presigned_v4_malformed(query: &str) -> Option<String> {
+    let mut values: [Option<String>; 6] = Default::default();
+    for pair in query.split('&') {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if let Some(at) = PRESIGNED_V4_PARAMETERS.iter().position(|p| *p == name) {
+            values[at] = Some(percent_encoding::percent_decode_str(value).decode_utf8_lossy().into_owned());
+        }
+    }
+    if values.iter().all(Option::is_none) {
+        return None;
+    }
+    if let Some(at) = values.iter().position(Option::is_none) {
+        return Some(format!(
+            "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters; {} is missing.",
+            PRESIGNED_V4_PARAMETERS[at]
+        ));
+    }
+    let [algorithm, credential, date, expires, _, _] = values.map(Option::unwrap_or_default);
+    if algorithm != "AWS4-HMAC-SHA256" {
+        return Some("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"".to_owned());
+    }
+    let scope: Vec<&str> = credential.split('/').collect();
+    if scope.len() != 5 || scope[4] != "aws4_request" || scope[1].len() != 8 || scope.iter().any(|s| s.is_empty()) {
+        return Some(
+            "Error parsing the X-Amz-Credential parameter; the Credential is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\"."
+                .to_owned(),
+        );
+    }
+    if amz_date(&date).is_none() {
+        return Some("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"".to_owned());
+    }
+    match expires.parse::<i64>() {
+        Ok(seconds) if seconds < 0 => Some("X-Amz-Expires must be non-negative".to_owned()),
+        Ok(seconds) if seconds as u64 <= PRESIGNED_EXPIRES_SECONDS_MAX => None,
+        Ok(_) => {
+            Some(format!("X-Amz-Expires must be less than a week (in seconds) that is {PRESIGNED_EXPIRES_SECONDS_MAX}"))
+        }
+        Err(_) => Some("X-Amz-Expires should be a number".to_owned()),
+    }
+}
+
+/// Whether a PUT of object data over HTTP/1 frames no body at all: neither Content-Length nor
+/// Transfer-Encoding. AWS answers 411 MissingContentLength (a copy, which has no body, excepted).
+fn missing_length(request: &Request<Incoming>, virtual_host: bool) -> bool {
+    let headers = request.headers();
+    request.method() == http::Method::PUT
+        && request.version() <= http::Version::HTTP_11
+        && !headers.contains_key(http::header::CONTENT_LENGTH)
+        && !headers.contains_key(http::header::TRANSFER_ENCODING)
+        && !headers.contains_key("x-amz-copy-source")
+        && !carries_xml(request, virtual_host)
+}
+
+/// A request whose body length is not known before it arrives: `Transfer-Encoding: chunked`
+/// without Content-Length, on an unsigned payload. s3s refuses such bodies; Cairn streams them
+/// like any other and checks no length. (A body with a signed SHA-256 needs its length up front,
+/// as s3s verifies the hash against it, and stays MissingContentLength.)
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LengthUnknown;
+
+/// Adapts a request to what s3s expects, without touching anything a signature covers:
+/// `x-amz-date` from `Date` when only `Date` was sent (not a signed header then, so adding it
+/// changes no canonical request), and a placeholder Content-Length for a chunked unsigned body,
+/// marked `LengthUnknown` so the handler checks no length.
+fn adapt(request: &mut Request<Incoming>) {
+    let headers = request.headers();
+    let sigv4 = headers.get(http::header::AUTHORIZATION).is_some_and(|v| v.as_bytes().starts_with(b"AWS4-"));
+    if sigv4 && !headers.contains_key("x-amz-date") {
+        let date = headers.get(http::header::DATE).and_then(|v| v.to_str().ok()).and_then(http_date_as_amz);
+        if let Some(value) = date.and_then(|d| HeaderValue::from_str(&d).ok()) {
+            request.headers_mut().insert("x-amz-date", value);
+        }
+    }
+    let headers = request.headers();
+    let chunked = headers
+        .get(http::header::TRANSFER_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let unsigned = headers.get("x-amz-content-sha256").is_none_or(|v| v.as_bytes() == b"UNSIGNED-PAYLOAD");
+    if chunked && unsigned && !headers.contains_key(http::header::CONTENT_LENGTH) {
+        request.headers_mut().insert(http::header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+        request.extensions_mut().insert(LengthUnknown);
+    }
+}
+
+/// Whether a request claims a digest of its body (Content-MD5 or an `x-amz-checksum-*` value) that
+/// is sent whole (not aws-chunked, whose frames s3s decodes and whose checksums ride in trailers).
+fn claims_digest(request: &Request<Incoming>) -> bool {
+    let headers = request.headers();
+    let streaming = headers.get("x-amz-content-sha256").is_some_and(|v| v.as_bytes().starts_with(b"STREAMING-"));
+    // A browser form upload (POST Object) is object data, not a document.
+    let form =
+        headers.get(http::header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"multipart/form-data"));
+    let claims = headers.contains_key("content-md5")
+        || cairn_engine::ChecksumAlgorithm::ALL
+            .into_iter()
+            .any(|algorithm| headers.contains_key(format!("x-amz-checksum-{}", crate::checksum::name(algorithm))));
+    claims && !streaming && !form
+}
+
+/// Reads an XML document body (at most `XML_BODY_BYTES_MAX`) and checks the digests it claims,
+/// as S3 checks them on every request (s3s checks them on object data only): a mismatch is
+/// BadDigest, a malformed Content-MD5 InvalidDigest, a malformed checksum InvalidRequest.
+async fn verified_document(request: Request<Incoming>) -> Result<Request<Body>, s3s::S3Error> {
+    use http_body_util::BodyExt;
+    let (parts, body) = request.into_parts();
+    let limited = http_body_util::Limited::new(body, XML_BODY_BYTES_MAX);
+    let bytes = match limited.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+            return Err(s3s::s3_error!(MaxMessageLengthExceeded, "Your request was too big."));
+        }
+        Err(error) => return Err(s3s::s3_error!(IncompleteBody, "the body ended early: {error}")),
+    };
+    if let Some(value) = parts.headers.get("content-md5") {
+        use md5::Digest;
+        let claimed = value.to_str().ok().and_then(crate::checksum::base64_decode).filter(|d| d.len() == 16);
+        let claimed = claimed.ok_or_else(|| s3s::s3_error!(InvalidDigest))?;
+        if claimed != md5::Md5::digest(&bytes).as_slice() {
+            return Err(s3s::s3_error!(BadDigest, "The Content-MD5 you specified did not match what was received."));
+        }
+    }
+    if let Some(claim) = crate::checksum::claim(&parts.headers)? {
+        let algorithm = claim.algorithm;
+        let mut sums = crate::checksum::BodyChecksums::new(Some(claim), algorithm);
+        sums.update(&bytes);
+        sums.finish(None)?;
+    }
+    Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
+/// Stamps a response with the request's ids, in the headers and, for an S3 error, in its XML body
+/// (`RequestId` and `HostId`, as AWS's error documents carry them).
+fn stamp(response: &mut Response<Body>, request_id: &HeaderValue, host_id: &HeaderValue) {
+    response.headers_mut().insert("x-amz-request-id", request_id.clone());
+    response.headers_mut().insert("x-amz-id-2", host_id.clone());
+    if response.status().as_u16() < 400 {
+        return;
+    }
+    let Some(bytes) = response.body().bytes() else { return };
+    let Some(at) = bytes.windows(8).rposition(|w| w == b"</Error>") else { return };
+    if bytes.windows(11).any(|w| w == b"<RequestId>") {
+        return;
+    }
+    let ids = format!(
+        "<RequestId>{}</RequestId><HostId>{}</HostId>",
+        request_id.to_str().unwrap_or_default(),
+        host_id.to_str().unwrap_or_default()
+    );
+    let mut stamped = Vec::with_capacity(bytes.len() + ids.len());
+    stamped.extend_from_slice(&bytes[..at]);
+    stamped.extend_from_slice(ids.as_bytes());
+    stamped.extend_from_slice(&bytes[at..]);
+    if response.headers().contains_key(http::header::CONTENT_LENGTH) {
+        response.headers_mut().insert(http::header::CONTENT_LENGTH, HeaderValue::from(stamped.len()));
+    }
+    *response.body_mut() = Body::from(Bytes::from(stamped));
+}
+
+/// What s3s writes into an XML document differently from AWS, mended before it is sent:
+/// characters XML 1.0 cannot hold raw (a key may contain any of U+0001 to U+001F) become
+/// character references, as AWS writes them; GetObjectAttributes' ETag is unquoted in AWS's
+/// answer (s3s quotes every ETag).
+fn mend_xml(response: &mut Response<Body>, attributes: bool) {
+    let is_xml = response.headers().get(http::header::CONTENT_TYPE).is_some_and(|v| v.as_bytes() == b"application/xml");
+    let Some(bytes) = response.body().bytes().filter(|_| is_xml) else { return };
+    let raw_control = |b: &u8| *b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r');
+    let quoted_etag = attributes && bytes.windows(7).any(|w| w == b"<ETag>\"");
+    if !quoted_etag && !bytes.iter().any(raw_control) {
+        return;
+    }
+    let mut mended = Vec::with_capacity(bytes.len() + 16);
+    for &byte in bytes.iter() {
+        if raw_control(&byte) {
+            mended.extend_from_slice(format!("&#x{byte:X};").as_bytes());
+        } else {
+            mended.push(byte);
+        }
+    }
+    if quoted_etag {
+        let text = String::from_utf8_lossy(&mended).replace("<ETag>\"", "<ETag>").replace("\"</ETag>", "</ETag>");
+        mended = text.into_bytes();
+    }
+    if response.headers().contains_key(http::header::CONTENT_LENGTH) {
+        response.headers_mut().insert(http::header::CONTENT_LENGTH, HeaderValue::from(mended.len()));
+    }
+    *response.body_mut() = Body::from(Bytes::from(mended));
 }
 
 /// Subresources whose PUT body is a document (XML, or JSON for `policy`) rather than object data.
@@ -169,19 +422,20 @@ impl hyper::service::Service<Request<Incoming>> for Guard {
     type Error = HttpError;
     type Future = BoxFuture<'static, Result<Response<Body>, HttpError>>;
 
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
+    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
         let number = self.next_request.fetch_add(1, Ordering::Relaxed);
         let request_id = format!("{:08X}{:08X}", self.epoch as u32, number);
         let header = HeaderValue::from_str(&request_id).expect("hex digits are a valid header value");
+        let host_id = host_id(&request_id);
         if let Some((status, code, message)) = refusal(&request, self.domain.as_deref()) {
             let body = format!(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{}</Message><RequestId>{request_id}</RequestId></Error>",
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{}</Message></Error>",
                 escape_xml(&message)
             );
             let mut response = Response::new(Body::from(body));
             *response.status_mut() = status;
             response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
-            response.headers_mut().insert("x-amz-request-id", header);
+            stamp(&mut response, &header, &host_id);
             // A refused body is read (up to a bound) before the answer, so a client still
             // sending it sees the error instead of a connection closed under it.
             let drain = code == "MaxMessageLengthExceeded";
@@ -200,13 +454,37 @@ impl hyper::service::Service<Request<Incoming>> for Guard {
                 Ok(response)
             });
         }
+        adapt(&mut request);
+        let attributes = request.method() == http::Method::GET
+            && request.uri().query().unwrap_or("").split('&').any(|pair| pair == "attributes" || pair == "attributes=");
+        let digested = carries_xml(&request, virtual_host(&request, self.domain.as_deref())) && claims_digest(&request);
         let inner = self.inner.clone();
         Box::pin(async move {
-            let mut response = hyper::service::Service::call(&inner, request).await?;
-            response.headers_mut().insert("x-amz-request-id", header);
+            let request = if digested {
+                match verified_document(request).await {
+                    Ok(request) => request,
+                    Err(error) => {
+                        let mut response = error.to_http_response().map_err(|e| HttpError::new(Box::new(e)))?;
+                        stamp(&mut response, &header, &host_id);
+                        return Ok(response);
+                    }
+                }
+            } else {
+                request.map(Body::from)
+            };
+            let mut response = inner.call(request).await?;
+            mend_xml(&mut response, attributes);
+            stamp(&mut response, &header, &host_id);
             Ok(response)
         })
     }
+}
+
+/// The `x-amz-id-2` of a request: AWS's is an opaque base64 token; Cairn's is the base64 of the
+/// request id with the server's name, so it too names one request.
+fn host_id(request_id: &str) -> HeaderValue {
+    let token = base64_simd::STANDARD.encode_to_string(format!("cairn/{request_id}"));
+    HeaderValue::from_str(&token).expect("base64 is a valid header value")
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use crate::account::{Access, Accounts};
 use crate::checksum::{self, BodyChecksums, Fields};
 use crate::error::to_s3;
+use crate::guard::LengthUnknown;
 
 /// The object attributes of a request that carries S3's standard object headers.
 macro_rules! request_attributes {
@@ -50,6 +51,13 @@ macro_rules! with_checksums {
         }
     };
 }
+
+/// The region where S3 answers an owner's CreateBucket of an existing bucket with 200.
+const LEGACY_REGION: &str = "us-east-1";
+
+/// The most buckets a ListBuckets page holds (S3's `max-buckets` range is 1 to 10,000; without
+/// it, every bucket up to this many).
+pub const BUCKETS_PAGE_MAX: usize = 10_000;
 
 /// Bodies up to this size (one engine chunk) are read on the request's own thread; larger ones
 /// chunk by chunk on the blocking pool, so a long read never holds an async worker.
@@ -112,6 +120,21 @@ impl Cairn {
         Ok((found, info))
     }
 
+    /// The 204 of deleting a configuration the bucket does not have, once the bucket is known to
+    /// exist.
+    fn nothing_to_delete<T: Default>(&self, bucket: &str) -> S3Result<S3Response<T>> {
+        self.engine.head_bucket(bucket).map_err(to_s3)?;
+        Ok(S3Response::new(T::default()))
+    }
+
+    /// `error` for a configuration the bucket does not have, once the bucket is known to exist.
+    fn absent(&self, bucket: &str, error: s3s::S3Error) -> s3s::S3Error {
+        match self.engine.head_bucket(bucket) {
+            Ok(_) => error,
+            Err(missing) => to_s3(missing),
+        }
+    }
+
     /// Runs a call that returns S3 errors on the blocking pool.
     async fn blocking_s3<T: Send + 'static>(
         &self,
@@ -169,21 +192,39 @@ fn parse_http_date(text: &str) -> Option<Timestamp> {
 impl S3 for Cairn {
     async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
         let account = self.accounts.requester(req.credentials.as_ref())?;
-        let buckets = self
-            .engine
-            .list_buckets()
-            .into_iter()
-            .filter(|b| self.accounts.owns(account, &b.owner))
+        let input = req.input;
+        let max_buckets = match input.max_buckets {
+            None => BUCKETS_PAGE_MAX,
+            Some(n) if (1..=BUCKETS_PAGE_MAX as i32).contains(&n) => n as usize,
+            Some(_) => return Err(s3_error!(InvalidArgument, "max-buckets must be an integer from 1 to 10000")),
+        };
+        // The continuation token is the hex of the last name returned.
+        let after = input.continuation_token.as_deref().map(decode_token).transpose()?;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let mut listed = self.engine.list_buckets().into_iter().filter(|b| {
+            self.accounts.owns(account, &b.owner)
+                && b.name.starts_with(&prefix)
+                && after.as_ref().is_none_or(|after| b.name.as_str() > after.as_str())
+                && input.bucket_region.as_ref().is_none_or(|region| &b.region == region)
+        });
+        let buckets: Vec<Bucket> = listed
+            .by_ref()
+            .take(max_buckets)
             .map(|b| Bucket {
                 name: Some(b.name),
                 creation_date: Some(timestamp(b.created_ms)),
                 bucket_region: Some(b.region),
             })
             .collect();
+        let more = listed.next().is_some();
+        let continuation_token = more
+            .then(|| buckets.last().and_then(|b| b.name.as_deref()).map(|n| cairn_engine::hex(n.as_bytes())))
+            .flatten();
         Ok(S3Response::new(ListBucketsOutput {
             buckets: Some(buckets),
             owner: Some(account.owner()),
-            ..Default::default()
+            continuation_token,
+            prefix: input.prefix,
         }))
     }
 
@@ -214,6 +255,11 @@ impl S3 for Cairn {
                 if !self.accounts.owns(account, &existing.owner) {
                     return Err(s3_error!(BucketAlreadyExists));
                 }
+                // us-east-1 answers its owner's re-creation with 200 and changes nothing (AWS's
+                // legacy behavior there); every other region says BucketAlreadyOwnedByYou.
+                if existing.region == LEGACY_REGION {
+                    return Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{name}")) }));
+                }
             }
             return Err(error);
         }
@@ -222,7 +268,12 @@ impl S3 for Cairn {
 
     async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
         let info = self.engine.head_bucket(&req.input.bucket).map_err(to_s3)?;
-        Ok(S3Response::new(HeadBucketOutput { bucket_region: Some(info.region), ..Default::default() }))
+        Ok(S3Response::new(HeadBucketOutput {
+            bucket_region: Some(info.region),
+            // Not an access point: S3 says so on every HeadBucket.
+            access_point_alias: Some(false),
+            ..Default::default()
+        }))
     }
 
     async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
@@ -268,23 +319,26 @@ impl S3 for Cairn {
     }
 
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
-        let S3Request { input, headers, trailing_headers, .. } = req;
+        let S3Request { mut input, headers, trailing_headers, extensions, .. } = req;
+        input.content_encoding = stored_content_encoding(input.content_encoding);
         let attributes = request_attributes!(input, input.tagging).into_engine()?;
-        let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+        let condition =
+            self.write_condition(&input.bucket, &input.key, input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let claim = checksum::claim(&headers)?;
         let store = claim.as_ref().map_or(checksum::DEFAULT_ALGORITHM, |c| c.algorithm);
         let mut sums = BodyChecksums::new(claim, store);
         let mut writer = self.engine.put_object(&input.bucket, &input.key, attributes).map_err(to_s3)?;
-        writer.set_condition(condition);
-        receive_body(input.body, input.content_length, &mut writer, &mut sums).await?;
-        if let Some(content_md5) = &input.content_md5 {
+        writer.set_condition(condition.condition);
+        let content_length = input.content_length.filter(|_| extensions.get::<LengthUnknown>().is_none());
+        receive_body(input.body, content_length, &mut writer, &mut sums).await?;
+        if let Some(content_md5) = content_md5(input.content_md5.as_deref(), &headers) {
             check_content_md5(content_md5, &writer.md5())?;
         }
         let (stored, _) = sums.finish(trailing_headers.and_then(|t| t.take()).as_ref())?;
         let fields = Fields::of(Some(&stored), None);
         writer.set_checksum(stored);
         let bucket = input.bucket.clone();
-        let outcome = writer.finish_async().await.map_err(to_s3)?;
+        let outcome = writer.finish_async().await.map_err(|error| condition.refusal(error))?;
         let versioned = self.versioned(&bucket)?;
         Ok(S3Response::new(with_checksums!(fields => PutObjectOutput {
             e_tag: Some(ETag::Strong(outcome.etag.trim_matches('"').to_owned())),
@@ -311,7 +365,7 @@ impl S3 for Cairn {
                     "Cannot specify both Range header and partNumber query parameter"
                 ));
             }
-            (None, Some(number)) => Some(part_range(&info, number)?),
+            (None, Some(number)) => part_range(&info, number)?,
             (None, None) => None,
             (Some(Range::Int { first, last }), None) => Some(ByteRange::From { first, last }),
             (Some(Range::Suffix { length }), None) => Some(ByteRange::Suffix(length)),
@@ -354,7 +408,8 @@ impl S3 for Cairn {
             cache_control: input.response_cache_control.or_else(|| system.cache_control.clone()),
             expires: input.response_expires.or_else(|| system.expires.as_deref().and_then(parse_http_date)),
             metadata: user_metadata(&info),
-            parts_count: info.parts_count().map(|n| n as i32),
+            // S3 gives the parts count only to a partNumber read of a multipart object.
+            parts_count: info.parts_count().filter(|_| input.part_number.is_some()).map(|n| n as i32),
             tag_count: (!info.attributes.tags.is_empty()).then_some(info.attributes.tags.len() as i32),
             version_id: version_header(version_id, versioned),
             checksum_type: sums.kind,
@@ -372,7 +427,7 @@ impl S3 for Cairn {
             if_unmodified_since: input.if_unmodified_since.as_ref(),
         };
         let (found, info) = self.read_version(&input.bucket, &input.key, input.version_id.as_deref(), &conditions)?;
-        let part = input.part_number.map(|number| part_range(&info, number)).transpose()?;
+        let part = input.part_number.map(|number| part_range(&info, number)).transpose()?.flatten();
         let sums = read_checksum(&info, input.checksum_mode.as_ref(), false, input.part_number);
         let versioned = self.versioned(&input.bucket)?;
         let system = &info.attributes.system;
@@ -382,7 +437,7 @@ impl S3 for Cairn {
             }
             _ => (info.size, None),
         };
-        Ok(S3Response::new(with_checksums!(sums => HeadObjectOutput {
+        let mut response = S3Response::new(with_checksums!(sums => HeadObjectOutput {
             content_length: Some(content_length as i64),
             content_range,
             accept_ranges: Some("bytes".into()),
@@ -395,11 +450,16 @@ impl S3 for Cairn {
             cache_control: system.cache_control.clone(),
             expires: system.expires.as_deref().and_then(parse_http_date),
             metadata: user_metadata(&info),
-            parts_count: info.parts_count().map(|n| n as i32),
+            parts_count: info.parts_count().filter(|_| input.part_number.is_some()).map(|n| n as i32),
             version_id: version_header(found.id, versioned),
             checksum_type: sums.kind,
             ..Default::default()
-        })))
+        }));
+        // GET's x-amz-tagging-count is in s3s's output; HEAD's is not, though S3 sends it.
+        if !info.attributes.tags.is_empty() {
+            response.headers.insert("x-amz-tagging-count", http::HeaderValue::from(info.attributes.tags.len()));
+        }
+        Ok(response)
     }
 
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
@@ -415,7 +475,9 @@ impl S3 for Cairn {
     }
 
     async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
-        let input = req.input;
+        let mut input = req.input;
+        // An empty delimiter is none, and is not echoed.
+        input.delimiter = input.delimiter.filter(|d| !d.is_empty());
         let start_after = match &input.continuation_token {
             Some(token) => Some(decode_token(token)?),
             None => input.start_after.clone(),
@@ -565,7 +627,9 @@ impl S3 for Cairn {
         let input = req.input;
         let version = version_param(input.version_id.as_deref())?;
         let (found, info) = self.engine.head_object(&input.bucket, &input.key, version).map_err(to_s3)?;
-        let wants = |name: &str| input.object_attributes.iter().any(|a| a.as_str() == name);
+        // The SDKs send the attributes as one comma-separated header; others repeat the header.
+        let wants =
+            |name: &str| input.object_attributes.iter().flat_map(|a| a.as_str().split(',')).any(|a| a.trim() == name);
         let object_parts = match (&info.layout, wants(s3s::dto::ObjectAttributes::OBJECT_PARTS)) {
             (cairn_engine::Layout::Parts(parts), true) => {
                 let marker = input.part_number_marker.unwrap_or(0).max(0);
@@ -708,7 +772,9 @@ impl S3 for Cairn {
     }
 
     async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
-        let input = req.input;
+        let mut input = req.input;
+        // An empty delimiter is none, and is not echoed.
+        input.delimiter = input.delimiter.filter(|d| !d.is_empty());
         let max_keys = input.max_keys.unwrap_or(1000);
         if max_keys < 0 {
             return Err(s3_error!(InvalidArgument, "max-keys must not be negative"));
@@ -729,7 +795,8 @@ impl S3 for Cairn {
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
             prefix: encode(input.prefix),
-            marker: encode(input.marker),
+            // S3 echoes Marker, empty when none was given.
+            marker: Some(encode(input.marker).unwrap_or_default()),
             delimiter: encode(input.delimiter),
             max_keys: Some(max_keys),
             is_truncated: Some(page.is_truncated),
@@ -745,7 +812,8 @@ impl S3 for Cairn {
         &self,
         req: S3Request<ListObjectVersionsInput>,
     ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
-        let input = req.input;
+        let mut input = req.input;
+        input.delimiter = input.delimiter.filter(|d| !d.is_empty());
         let owner = self.bucket_owner(&input.bucket)?;
         let url = url_encoding(input.encoding_type.as_ref())?;
         let max_keys = input.max_keys.unwrap_or(1000);
@@ -859,9 +927,10 @@ impl S3 for Cairn {
                             key: Some(object.key),
                             version_id: object.version_id,
                             delete_marker: outcome.delete_marker.then_some(true),
+                            // The marker made, or the one a version id removed.
                             delete_marker_version_id: outcome
                                 .version
-                                .filter(|_| outcome.delete_marker && version.is_none())
+                                .filter(|_| outcome.delete_marker)
                                 .map(|v| v.to_string()),
                         }),
                         Err(error @ cairn_engine::Error::NoSuchBucket(_)) => return Err(error),
@@ -907,7 +976,7 @@ impl S3 for Cairn {
     }
 
     async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
-        let S3Request { input, headers, trailing_headers, .. } = req;
+        let S3Request { input, headers, trailing_headers, extensions, .. } = req;
         let upload = upload_param(&input.upload_id)?;
         let number = u32::try_from(input.part_number)
             .map_err(|_| s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))?;
@@ -915,8 +984,9 @@ impl S3 for Cairn {
         let mut writer = self.engine.upload_part(&input.bucket, &input.key, upload, number).map_err(to_s3)?;
         let algorithm = checksum::part_algorithm(writer.checksum_spec(), claim.as_ref())?;
         let mut sums = BodyChecksums::new(claim, algorithm);
-        receive_body(input.body, input.content_length, &mut writer, &mut sums).await?;
-        if let Some(content_md5) = &input.content_md5 {
+        let content_length = input.content_length.filter(|_| extensions.get::<LengthUnknown>().is_none());
+        receive_body(input.body, content_length, &mut writer, &mut sums).await?;
+        if let Some(content_md5) = content_md5(input.content_md5.as_deref(), &headers) {
             check_content_md5(content_md5, &writer.md5())?;
         }
         let (stored, claimed) = sums.finish(trailing_headers.and_then(|t| t.take()).as_ref())?;
@@ -936,10 +1006,10 @@ impl S3 for Cairn {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let location = object_url(&req.headers, &req.input.bucket, &req.input.key);
         let input = req.input;
         let upload = upload_param(&input.upload_id)?;
         let listed = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
-        let parts_len = listed.len() as u32;
         if listed.is_empty() {
             return Err(s3_error!(
                 MalformedXML,
@@ -955,35 +1025,31 @@ impl S3 for Cairn {
             let sums: Vec<_> = checksum::listed(&part).into_iter().map(|(a, v)| (a, v.to_owned())).collect();
             part_checksums.insert(number, sums);
         }
-        let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+        let condition =
+            self.write_condition(&input.bucket, &input.key, input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let (bucket, key) = (input.bucket.clone(), input.key.clone());
-        let (outcome, stored) = self
+        let outcome = self
             .blocking_s3(move |engine| {
                 // The object's checksum is computed from exactly the parts the engine chose.
                 let mut refused = None;
-                let mut stored = None;
-                let outcome = engine.complete_upload_with(&bucket, &key, upload, &parts, condition, |chosen, spec| {
-                    match checksum::combine(chosen, spec, &part_checksums) {
-                        Ok(combined) => {
-                            stored.clone_from(&combined);
-                            Ok(combined)
-                        }
-                        Err(error) => {
+                let outcome =
+                    engine.complete_upload_with(&bucket, &key, upload, &parts, condition.condition, |chosen, spec| {
+                        checksum::combine(chosen, spec, &part_checksums).map_err(|error| {
                             refused = Some(error);
-                            Err(cairn_engine::Error::InvalidArgument("checksum refused".into()))
-                        }
-                    }
-                });
+                            cairn_engine::Error::InvalidArgument("checksum refused".into())
+                        })
+                    });
                 match (outcome, refused) {
                     (_, Some(error)) => Err(error),
-                    (outcome, None) => Ok((outcome.map_err(to_s3)?, stored)),
+                    (outcome, None) => outcome.map_err(|error| condition.refusal(error)),
                 }
             })
             .await?;
-        let fields = Fields::of(stored.as_ref(), Some(parts_len));
+        let parts_count = outcome.etag.trim_matches('"').rsplit_once('-').and_then(|(_, n)| n.parse().ok());
+        let fields = Fields::of(outcome.checksum.as_ref(), parts_count);
         let versioned = self.versioned(&input.bucket)?;
         Ok(S3Response::new(with_checksums!(fields => CompleteMultipartUploadOutput {
-            location: Some(format!("/{}/{}", input.bucket, input.key)),
+            location: Some(location),
             bucket: Some(input.bucket),
             key: Some(input.key),
             e_tag: Some(ETag::Strong(outcome.etag.trim_matches('"').to_owned())),
@@ -1051,7 +1117,8 @@ impl S3 for Cairn {
         &self,
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
-        let input = req.input;
+        let mut input = req.input;
+        input.delimiter = input.delimiter.filter(|d| !d.is_empty());
         let url = url_encoding(input.encoding_type.as_ref())?;
         let owner = self.bucket_owner(&input.bucket)?;
         let max_uploads = input.max_uploads.unwrap_or(1000).max(0);
@@ -1107,6 +1174,124 @@ impl S3 for Cairn {
             common_prefixes: Some(common_prefixes),
             ..Default::default()
         }))
+    }
+
+    // ---- bucket configurations Cairn does not hold yet ----
+    // A bucket has no policy, CORS, website, lifecycle, replication or object-lock configuration
+    // until the issues that build them land: reading one is AWS's "not found" answer for a bucket
+    // without it, deleting one is the no-op AWS answers with 204. Setting one stays NotImplemented.
+
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        Err(self.absent(&req.input.bucket, s3_error!(NoSuchBucketPolicy, "The bucket policy does not exist")))
+    }
+
+    async fn get_bucket_policy_status(
+        &self,
+        req: S3Request<GetBucketPolicyStatusInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
+        Err(self.absent(&req.input.bucket, s3_error!(NoSuchBucketPolicy, "The bucket policy does not exist")))
+    }
+
+    async fn get_bucket_cors(&self, req: S3Request<GetBucketCorsInput>) -> S3Result<S3Response<GetBucketCorsOutput>> {
+        Err(self.absent(&req.input.bucket, s3_error!(NoSuchCORSConfiguration, "The CORS configuration does not exist")))
+    }
+
+    async fn get_bucket_website(
+        &self,
+        req: S3Request<GetBucketWebsiteInput>,
+    ) -> S3Result<S3Response<GetBucketWebsiteOutput>> {
+        Err(self.absent(
+            &req.input.bucket,
+            s3_error!(NoSuchWebsiteConfiguration, "The specified bucket does not have a website configuration"),
+        ))
+    }
+
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<GetBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
+        Err(self.absent(
+            &req.input.bucket,
+            s3_error!(NoSuchLifecycleConfiguration, "The lifecycle configuration does not exist"),
+        ))
+    }
+
+    async fn get_bucket_replication(
+        &self,
+        req: S3Request<GetBucketReplicationInput>,
+    ) -> S3Result<S3Response<GetBucketReplicationOutput>> {
+        Err(self.absent(
+            &req.input.bucket,
+            s3_error!(ReplicationConfigurationNotFoundError, "The replication configuration was not found"),
+        ))
+    }
+
+    async fn get_object_lock_configuration(
+        &self,
+        req: S3Request<GetObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
+        Err(self.absent(
+            &req.input.bucket,
+            s3_error!(ObjectLockConfigurationNotFoundError, "Object Lock configuration does not exist for this bucket"),
+        ))
+    }
+
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        self.nothing_to_delete(&req.input.bucket)
+    }
+
+    async fn delete_bucket_cors(
+        &self,
+        req: S3Request<DeleteBucketCorsInput>,
+    ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
+        self.nothing_to_delete(&req.input.bucket)
+    }
+
+    async fn delete_bucket_website(
+        &self,
+        req: S3Request<DeleteBucketWebsiteInput>,
+    ) -> S3Result<S3Response<DeleteBucketWebsiteOutput>> {
+        self.nothing_to_delete(&req.input.bucket)
+    }
+
+    async fn delete_bucket_lifecycle(
+        &self,
+        req: S3Request<DeleteBucketLifecycleInput>,
+    ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
+        self.nothing_to_delete(&req.input.bucket)
+    }
+
+    async fn delete_bucket_replication(
+        &self,
+        req: S3Request<DeleteBucketReplicationInput>,
+    ) -> S3Result<S3Response<DeleteBucketReplicationOutput>> {
+        self.nothing_to_delete(&req.input.bucket)
+    }
+
+    async fn get_object_retention(
+        &self,
+        req: S3Request<GetObjectRetentionInput>,
+    ) -> S3Result<S3Response<GetObjectRetentionOutput>> {
+        let input = req.input;
+        let version = version_param(input.version_id.as_deref())?;
+        self.engine.head_object(&input.bucket, &input.key, version).map_err(to_s3)?;
+        Err(s3_error!(InvalidRequest, "Bucket is missing Object Lock Configuration"))
+    }
+
+    async fn get_object_legal_hold(
+        &self,
+        req: S3Request<GetObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
+        let input = req.input;
+        let version = version_param(input.version_id.as_deref())?;
+        self.engine.head_object(&input.bucket, &input.key, version).map_err(to_s3)?;
+        Err(s3_error!(InvalidRequest, "Bucket is missing Object Lock Configuration"))
     }
 }
 
@@ -1172,63 +1357,146 @@ fn check_conditions(info: &ObjectInfo, conditions: &Conditions<'_>) -> S3Result<
         _ => {}
     }
     match (if_none_match, if_modified_since) {
-        (Some(condition), _) if matches(condition) => Err(s3_error!(NotModified)),
-        (None, Some(since)) if modified <= seconds(since) => Err(s3_error!(NotModified)),
+        (Some(condition), _) if matches(condition) => Err(not_modified(info)),
+        (None, Some(since)) if modified <= seconds(since) => Err(not_modified(info)),
         _ => Ok(()),
     }
 }
 
-/// The byte range of part `number` (a single PUT is part 1), as an inclusive range.
-fn part_range(info: &ObjectInfo, number: i32) -> S3Result<ByteRange> {
-    let invalid = || {
-        // S3's InvalidPartNumber (416) is not among s3s's known codes.
-        let mut error = s3s::S3Error::new(s3s::S3ErrorCode::Custom("InvalidPartNumber".into()));
-        error.set_message("The requested partnumber is not satisfiable");
-        error.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
-        error
-    };
-    let number = u32::try_from(number).ok().filter(|n| *n >= 1).ok_or_else(invalid)?;
-    let (start, end) = info.part_range(number).ok_or_else(invalid)?;
-    if end == start {
-        return Err(invalid());
+/// 304 Not Modified carries the object's ETag and Last-Modified, as S3's does.
+fn not_modified(info: &ObjectInfo) -> s3s::S3Error {
+    let mut error = s3_error!(NotModified);
+    let mut headers = http::HeaderMap::new();
+    if let Ok(etag) = http::HeaderValue::from_str(&info.etag()) {
+        headers.insert(http::header::ETAG, etag);
     }
-    Ok(ByteRange::From { first: start, last: Some(end - 1) })
+    let modified = http_date(&timestamp(info.last_modified_ms)).ok().and_then(|d| http::HeaderValue::from_str(&d).ok());
+    if let Some(modified) = modified {
+        headers.insert(http::header::LAST_MODIFIED, modified);
+    }
+    error.set_headers(headers);
+    error
 }
 
-/// S3's conditional writes: `If-None-Match: *` (create only) or `If-Match: <etag>`.
-pub(crate) fn write_condition(
-    if_match: Option<&ETagCondition>,
-    if_none_match: Option<&ETagCondition>,
-) -> S3Result<PutCondition> {
-    let not_implemented =
-        || s3_error!(NotImplemented, "A header you provided implies functionality that is not implemented");
-    match (if_match, if_none_match) {
-        (None, None) => Ok(PutCondition::None),
-        (None, Some(ETagCondition::Any)) => Ok(PutCondition::IfNoneMatch),
-        (Some(ETagCondition::ETag(ETag::Strong(value) | ETag::Weak(value))), None) => {
-            let value = value.trim_matches('"');
-            let (hex, parts) = match value.split_once('-') {
-                Some((hex, parts)) => (hex, parts.parse::<u32>().ok()),
-                None => (value, Some(0)),
-            };
-            // An ETag this store could not have made matches no object: no object has u32::MAX
-            // parts. (A missing key is still 404, decided with the write.)
-            match (etag_md5(&ETag::Strong(hex.to_owned())), parts) {
-                (Some(etag_md5), Some(parts)) => Ok(PutCondition::IfMatch { etag_md5, parts }),
-                _ => Ok(PutCondition::IfMatch { etag_md5: [0; 16], parts: u32::MAX }),
-            }
+/// The byte range of part `number` (a single PUT is part 1), as an inclusive range; `None` for
+/// an empty part 1, which is the whole (empty) object. A number outside 1 to 10,000 is
+/// InvalidArgument; a part the object does not have, S3's 400 InvalidPart.
+fn part_range(info: &ObjectInfo, number: i32) -> S3Result<Option<ByteRange>> {
+    let number = u32::try_from(number)
+        .ok()
+        .filter(|n| (1..=cairn_engine::limits::PART_NUMBER_MAX).contains(n))
+        .ok_or_else(|| s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))?;
+    let (start, end) = info.part_range(number).ok_or_else(|| {
+        s3_error!(
+            InvalidPart,
+            "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
+        )
+    })?;
+    Ok((end > start).then_some(ByteRange::From { first: start, last: Some(end - 1) }))
+}
+
+/// A write condition as the engine checks it, and how its failure reads to the client.
+pub(crate) struct WriteCondition {
+    pub condition: PutCondition,
+    /// `If-Match: *` was resolved to the current ETag before the write: if the engine then finds
+    /// another ETag, the object changed meanwhile, which S3 calls a conflict (409), not a 412.
+    resolved_any: bool,
+}
+
+impl WriteCondition {
+    /// The S3 error for an engine error of the conditional write.
+    pub fn refusal(&self, error: cairn_engine::Error) -> s3s::S3Error {
+        match error {
+            cairn_engine::Error::PreconditionFailed if self.resolved_any => s3_error!(
+                ConditionalRequestConflict,
+                "A conflicting operation occurred. If using PutObject you can retry the request."
+            ),
+            other => to_s3(other),
         }
-        _ => Err(not_implemented()),
     }
+}
+
+impl Cairn {
+    /// S3's conditional writes, in the forms clients send them: `If-None-Match: *` (create
+    /// only), `If-Match: <etag>` (quoted, unquoted or weak), `If-Match: *` (overwrite only), and
+    /// both at once (If-Match decides on a missing key, If-None-Match on a present one, so an
+    /// existing object always fails). If-None-Match with an ETag is a read condition S3 does not
+    /// take on writes: NotImplemented, as AWS.
+    fn write_condition(
+        &self,
+        bucket: &str,
+        key: &str,
+        if_match: Option<&ETagCondition>,
+        if_none_match: Option<&ETagCondition>,
+    ) -> S3Result<WriteCondition> {
+        let plain = |condition| Ok(WriteCondition { condition, resolved_any: false });
+        let no_match = PutCondition::IfMatch { etag_md5: [0; 16], parts: u32::MAX };
+        match (if_match, if_none_match) {
+            (None, None) => plain(PutCondition::None),
+            (None, Some(ETagCondition::Any)) => plain(PutCondition::IfNoneMatch),
+            (Some(_), Some(ETagCondition::Any)) => plain(no_match),
+            (Some(ETagCondition::ETag(etag)), None) => plain(if_match_etag(etag)),
+            (Some(ETagCondition::Any), None) => match self.engine.head_object(bucket, key, None) {
+                Ok((_, info)) => Ok(WriteCondition {
+                    condition: PutCondition::IfMatch {
+                        etag_md5: info.etag_md5,
+                        parts: info.parts_count().unwrap_or(0),
+                    },
+                    resolved_any: true,
+                }),
+                Err(cairn_engine::Error::NoSuchKey { .. }) => Err(s3_error!(NoSuchKey)),
+                Err(error) => Err(to_s3(error)),
+            },
+            (_, Some(ETagCondition::ETag(_))) => Err(s3_error!(
+                NotImplemented,
+                "A header you provided implies functionality that is not implemented: If-None-Match takes only * on writes"
+            )),
+        }
+    }
+}
+
+/// `If-Match: <etag>` as the engine's condition. An ETag this store could not have made matches
+/// no object: no object has u32::MAX parts (a missing key is still 404, decided with the write).
+pub(crate) fn if_match_etag(etag: &ETag) -> PutCondition {
+    let value = etag.value().trim_matches('"');
+    let (hex, parts) = match value.split_once('-') {
+        Some((hex, parts)) => (hex, parts.parse::<u32>().ok()),
+        None => (value, Some(0)),
+    };
+    match (etag_md5(&ETag::Strong(hex.to_owned())), parts) {
+        (Some(etag_md5), Some(parts)) => PutCondition::IfMatch { etag_md5, parts },
+        _ => PutCondition::IfMatch { etag_md5: [0; 16], parts: u32::MAX },
+    }
+}
+
+/// The Content-Encoding an object keeps: `aws-chunked` describes the request's framing, not the
+/// object, so S3 drops it (`gzip, aws-chunked` is stored as `gzip`).
+fn stored_content_encoding(encoding: Option<String>) -> Option<String> {
+    let encoding = encoding?;
+    let kept: Vec<&str> = encoding
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(", "))
 }
 
 /// `x-amz-copy-source-range: bytes=first-last` (both required, inclusive, within the source).
+/// A malformed range is InvalidArgument; one that reaches past the source, InvalidRange (416).
 pub(crate) fn copy_source_range(text: &str, size: u64) -> S3Result<(u64, u64)> {
-    let invalid = || s3_error!(InvalidArgument, "Range specified is not valid for source object of size: {size}");
+    let invalid = || {
+        s3_error!(
+            InvalidArgument,
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy"
+        )
+    };
     let (first, last) = text.strip_prefix("bytes=").and_then(|r| r.split_once('-')).ok_or_else(invalid)?;
     let (first, last) = (first.parse::<u64>().map_err(|_| invalid())?, last.parse::<u64>().map_err(|_| invalid())?);
-    if first > last || last >= size {
+    if first > last {
         return Err(invalid());
+    }
+    if last >= size {
+        return Err(s3_error!(InvalidRange, "The requested range is not satisfiable"));
     }
     Ok((first, last))
 }
@@ -1366,7 +1634,12 @@ async fn next_chunk(
 /// so it is told apart by its message.
 fn body_error(error: s3s::StdError) -> s3s::S3Error {
     let text = error.to_string();
-    if text.contains("SignatureMismatch") {
+    if text.contains("Sha256Mismatch") {
+        let mut error = s3s::S3Error::new(s3s::S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into()));
+        error.set_message("The provided 'x-amz-content-sha256' header does not match what was computed.");
+        error.set_status_code(http::StatusCode::BAD_REQUEST);
+        error
+    } else if text.contains("SignatureMismatch") {
         s3_error!(SignatureDoesNotMatch, "a chunk signature of the body does not match")
     } else if text.contains("AwsChunkedStreamError") && !text.contains("Incomplete") && !text.contains("Underlying") {
         s3_error!(InvalidRequest, "the aws-chunked body is malformed: {text}")
@@ -1464,6 +1737,24 @@ fn listed_name(name: &str, url: bool) -> String {
     if url { percent_encoding::utf8_percent_encode(name, URL_PATH_ESCAPED).to_string() } else { name.to_owned() }
 }
 
+/// The URL of an object as CompleteMultipartUpload's Location gives it: on the host the request
+/// named, virtual-hosted when the request was, the key URL-escaped.
+fn object_url(headers: &http::HeaderMap, bucket: &str, key: &str) -> String {
+    let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let key = percent_encoding::utf8_percent_encode(key, URL_PATH_ESCAPED);
+    if host.starts_with(&format!("{bucket}.")) {
+        format!("http://{host}/{key}")
+    } else {
+        format!("http://{host}/{bucket}/{key}")
+    }
+}
+
+/// The request's Content-MD5, if it sent one: s3s reads an empty header as none, but an empty
+/// Content-MD5 is no digest of anything (InvalidDigest, as AWS).
+fn content_md5<'a>(parsed: Option<&'a str>, headers: &http::HeaderMap) -> Option<&'a str> {
+    parsed.or_else(|| headers.contains_key("content-md5").then_some(""))
+}
+
 /// `Content-MD5` is the base64 of the body's MD5; a mismatch is `BadDigest`, a malformed value
 /// `InvalidDigest`.
 fn check_content_md5(header: &str, actual: &[u8; 16]) -> S3Result<()> {
@@ -1512,6 +1803,7 @@ mod tests {
         assert_eq!(code("AwsChunkedStreamError: Incomplete"), "IncompleteBody");
         assert_eq!(code("AwsChunkedStreamError: Underlying: connection reset"), "IncompleteBody");
         assert_eq!(code("connection reset"), "IncompleteBody");
+        assert_eq!(code("UploadStreamError: Sha256Mismatch"), "XAmzContentSHA256Mismatch");
     }
 
     #[test]

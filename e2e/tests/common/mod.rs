@@ -21,11 +21,16 @@ impl TestServer {
 
     /// A server with extra accounts and, if `domain` is set, virtual-hosted-style addressing.
     pub async fn start_with(users: Vec<cairn_server::User>, domain: Option<&str>) -> TestServer {
+        TestServer::start_in("us-east-1", users, domain).await
+    }
+
+    /// A server in `region` (clients still sign for us-east-1, as S3 accepts for bucket creation).
+    pub async fn start_in(region: &str, users: Vec<cairn_server::User>, domain: Option<&str>) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let config = Config {
             address: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().to_owned(),
-            region: "us-east-1".into(),
+            region: region.into(),
             io: cairn_engine_io(),
             domain: domain.map(str::to_owned),
             root: cairn_server::Credentials { access_key: ACCESS_KEY.into(), secret_key: SECRET_KEY.into() },
@@ -98,30 +103,19 @@ where
 
 pub use cairn_engine::testing::body;
 
-/// A minimal HTTP/1.1 exchange over a plain TCP socket, for what the SDK will not send
-/// (presigned URLs, Signature Version 2, anonymous requests). Returns status, headers, body.
-pub fn raw_http(
-    addr: std::net::SocketAddr,
-    method: &str,
-    path_and_query: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> (u16, Vec<(String, String)>, Vec<u8>) {
+/// Sends `request` (a whole HTTP/1.1 request, head and body) on a fresh connection and parses
+/// the answer: status, headers, body.
+pub fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
-    let mut request = format!(
-        "{method} {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
+    stream.write_all(request).unwrap();
     let mut response = Vec::new();
     stream.read_to_end(&mut response).unwrap();
+    parse_response(&response)
+}
+
+fn parse_response(response: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
     let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete response head");
     let head = String::from_utf8_lossy(&response[..split]).to_string();
     let mut lines = head.split("\r\n");
@@ -135,6 +129,33 @@ pub fn raw_http(
         body = dechunk(&body);
     }
     (status, headers, body)
+}
+
+/// The value of header `name` in a raw response's headers.
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+}
+
+/// A minimal HTTP/1.1 exchange over a plain TCP socket, for what the SDK will not send
+/// (presigned URLs, Signature Version 2, anonymous requests). Returns status, headers, body.
+pub fn raw_http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut request = format!(
+        "{method} {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body);
+    raw_exchange(addr, &bytes)
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
