@@ -124,8 +124,13 @@ impl S3Access for Access {
             return Ok(());
         }
         // A missing bucket is NoSuchBucket for every operation, implemented or not.
-        self.engine.head_bucket(bucket).map_err(|_| s3_error!(NoSuchBucket, "The specified bucket does not exist"))?;
-        Access::check_bucket(&self.engine, &self.accounts, account, bucket)?;
+        match self.engine.head_bucket(bucket) {
+            Err(_) => return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist")),
+            Ok(info) if !self.accounts.owns(account, &info.owner) => {
+                return Err(s3_error!(AccessDenied, "Access Denied"));
+            }
+            Ok(_) => {}
+        }
         // An operation Cairn does not implement still answers NoSuchKey / NoSuchVersion first.
         if let S3Path::Object { key, .. } = cx.s3_path()
             && UNIMPLEMENTED_OBJECT_OPERATIONS.contains(&operation)

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Server CPU time per request (user + system, from /proc/<pid>/stat) for one workload: a fresh
+# `cairn serve`, a prefill, then a measured `cairn-bench run`; CPU is read just before and just
+# after the measured run, so prefill and warm-up are not counted. Less sensitive to a shared
+# machine's noise than throughput ratios: a request costs the CPU it costs whoever else runs.
+#
+#   bench/scripts/cpu-per-request.sh WORKLOAD SIZE [DURATION] [CONCURRENCY]
+#
+# Uses the release binaries as they are (build them first: cargo build --release -p cairn-server
+# -p cairn-bench); CAIRN_BIN names another `cairn` binary to measure (an A/B of two builds).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+workload=$1 size=$2 duration=${3:-10s} concurrency=${4:-8}
+data=$(mktemp -d)
+port=$((20000 + RANDOM % 1000))
+CAIRN_LOG=warn "${CAIRN_BIN:-target/release/cairn}" serve --data-dir "$data" --address "127.0.0.1:$port" > "$data/server.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT
+for _ in $(seq 50); do
+    [ -f "$data/credentials" ] && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.1
+done
+bench() {
+    target/release/cairn-bench run --endpoint "http://127.0.0.1:$port" --credentials "$data/credentials" \
+        --workload "$workload" --size "$size" --keys 1000 --concurrency "$concurrency" --quiet --out "$data/out" "$@"
+}
+# Prefill (reads need their keys) and warm up, unmeasured.
+bench --duration 2s --warmup 0s > /dev/null
+ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
+before=$(ticks)
+bench --duration "$duration" --warmup 0s --no-prefill > "$data/run.txt"
+after=$(ticks)
+ops=$(python3 -c "import json,sys; r=json.load(open('$data/out/result.json')); print(r['operations'] if 'operations' in r else r['total']['count'])" 2>/dev/null || echo 0)
+hz=$(getconf CLK_TCK)
+python3 - "$before" "$after" "$hz" "$ops" "$workload" "$size" <<'PY'
+import sys
+before, after, hz, ops = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+cpu = (after - before) / hz
+print(f"{sys.argv[5]} {sys.argv[6]}: {ops} requests, server CPU {cpu:.2f} s, {1e6 * cpu / max(ops, 1):.1f} us/request")
+PY
