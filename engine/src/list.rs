@@ -263,9 +263,12 @@ pub(crate) fn list_versions(bucket: &BucketState, query: &VersionQuery) -> Page<
 
 pub(crate) fn list_uploads(bucket: &BucketState, query: &UploadQuery) -> Page<UploadEntry> {
     let limit = query.max_uploads.min(limits::LIST_PAGE_ENTRIES_MAX);
+    if limit == 0 {
+        return Page { items: Vec::new(), is_truncated: false };
+    }
     let prefix = query.prefix.as_bytes();
     let key_marker = query.key_marker.as_deref().filter(|s| !s.is_empty()).map(str::as_bytes);
-    let delimiter = query.delimiter.as_deref();
+    let delimiter = query.delimiter.as_deref().filter(|d| !d.is_empty());
     let mut items = Vec::new();
     let mut last_prefix: Option<Vec<u8>> = None;
     let lower = (key_marker.unwrap_or(prefix).to_vec(), 0u64);
@@ -317,7 +320,9 @@ pub(crate) fn list_parts(upload: &UploadState, part_marker: u32, max_parts: usiz
     let parts = upload.parts.read();
     let mut range = parts.range(part_marker.saturating_add(1)..);
     let taken: Vec<_> = range.by_ref().take(limit).map(|(_, part)| part.clone()).collect();
-    PartPage { parts: taken, is_truncated: range.next().is_some(), checksum: upload.checksum }
+    // As for the other listings, a page of at most zero entries is not truncated.
+    let is_truncated = limit > 0 && range.next().is_some();
+    PartPage { parts: taken, is_truncated, checksum: upload.checksum }
 }
 
 #[cfg(test)]

@@ -298,9 +298,62 @@ async fn verified_document(request: Request<Incoming>) -> Result<Request<Body>, 
     Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
+/// What a request named, kept to fill in an error body: its URI and, for virtual-hosted style,
+/// the bucket its Host header named.
+struct Named {
+    uri: http::Uri,
+    host_bucket: Option<String>,
+}
+
+impl Named {
+    fn of(request: &Request<Incoming>, domain: Option<&Domain>) -> Named {
+        let host = request.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+        let host_bucket = domain.and_then(|d| d.bucket(host)).map(str::to_owned);
+        Named { uri: request.uri().clone(), host_bucket }
+    }
+
+    /// The bucket and key the path names (either may be empty).
+    fn bucket_and_key(&self) -> (String, String) {
+        let path = self.uri.path().trim_start_matches('/');
+        let decode = |text: &str| percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned();
+        match &self.host_bucket {
+            Some(bucket) => (bucket.clone(), decode(path)),
+            None => {
+                let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
+                (decode(bucket), decode(key))
+            }
+        }
+    }
+
+    fn query(&self, name: &str) -> String {
+        let query = self.uri.query().unwrap_or("");
+        let value = query.split('&').find_map(|pair| pair.strip_prefix(name)?.strip_prefix('=')).unwrap_or("");
+        percent_encoding::percent_decode_str(value).decode_utf8_lossy().into_owned()
+    }
+
+    /// The elements AWS's error body adds for `code`: the bucket, key, version or upload it
+    /// names.
+    fn elements(&self, code: &str) -> String {
+        let (bucket, key) = self.bucket_and_key();
+        let element = |name: &str, value: &str| format!("<{name}>{}</{name}>", escape_xml(value));
+        match code {
+            "NoSuchBucket"
+            | "BucketAlreadyExists"
+            | "BucketAlreadyOwnedByYou"
+            | "BucketNotEmpty"
+            | "InvalidBucketName" => element("BucketName", &bucket),
+            "NoSuchKey" => element("Key", &key),
+            "NoSuchVersion" => element("Key", &key) + &element("VersionId", &self.query("versionId")),
+            "NoSuchUpload" => element("UploadId", &self.query("uploadId")),
+            _ => String::new(),
+        }
+    }
+}
+
 /// Stamps a response with the request's ids, in the headers and, for an S3 error, in its XML body
-/// (`RequestId` and `HostId`, as AWS's error documents carry them).
-fn stamp(response: &mut Response<Body>, request_id: &HeaderValue, host_id: &HeaderValue) {
+/// (`RequestId` and `HostId`, as AWS's error documents carry them, and the resource the error is
+/// about: `BucketName`, `Key`, `VersionId`, `UploadId`).
+fn stamp(response: &mut Response<Body>, request_id: &HeaderValue, host_id: &HeaderValue, named: Option<&Named>) {
     response.headers_mut().insert("x-amz-request-id", request_id.clone());
     response.headers_mut().insert("x-amz-id-2", host_id.clone());
     if response.status().as_u16() < 400 {
@@ -311,8 +364,11 @@ fn stamp(response: &mut Response<Body>, request_id: &HeaderValue, host_id: &Head
     if bytes.windows(11).any(|w| w == b"<RequestId>") {
         return;
     }
+    let text = String::from_utf8_lossy(&bytes);
+    let code = text.split_once("<Code>").and_then(|(_, rest)| rest.split_once("</Code>")).map_or("", |(code, _)| code);
+    let resource = named.map(|named| named.elements(code)).unwrap_or_default();
     let ids = format!(
-        "<RequestId>{}</RequestId><HostId>{}</HostId>",
+        "{resource}<RequestId>{}</RequestId><HostId>{}</HostId>",
         request_id.to_str().unwrap_or_default(),
         host_id.to_str().unwrap_or_default()
     );
@@ -435,7 +491,7 @@ impl hyper::service::Service<Request<Incoming>> for Guard {
             let mut response = Response::new(Body::from(body));
             *response.status_mut() = status;
             response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
-            stamp(&mut response, &header, &host_id);
+            stamp(&mut response, &header, &host_id, None);
             // A refused body is read (up to a bound) before the answer, so a client still
             // sending it sees the error instead of a connection closed under it.
             let drain = code == "MaxMessageLengthExceeded";
@@ -458,6 +514,7 @@ impl hyper::service::Service<Request<Incoming>> for Guard {
         let attributes = request.method() == http::Method::GET
             && request.uri().query().unwrap_or("").split('&').any(|pair| pair == "attributes" || pair == "attributes=");
         let digested = carries_xml(&request, virtual_host(&request, self.domain.as_deref())) && claims_digest(&request);
+        let named = Named::of(&request, self.domain.as_deref());
         let inner = self.inner.clone();
         Box::pin(async move {
             let request = if digested {
@@ -465,7 +522,7 @@ impl hyper::service::Service<Request<Incoming>> for Guard {
                     Ok(request) => request,
                     Err(error) => {
                         let mut response = error.to_http_response().map_err(|e| HttpError::new(Box::new(e)))?;
-                        stamp(&mut response, &header, &host_id);
+                        stamp(&mut response, &header, &host_id, Some(&named));
                         return Ok(response);
                     }
                 }
@@ -474,7 +531,7 @@ impl hyper::service::Service<Request<Incoming>> for Guard {
             };
             let mut response = inner.call(request).await?;
             mend_xml(&mut response, attributes);
-            stamp(&mut response, &header, &host_id);
+            stamp(&mut response, &header, &host_id, Some(&named));
             Ok(response)
         })
     }

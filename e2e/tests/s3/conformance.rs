@@ -375,6 +375,15 @@ async fn error_bodies_carry_the_request_id_of_their_header() {
     let id = header(&headers, "x-amz-request-id").unwrap();
     assert!(text.contains(&format!("<RequestId>{id}</RequestId>")), "{text}");
     assert!(header(&headers, "x-amz-id-2").is_some_and(|h| text.contains(&format!("<HostId>{h}</HostId>"))));
+    // And the resource the error is about, as AWS's error bodies name it.
+    assert!(text.contains("<Key>missing</Key>"), "{text}");
+    let get = s3.get_object().bucket("nosuchbucket").key("k").presigned(hour()).await.unwrap();
+    let (_, _, body) = raw(server.addr, "GET", path_and_query(get.uri()), Vec::new(), Vec::new()).await;
+    assert!(String::from_utf8_lossy(&body).contains("<BucketName>nosuchbucket</BucketName>"));
+    let part = s3.upload_part().bucket("ids").key("k").upload_id("u00000000deadbeef").part_number(1);
+    let part = part.presigned(hour()).await.unwrap();
+    let (_, _, body) = raw(server.addr, "PUT", path_and_query(part.uri()), Vec::new(), b"x".to_vec()).await;
+    assert!(String::from_utf8_lossy(&body).contains("<UploadId>u00000000deadbeef</UploadId>"));
     // Errors raised before any handler: by s3s's authentication, and by Cairn's guard.
     for (uri, headers) in [
         ("/ids/k".to_owned(), vec![]),
@@ -531,6 +540,19 @@ async fn listings_follow_aws_on_edge_parameters() {
     let none = s3.list_objects().bucket("edges").max_keys(0).send().await.unwrap();
     assert!(none.contents().is_empty());
     assert_eq!(none.is_truncated(), Some(false));
+    let none = s3.list_object_versions().bucket("edges").max_keys(0).send().await.unwrap();
+    assert!(none.versions().is_empty());
+    assert_eq!(none.is_truncated(), Some(false));
+    let upload = s3.create_multipart_upload().bucket("edges").key("up").send().await.unwrap();
+    let id = upload.upload_id().unwrap();
+    common::upload_parts(s3, "edges", "up", id, &[b"p".to_vec()]).await;
+    let none = s3.list_multipart_uploads().bucket("edges").max_uploads(0).send().await.unwrap();
+    assert!(none.uploads().is_empty());
+    assert_eq!(none.is_truncated(), Some(false));
+    let none = s3.list_parts().bucket("edges").key("up").upload_id(id).max_parts(0).send().await.unwrap();
+    assert!(none.parts().is_empty());
+    assert_eq!(none.is_truncated(), Some(false));
+    s3.abort_multipart_upload().bucket("edges").key("up").upload_id(id).send().await.unwrap();
     // An empty delimiter is no delimiter, and is not echoed.
     let all = s3.list_objects_v2().bucket("edges").delimiter("").send().await.unwrap();
     assert_eq!(all.contents().len(), 3);
