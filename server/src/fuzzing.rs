@@ -40,6 +40,11 @@ pub fn headers(data: &[u8]) {
     let _ = crate::service::copy_source_range(first, 1000);
     let _ = crate::service::parse_tagging(Some(first));
     let _ = crate::checksum::base64_decode(first);
+    // The guard's readings of dates, presigned queries and content encodings.
+    let _ = crate::guard::presigned_v4_malformed(first);
+    let _ = crate::guard::http_date_as_amz(first);
+    let _ = crate::guard::amz_date(first);
+    let _ = crate::service::stored_content_encoding(Some(first.to_owned()));
     if let Ok(ETagCondition::ETag(etag)) = ETagCondition::parse_http_header(first.as_bytes()) {
         let _ = crate::service::if_match_etag(&etag);
     }

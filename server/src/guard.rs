@@ -146,13 +146,13 @@ fn date_refusal(request: &Request<Incoming>) -> Option<(StatusCode, &'static str
 }
 
 /// `yyyymmddThhmmssZ`, SigV4's timestamp, as a time.
-fn amz_date(text: &str) -> Option<time::PrimitiveDateTime> {
+pub(crate) fn amz_date(text: &str) -> Option<time::PrimitiveDateTime> {
     let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
     time::PrimitiveDateTime::parse(text, &format).ok()
 }
 
 /// An HTTP `Date` (RFC 7231 IMF-fixdate) as SigV4's timestamp.
-fn http_date_as_amz(text: &str) -> Option<String> {
+pub(crate) fn http_date_as_amz(text: &str) -> Option<String> {
     let parsed = s3s::dto::Timestamp::parse(s3s::dto::TimestampFormat::HttpDate, text).ok()?;
     let time = time::OffsetDateTime::from(parsed);
     let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
@@ -167,7 +167,7 @@ const PRESIGNED_V4_PARAMETERS: [&str; 6] =
 /// a parameter missing, an algorithm other than AWS4-HMAC-SHA256, a credential that is not
 /// `<key>/<yyyymmdd>/<region>/<service>/aws4_request`, a date not `yyyymmddThhmmssZ`, an expiry
 /// that is not 0 to 7 days in seconds.
-fn presigned_v4_malformed(query: &str) -> Option<String> {
+pub(crate) fn presigned_v4_malformed(query: &str) -> Option<String> {
     let mut values: [Option<String>; 6] = Default::default();
     for pair in query.split('&') {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -546,6 +546,27 @@ fn host_id(request_id: &str) -> HeaderValue {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn dates_read_as_sigv4_does() {
+        assert_eq!(super::http_date_as_amz("Thu, 03 Dec 2026 07:20:49 GMT").as_deref(), Some("20261203T072049Z"));
+        assert_eq!(super::http_date_as_amz("yesterday"), None);
+        assert!(super::amz_date("20261203T072049Z").is_some());
+        assert!(super::amz_date("20261303T072049Z").is_none(), "month 13");
+        assert!(super::amz_date("2026-12-03T07:20:49Z").is_none());
+    }
+
+    #[test]
+    fn presigned_queries_are_checked_whole() {
+        let good = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AK%2F20261128%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20261128T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Signature=00";
+        assert_eq!(super::presigned_v4_malformed(good), None);
+        assert_eq!(super::presigned_v4_malformed("versioning&max-keys=2"), None, "not presigned at all");
+        let bad = |from: &str, to: &str| super::presigned_v4_malformed(&good.replacen(from, to, 1));
+        assert!(bad("X-Amz-Date=", "X-Nope=").is_some_and(|m| m.contains("X-Amz-Date is missing")));
+        assert!(bad("X-Amz-Expires=60", "X-Amz-Expires=604801").is_some());
+        assert!(bad("X-Amz-Expires=60", "X-Amz-Expires=604800").is_none(), "7 days is allowed");
+        assert!(bad("%2Faws4_request", "%2Faws5_request").is_some());
+    }
+
     #[test]
     fn xml_is_escaped() {
         assert_eq!(super::escape_xml("a<b>&\"c\""), "a&lt;b&gt;&amp;&quot;c&quot;");

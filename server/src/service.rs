@@ -1471,7 +1471,7 @@ pub(crate) fn if_match_etag(etag: &ETag) -> PutCondition {
 
 /// The Content-Encoding an object keeps: `aws-chunked` describes the request's framing, not the
 /// object, so S3 drops it (`gzip, aws-chunked` is stored as `gzip`).
-fn stored_content_encoding(encoding: Option<String>) -> Option<String> {
+pub(crate) fn stored_content_encoding(encoding: Option<String>) -> Option<String> {
     let encoding = encoding?;
     let kept: Vec<&str> = encoding
         .split(',')
