@@ -90,10 +90,18 @@ impl Accounts {
     pub fn owns(&self, account: &Account, stored: &str) -> bool {
         self.stored_id(account) == stored
     }
+
+    /// Whether `expected` (an `x-amz-expected-bucket-owner` value) names the owner stored as
+    /// `stored`: by its canonical id or its account name (Cairn's accounts have no 12-digit AWS
+    /// account id; these are the two names ListBuckets' Owner shows).
+    pub fn is_owner(&self, stored: &str, expected: &str) -> bool {
+        let owner = self.owner(stored);
+        owner.id.as_deref() == Some(expected) || owner.display_name.as_deref() == Some(expected)
+    }
 }
 
-/// Checks every authenticated request before its body is read: the requester must own the bucket
-/// it names (a missing bucket is left to the operation, which answers `NoSuchBucket`).
+/// Checks every authenticated request before its body is read: the bucket it names must exist
+/// (`NoSuchBucket`, for every operation, implemented or not) and the requester must own it.
 #[derive(Debug)]
 pub struct Access {
     pub engine: Engine,
@@ -101,11 +109,24 @@ pub struct Access {
 }
 
 impl Access {
-    /// Whether `account` may act on `bucket`.
-    pub fn check_bucket(engine: &Engine, accounts: &Accounts, account: &Account, bucket: &str) -> S3Result<()> {
+    /// Whether `account` may act on `bucket`, owned by `expected_owner` if the request says so
+    /// (`x-amz-expected-bucket-owner`, or `x-amz-source-expected-bucket-owner` for a copy source:
+    /// 403 AccessDenied when it names someone else, as AWS).
+    pub fn check_bucket(
+        engine: &Engine,
+        accounts: &Accounts,
+        account: &Account,
+        bucket: &str,
+        expected_owner: Option<&str>,
+    ) -> S3Result<()> {
         match engine.head_bucket(bucket) {
+            // A missing bucket is NoSuchBucket to everyone, for every operation.
+            Err(_) => Err(s3_error!(NoSuchBucket, "The specified bucket does not exist")),
             Ok(info) if !accounts.owns(account, &info.owner) => Err(s3_error!(AccessDenied, "Access Denied")),
-            _ => Ok(()),
+            Ok(info) if expected_owner.is_some_and(|expected| !accounts.is_owner(&info.owner, expected)) => {
+                Err(s3_error!(AccessDenied, "Access Denied"))
+            }
+            Ok(_) => Ok(()),
         }
     }
 }
@@ -123,14 +144,8 @@ impl S3Access for Access {
         if operation == "CreateBucket" {
             return Ok(());
         }
-        // A missing bucket is NoSuchBucket for every operation, implemented or not.
-        match self.engine.head_bucket(bucket) {
-            Err(_) => return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist")),
-            Ok(info) if !self.accounts.owns(account, &info.owner) => {
-                return Err(s3_error!(AccessDenied, "Access Denied"));
-            }
-            Ok(_) => {}
-        }
+        let expected = cx.headers().get("x-amz-expected-bucket-owner").map(|v| v.to_str().unwrap_or("\u{0}"));
+        Access::check_bucket(&self.engine, &self.accounts, account, bucket, expected)?;
         // An operation Cairn does not implement still answers NoSuchKey / NoSuchVersion first.
         if let S3Path::Object { key, .. } = cx.s3_path()
             && UNIMPLEMENTED_OBJECT_OPERATIONS.contains(&operation)

@@ -808,3 +808,26 @@ mod sigv4 {
         headers
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expected_bucket_owners_are_checked() {
+    let server = TestServer::start().await;
+    let s3 = &server.client;
+    s3.create_bucket().bucket("owned").send().await.unwrap();
+    put(s3, "owned", "k", b"x").await;
+    let owner = s3.list_buckets().send().await.unwrap().owner().and_then(|o| o.id()).unwrap().to_owned();
+    // The owner by canonical id or account name: allowed; anyone else: 403.
+    for expected in [owner.as_str(), "root"] {
+        s3.get_object().bucket("owned").key("k").expected_bucket_owner(expected).send().await.unwrap();
+    }
+    let error = s3.get_object().bucket("owned").key("k").expected_bucket_owner("111122223333").send().await;
+    assert_eq!(code(&error.unwrap_err()), "AccessDenied");
+    let error = s3.list_objects_v2().bucket("owned").expected_bucket_owner("someone").send().await.unwrap_err();
+    assert_eq!((status(&error), code(&error).as_str()), (403, "AccessDenied"));
+    // A copy's source is held to x-amz-source-expected-bucket-owner.
+    let copy = || s3.copy_object().bucket("owned").key("copy").copy_source("owned/k");
+    copy().expected_source_bucket_owner(&owner).send().await.unwrap();
+    let error = copy().expected_source_bucket_owner("111122223333").send().await.unwrap_err();
+    assert_eq!(code(&error), "AccessDenied");
+    server.stop().await;
+}
