@@ -44,9 +44,9 @@ pub fn headers(data: &[u8]) {
     let _ = crate::guard::presigned_v4_malformed(first);
     let _ = crate::guard::http_date_as_amz(first);
     let _ = crate::guard::amz_date(first);
-    let _ = crate::service::stored_content_encoding(Some(first.to_owned()));
+    let _ = crate::writes::stored_content_encoding(Some(first.to_owned()));
     if let Ok(ETagCondition::ETag(etag)) = ETagCondition::parse_http_header(first.as_bytes()) {
-        let _ = crate::service::if_match_etag(&etag);
+        let _ = crate::writes::if_match_etag(&etag);
     }
     if let Ok(etag) = ETag::parse_http_header(first.as_bytes()) {
         let _ = crate::service::etag_md5(&etag);

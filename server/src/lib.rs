@@ -1,7 +1,8 @@
 //! `cairn-server`: a thin S3 HTTP layer over `cairn-engine`.
 //!
 //! `s3s` parses and signs S3 requests and writes responses; `service.rs` maps each S3 operation
-//! onto the engine's public API; `checksum.rs` computes and verifies S3's additional checksums; `error.rs` maps every engine error to the S3 error AWS returns,
+//! onto the engine's public API; `writes.rs` what a write asks beyond its body (conditions,
+//! digests, options not built yet); `checksum.rs` computes and verifies S3's additional checksums; `error.rs` maps every engine error to the S3 error AWS returns,
 //! in one place; `http.rs` accepts connections; `config.rs` is the configuration; `account.rs` the accounts and who may reach which bucket.
 //!
 //! Tests start the server in-process with [`start`] on an ephemeral 127.0.0.1 port.
@@ -15,6 +16,7 @@ pub mod fuzzing;
 mod guard;
 mod http;
 mod service;
+mod writes;
 
 pub use config::{Config, Credentials, User};
 pub use guard::PRESIGNED_EXPIRES_SECONDS_MAX;

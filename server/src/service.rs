@@ -9,8 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
 use cairn_engine::{
-    ByteRange, Engine, ListItem, ListQuery, ObjectAttributes, ObjectInfo, PutCondition, SystemMetadata, VersionId,
-    VersioningState,
+    ByteRange, Engine, ListItem, ListQuery, ObjectAttributes, ObjectInfo, SystemMetadata, VersionId, VersioningState,
 };
 use futures::StreamExt;
 use s3s::dto::*;
@@ -20,6 +19,7 @@ use crate::account::{Access, Accounts};
 use crate::checksum::{self, BodyChecksums, Fields};
 use crate::error::to_s3;
 use crate::guard::LengthUnknown;
+use crate::writes;
 
 /// The object attributes of a request that carries S3's standard object headers.
 macro_rules! request_attributes {
@@ -326,11 +326,16 @@ impl S3 for Cairn {
 
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let S3Request { mut input, headers, trailing_headers, extensions, .. } = req;
-        refuse_unbuilt_write_options(&headers)?;
-        input.content_encoding = stored_content_encoding(input.content_encoding);
+        writes::refuse_unbuilt_write_options(&headers)?;
+        input.content_encoding = writes::stored_content_encoding(input.content_encoding);
         let attributes = request_attributes!(input, input.tagging).into_engine()?;
-        let condition =
-            self.write_condition(&input.bucket, &input.key, input.if_match.as_ref(), input.if_none_match.as_ref())?;
+        let condition = writes::write_condition(
+            &self.engine,
+            &input.bucket,
+            &input.key,
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+        )?;
         let claim = checksum::claim(&headers)?;
         let store = claim.as_ref().map_or(checksum::DEFAULT_ALGORITHM, |c| c.algorithm);
         let mut sums = BodyChecksums::new(claim, store);
@@ -338,8 +343,8 @@ impl S3 for Cairn {
         writer.set_condition(condition.condition);
         let content_length = input.content_length.filter(|_| extensions.get::<LengthUnknown>().is_none());
         receive_body(input.body, content_length, &mut writer, &mut sums).await?;
-        if let Some(content_md5) = content_md5(input.content_md5.as_deref(), &headers) {
-            check_content_md5(content_md5, &writer.md5())?;
+        if let Some(content_md5) = writes::content_md5(input.content_md5.as_deref(), &headers) {
+            writes::check_content_md5(content_md5, &writer.md5())?;
         }
         let (stored, _) = sums.finish(trailing_headers.and_then(|t| t.take()).as_ref())?;
         let fields = Fields::of(Some(&stored), None);
@@ -522,7 +527,7 @@ impl S3 for Cairn {
         }))
     }
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
-        refuse_unbuilt_write_options(&req.headers)?;
+        writes::refuse_unbuilt_write_options(&req.headers)?;
         let input = req.input;
         let conditions = Conditions {
             if_match: input.copy_source_if_match.as_ref(),
@@ -732,7 +737,7 @@ impl S3 for Cairn {
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
-        refuse_unbuilt_write_options(&req.headers)?;
+        writes::refuse_unbuilt_write_options(&req.headers)?;
         let input = req.input;
         let upload = upload_param(&input.upload_id)?;
         let number = u32::try_from(input.part_number)
@@ -976,7 +981,7 @@ impl S3 for Cairn {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        refuse_unbuilt_write_options(&req.headers)?;
+        writes::refuse_unbuilt_write_options(&req.headers)?;
         let input = req.input;
         let attributes = request_attributes!(input, input.tagging).into_engine()?;
         let spec = checksum::upload_spec(input.checksum_algorithm.as_ref(), input.checksum_type.as_ref())?;
@@ -995,7 +1000,7 @@ impl S3 for Cairn {
 
     async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
         let S3Request { input, headers, trailing_headers, extensions, .. } = req;
-        refuse_unbuilt_write_options(&headers)?;
+        writes::refuse_unbuilt_write_options(&headers)?;
         let upload = upload_param(&input.upload_id)?;
         let number = u32::try_from(input.part_number)
             .map_err(|_| s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))?;
@@ -1005,8 +1010,8 @@ impl S3 for Cairn {
         let mut sums = BodyChecksums::new(claim, algorithm);
         let content_length = input.content_length.filter(|_| extensions.get::<LengthUnknown>().is_none());
         receive_body(input.body, content_length, &mut writer, &mut sums).await?;
-        if let Some(content_md5) = content_md5(input.content_md5.as_deref(), &headers) {
-            check_content_md5(content_md5, &writer.md5())?;
+        if let Some(content_md5) = writes::content_md5(input.content_md5.as_deref(), &headers) {
+            writes::check_content_md5(content_md5, &writer.md5())?;
         }
         let (stored, claimed) = sums.finish(trailing_headers.and_then(|t| t.take()).as_ref())?;
         // The part's checksum as the client sees it: the upload's algorithm, or what the part
@@ -1025,7 +1030,7 @@ impl S3 for Cairn {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        let location = object_url(&req.headers, &req.input.bucket, &req.input.key);
+        let location = writes::object_url(&req.headers, &req.input.bucket, &req.input.key);
         let input = req.input;
         let upload = upload_param(&input.upload_id)?;
         let listed = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
@@ -1044,8 +1049,13 @@ impl S3 for Cairn {
             let sums: Vec<_> = checksum::listed(&part).into_iter().map(|(a, v)| (a, v.to_owned())).collect();
             part_checksums.insert(number, sums);
         }
-        let condition =
-            self.write_condition(&input.bucket, &input.key, input.if_match.as_ref(), input.if_none_match.as_ref())?;
+        let condition = writes::write_condition(
+            &self.engine,
+            &input.bucket,
+            &input.key,
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+        )?;
         let (bucket, key) = (input.bucket.clone(), input.key.clone());
         let outcome = self
             .blocking_s3(move |engine| {
@@ -1414,92 +1424,6 @@ fn part_range(info: &ObjectInfo, number: i32) -> S3Result<Option<ByteRange>> {
     Ok((end > start).then_some(ByteRange::From { first: start, last: Some(end - 1) }))
 }
 
-/// A write condition as the engine checks it, and how its failure reads to the client.
-pub(crate) struct WriteCondition {
-    pub condition: PutCondition,
-    /// `If-Match: *` was resolved to the current ETag before the write: if the engine then finds
-    /// another ETag, the object changed meanwhile, which S3 calls a conflict (409), not a 412.
-    resolved_any: bool,
-}
-
-impl WriteCondition {
-    /// The S3 error for an engine error of the conditional write.
-    pub fn refusal(&self, error: cairn_engine::Error) -> s3s::S3Error {
-        match error {
-            cairn_engine::Error::PreconditionFailed if self.resolved_any => s3_error!(
-                ConditionalRequestConflict,
-                "A conflicting operation occurred. If using PutObject you can retry the request."
-            ),
-            other => to_s3(other),
-        }
-    }
-}
-
-impl Cairn {
-    /// S3's conditional writes, in the forms clients send them: `If-None-Match: *` (create
-    /// only), `If-Match: <etag>` (quoted, unquoted or weak), `If-Match: *` (overwrite only), and
-    /// both at once (If-Match decides on a missing key, If-None-Match on a present one, so an
-    /// existing object always fails). If-None-Match with an ETag is a read condition S3 does not
-    /// take on writes: NotImplemented, as AWS.
-    fn write_condition(
-        &self,
-        bucket: &str,
-        key: &str,
-        if_match: Option<&ETagCondition>,
-        if_none_match: Option<&ETagCondition>,
-    ) -> S3Result<WriteCondition> {
-        let plain = |condition| Ok(WriteCondition { condition, resolved_any: false });
-        let no_match = PutCondition::IfMatch { etag_md5: [0; 16], parts: u32::MAX };
-        match (if_match, if_none_match) {
-            (None, None) => plain(PutCondition::None),
-            (None, Some(ETagCondition::Any)) => plain(PutCondition::IfNoneMatch),
-            (Some(_), Some(ETagCondition::Any)) => plain(no_match),
-            (Some(ETagCondition::ETag(etag)), None) => plain(if_match_etag(etag)),
-            (Some(ETagCondition::Any), None) => match self.engine.head_object(bucket, key, None) {
-                Ok((_, info)) => Ok(WriteCondition {
-                    condition: PutCondition::IfMatch {
-                        etag_md5: info.etag_md5,
-                        parts: info.parts_count().unwrap_or(0),
-                    },
-                    resolved_any: true,
-                }),
-                Err(cairn_engine::Error::NoSuchKey { .. }) => Err(s3_error!(NoSuchKey)),
-                Err(error) => Err(to_s3(error)),
-            },
-            (_, Some(ETagCondition::ETag(_))) => Err(s3_error!(
-                NotImplemented,
-                "A header you provided implies functionality that is not implemented: If-None-Match takes only * on writes"
-            )),
-        }
-    }
-}
-
-/// `If-Match: <etag>` as the engine's condition. An ETag this store could not have made matches
-/// no object: no object has u32::MAX parts (a missing key is still 404, decided with the write).
-pub(crate) fn if_match_etag(etag: &ETag) -> PutCondition {
-    let value = etag.value().trim_matches('"');
-    let (hex, parts) = match value.split_once('-') {
-        Some((hex, parts)) => (hex, parts.parse::<u32>().ok()),
-        None => (value, Some(0)),
-    };
-    match (etag_md5(&ETag::Strong(hex.to_owned())), parts) {
-        (Some(etag_md5), Some(parts)) => PutCondition::IfMatch { etag_md5, parts },
-        _ => PutCondition::IfMatch { etag_md5: [0; 16], parts: u32::MAX },
-    }
-}
-
-/// The Content-Encoding an object keeps: `aws-chunked` describes the request's framing, not the
-/// object, so S3 drops it (`gzip, aws-chunked` is stored as `gzip`).
-pub(crate) fn stored_content_encoding(encoding: Option<String>) -> Option<String> {
-    let encoding = encoding?;
-    let kept: Vec<&str> = encoding
-        .split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
-        .collect();
-    (!kept.is_empty()).then(|| kept.join(", "))
-}
-
 /// `x-amz-copy-source-range: bytes=first-last` (both required, inclusive, within the source).
 /// A malformed range is InvalidArgument; one that reaches past the source, InvalidRange (416).
 pub(crate) fn copy_source_range(text: &str, size: u64) -> S3Result<(u64, u64)> {
@@ -1715,7 +1639,7 @@ const URL_ESCAPED: &percent_encoding::AsciiSet =
     &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// `encoding-type=url` in listings escapes keys and prefixes like a URL path: `/` stays.
-const URL_PATH_ESCAPED: &percent_encoding::AsciiSet = &URL_ESCAPED.remove(b'/');
+pub(crate) const URL_PATH_ESCAPED: &percent_encoding::AsciiSet = &URL_ESCAPED.remove(b'/');
 
 fn encode_tagging(tags: &[(String, String)]) -> String {
     let encode = |text: &str| percent_encoding::utf8_percent_encode(text, URL_ESCAPED).to_string();
@@ -1756,77 +1680,6 @@ fn listed_name(name: &str, url: bool) -> String {
     if url { percent_encoding::utf8_percent_encode(name, URL_PATH_ESCAPED).to_string() } else { name.to_owned() }
 }
 
-/// S3's storage classes (`x-amz-storage-class`).
-const STORAGE_CLASSES: [&str; 13] = [
-    "STANDARD",
-    "REDUCED_REDUNDANCY",
-    "STANDARD_IA",
-    "ONEZONE_IA",
-    "INTELLIGENT_TIERING",
-    "GLACIER",
-    "DEEP_ARCHIVE",
-    "OUTPOSTS",
-    "GLACIER_IR",
-    "SNOW",
-    "EXPRESS_ONEZONE",
-    "FSX_OPENZFS",
-    "FSX_ONTAP",
-];
-
-/// Refuses a write that asks for what Cairn does not do yet, rather than storing it without:
-/// server-side encryption of any kind (SSE-S3, SSE-KMS, SSE-C, a copy source's SSE-C key) and
-/// storage classes other than STANDARD are `501 NotImplemented` (AWS would honor them; issue 12
-/// builds them); a storage class S3 does not have is `400 InvalidStorageClass`.
-fn refuse_unbuilt_write_options(headers: &http::HeaderMap) -> S3Result<()> {
-    let encryption = headers.keys().any(|name| {
-        let name = name.as_str();
-        name.starts_with("x-amz-server-side-encryption")
-            || name.starts_with("x-amz-copy-source-server-side-encryption-customer-")
-    });
-    if encryption {
-        return Err(s3_error!(
-            NotImplemented,
-            "A header you provided implies functionality that is not implemented: server-side encryption"
-        ));
-    }
-    match headers.get("x-amz-storage-class").map(|v| v.to_str().unwrap_or("")) {
-        None | Some("STANDARD") => Ok(()),
-        Some(class) if STORAGE_CLASSES.contains(&class) => Err(s3_error!(
-            NotImplemented,
-            "A header you provided implies functionality that is not implemented: storage class {class}"
-        )),
-        Some(_) => Err(s3_error!(InvalidStorageClass, "The storage class you specified is not valid")),
-    }
-}
-
-/// The URL of an object as CompleteMultipartUpload's Location gives it: on the host the request
-/// named, virtual-hosted when the request was, the key URL-escaped.
-fn object_url(headers: &http::HeaderMap, bucket: &str, key: &str) -> String {
-    let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    let key = percent_encoding::utf8_percent_encode(key, URL_PATH_ESCAPED);
-    if host.starts_with(&format!("{bucket}.")) {
-        format!("http://{host}/{key}")
-    } else {
-        format!("http://{host}/{bucket}/{key}")
-    }
-}
-
-/// The request's Content-MD5, if it sent one: s3s reads an empty header as none, but an empty
-/// Content-MD5 is no digest of anything (InvalidDigest, as AWS).
-fn content_md5<'a>(parsed: Option<&'a str>, headers: &http::HeaderMap) -> Option<&'a str> {
-    parsed.or_else(|| headers.contains_key("content-md5").then_some(""))
-}
-
-/// `Content-MD5` is the base64 of the body's MD5; a mismatch is `BadDigest`, a malformed value
-/// `InvalidDigest`.
-fn check_content_md5(header: &str, actual: &[u8; 16]) -> S3Result<()> {
-    let decoded = checksum::base64_decode(header).filter(|d| d.len() == 16).ok_or_else(|| s3_error!(InvalidDigest))?;
-    if decoded != actual {
-        return Err(s3_error!(BadDigest, "the Content-MD5 you specified did not match what was received"));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1844,16 +1697,6 @@ mod tests {
     fn tags_survive_encoding() {
         let tags = vec![("a b".to_owned(), "c&d=e".to_owned()), ("é".to_owned(), String::new())];
         assert_eq!(parse_tagging(Some(&encode_tagging(&tags))).unwrap(), tags);
-    }
-
-    #[test]
-    fn content_md5_is_checked() {
-        use md5::Digest;
-        let digest: [u8; 16] = md5::Md5::digest(b"hello").into();
-        assert!(check_content_md5("XUFAKrxLKna5cZ2REBfFkg==", &digest).is_ok());
-        assert!(check_content_md5("XUFAKrxLKna5cZ2REBfFkh==", &digest).is_err(), "non-canonical base64");
-        assert!(check_content_md5("AAAAAAAAAAAAAAAAAAAAAA==", &digest).is_err());
-        assert!(check_content_md5("not base64!", &digest).is_err());
     }
 
     #[test]
