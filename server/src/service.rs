@@ -1303,6 +1303,65 @@ impl S3 for Cairn {
         self.nothing_to_delete(&req.input.bucket)
     }
 
+    // Analytics, Intelligent-Tiering, inventory and metrics configurations are named by id; a
+    // bucket has none, so getting or deleting one is AWS's NoSuchConfiguration.
+
+    async fn get_bucket_analytics_configuration(
+        &self,
+        req: S3Request<GetBucketAnalyticsConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketAnalyticsConfigurationOutput>> {
+        Err(self.absent(&req.input.bucket, no_such_configuration()))
+    }
+
+    async fn get_bucket_intelligent_tiering_configuration(
+        &self,
+        req: S3Request<GetBucketIntelligentTieringConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketIntelligentTieringConfigurationOutput>> {
+        Err(self.absent(&req.input.bucket, no_such_configuration()))
+    }
+
+    async fn get_bucket_inventory_configuration(
+        &self,
+        req: S3Request<GetBucketInventoryConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketInventoryConfigurationOutput>> {
+        Err(self.absent(&req.input.bucket, no_such_configuration()))
+    }
+
+    async fn get_bucket_metrics_configuration(
+        &self,
+        req: S3Request<GetBucketMetricsConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketMetricsConfigurationOutput>> {
+        Err(self.absent(&req.input.bucket, no_such_configuration()))
+    }
+
+    async fn delete_bucket_analytics_configuration(
+        &self,
+        req: S3Request<DeleteBucketAnalyticsConfigurationInput>,
+    ) -> S3Result<S3Response<DeleteBucketAnalyticsConfigurationOutput>> {
+        Err(self.absent(&req.input.bucket, no_such_configuration()))
+    }
+
+    async fn delete_bucket_intelligent_tiering_configuration(
+        &self,
+        req: S3Request<DeleteBucketIntelligentTieringConfigurationInput>,
+    ) -> S3Result<S3Response<DeleteBucketIntelligentTieringConfigurationOutput>> {
+        Err(self.absent(&req.input.bucket, no_such_configuration()))
+    }
+
+    async fn delete_bucket_inventory_configuration(
+        &self,
+        req: S3Request<DeleteBucketInventoryConfigurationInput>,
+    ) -> S3Result<S3Response<DeleteBucketInventoryConfigurationOutput>> {
+        Err(self.absent(&req.input.bucket, no_such_configuration()))
+    }
+
+    async fn delete_bucket_metrics_configuration(
+        &self,
+        req: S3Request<DeleteBucketMetricsConfigurationInput>,
+    ) -> S3Result<S3Response<DeleteBucketMetricsConfigurationOutput>> {
+        Err(self.absent(&req.input.bucket, no_such_configuration()))
+    }
+
     async fn get_object_retention(
         &self,
         req: S3Request<GetObjectRetentionInput>,
@@ -1404,6 +1463,14 @@ fn not_modified(info: &ObjectInfo) -> s3s::S3Error {
         headers.insert(http::header::LAST_MODIFIED, modified);
     }
     error.set_headers(headers);
+    error
+}
+
+/// S3's 404 for a bucket configuration named by id that does not exist (not among s3s's codes).
+fn no_such_configuration() -> s3s::S3Error {
+    let mut error = s3s::S3Error::new(s3s::S3ErrorCode::Custom("NoSuchConfiguration".into()));
+    error.set_message("The specified configuration does not exist.");
+    error.set_status_code(http::StatusCode::NOT_FOUND);
     error
 }
 

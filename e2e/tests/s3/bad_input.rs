@@ -577,6 +577,17 @@ fn cases() -> Vec<Case> {
         signed("GetObjectLegalHold, no lock", B, Method::GET, "exists", 400, "InvalidRequest").query("legal-hold"),
     );
     cases.push(signed("DeleteBucketCors, none", B, Method::DELETE, "", 204, "").query("cors"));
+    for kind in ["analytics", "intelligent-tiering", "inventory", "metrics"] {
+        let query = leak(&format!("{kind}&id=report"));
+        cases.push(
+            signed(format!("Get {kind} configuration, none"), B, Method::GET, "", 404, "NoSuchConfiguration")
+                .query(query),
+        );
+        cases.push(
+            signed(format!("Delete {kind} configuration, none"), B, Method::DELETE, "", 404, "NoSuchConfiguration")
+                .query(query),
+        );
+    }
     // Operations Cairn does not implement yet, where AWS would succeed: 501 ...
     cases.push(signed("GetBucketAcl", B, Method::GET, "", 501, "NotImplemented").query("acl"));
     cases.push(signed("GetBucketEncryption", B, Method::GET, "", 501, "NotImplemented").query("encryption"));
@@ -684,7 +695,7 @@ async fn every_bad_request_gets_the_aws_error_and_changes_nothing() {
     let parts_body = format!("<CompleteMultipartUpload>{parts_body}</CompleteMultipartUpload>");
 
     let cases = cases();
-    assert!(cases.len() >= 150, "{} cases", cases.len());
+    assert!(cases.len() >= 158, "{} cases", cases.len());
     let mut wrong = Vec::new();
     for case in &cases {
         let (status, code) = send(server.addr, case, &upload, &parts_body).await;
