@@ -14,7 +14,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier, VersioningConfiguration,
 };
-use common::{TestServer, body, code};
+use common::{TestServer, body, code, path_and_query, status};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buckets() {
@@ -297,11 +297,6 @@ async fn data_survives_a_restart() {
     second.shutdown().await;
 }
 
-/// The HTTP status of a failed SDK call.
-fn status<E>(error: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> u16 {
-    error.raw_response().map(|r| r.status().as_u16()).unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conditional_reads_and_part_numbers() {
     use aws_sdk_s3::primitives::DateTime;
@@ -354,12 +349,6 @@ async fn conditional_reads_and_part_numbers() {
     let error = s3.get_object().bucket("conditions").key("parts").part_number(3).send().await.unwrap_err();
     assert_eq!(status(&error), 400, "past the last part is InvalidPart");
     server.stop().await;
-}
-
-/// Path and query of a presigned request's URI.
-fn path_and_query(uri: &str) -> String {
-    let after_scheme = uri.split_once("://").map_or(uri, |(_, rest)| rest);
-    after_scheme.find('/').map_or("/".to_owned(), |at| after_scheme[at..].to_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -93,6 +93,34 @@ impl aws_smithy_runtime_api::client::dns::ResolveDns for Loopback {
     }
 }
 
+/// The HTTP status of a failed SDK call.
+pub fn status<E>(error: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> u16 {
+    error.raw_response().map(|r| r.status().as_u16()).unwrap_or(0)
+}
+
+/// A response header of a failed SDK call.
+pub fn error_header<'a, E>(
+    error: &'a aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    name: &str,
+) -> Option<&'a str> {
+    error.raw_response().and_then(|r| r.headers().get(name))
+}
+
+/// Path and query of a presigned request's URI.
+pub fn path_and_query(uri: &str) -> String {
+    let after_scheme = uri.split_once("://").map_or(uri, |(_, rest)| rest);
+    after_scheme.find('/').map_or("/".to_owned(), |at| after_scheme[at..].to_owned())
+}
+
+/// cairn-bench's client for `bucket` with the root credentials: it signs any header or body,
+/// for requests the SDK will not make.
+pub fn bench_client(addr: std::net::SocketAddr, bucket: &str) -> cairn_bench::client::Client {
+    use cairn_bench::client::{Client, Target};
+    let mut target = Target::resolve(&format!("http://{addr}"), None, false).unwrap();
+    (target.access_key, target.secret_key, target.bucket) = (ACCESS_KEY.into(), SECRET_KEY.into(), bucket.into());
+    Client::new(std::sync::Arc::new(target))
+}
+
 /// The S3 error code of a failed SDK call.
 pub fn code<E, R>(error: &aws_sdk_s3::error::SdkError<E, R>) -> String
 where

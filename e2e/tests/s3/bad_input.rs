@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use cairn_bench::client::{Call, Client, Payload, Target, xml_element};
+use cairn_bench::client::{Call, Payload, xml_element};
 use http::Method;
 
 use crate::common::{self, ACCESS_KEY, SECRET_KEY, TestServer};
@@ -639,10 +639,7 @@ fn leak(text: &str) -> &'static str {
 async fn send(addr: std::net::SocketAddr, case: &Case, upload: &str, parts_body: &str) -> (u16, String) {
     match &case.send {
         Send::Signed { bucket, method, key, query, headers, body } => {
-            let mut target = Target::resolve(&format!("http://{addr}"), None, false).unwrap();
-            (target.access_key, target.secret_key, target.bucket) =
-                (ACCESS_KEY.into(), SECRET_KEY.into(), (*bucket).into());
-            let mut client = Client::new(Arc::new(target));
+            let mut client = common::bench_client(addr, bucket);
             let query = query.replace("UPLOAD", upload);
             let body = if body == b"PARTS" { parts_body.as_bytes().to_vec() } else { body.clone() };
             let payload = if body.is_empty() { Payload::Empty } else { Payload::Small(body.into()) };

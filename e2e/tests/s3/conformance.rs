@@ -11,24 +11,7 @@ use aws_sdk_s3::types::{
     VersioningConfiguration,
 };
 
-use crate::common::{self, TestServer, body, code, header};
-
-fn status<E>(error: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> u16 {
-    error.raw_response().map(|r| r.status().as_u16()).unwrap_or(0)
-}
-
-fn error_header<'a, E>(
-    error: &'a aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-    name: &str,
-) -> Option<&'a str> {
-    error.raw_response().and_then(|r| r.headers().get(name))
-}
-
-/// Path and query of a presigned request's URI.
-fn path_and_query(uri: &str) -> String {
-    let after_scheme = uri.split_once("://").map_or(uri, |(_, rest)| rest);
-    after_scheme.find('/').map_or("/".to_owned(), |at| after_scheme[at..].to_owned())
-}
+use crate::common::{self, TestServer, body, code, error_header, header, path_and_query, status};
 
 fn hour() -> PresigningConfig {
     PresigningConfig::expires_in(Duration::from_secs(3600)).unwrap()
@@ -52,11 +35,8 @@ async fn raw(
 
 /// The body of a signed GET on `bucket` with `query` (cairn-bench's client signs it).
 async fn signed_body(addr: std::net::SocketAddr, bucket: &str, query: &str) -> String {
-    use cairn_bench::client::{Call, Client, Target};
-    let mut target = Target::resolve(&format!("http://{addr}"), None, false).unwrap();
-    (target.access_key, target.secret_key, target.bucket) =
-        (common::ACCESS_KEY.into(), common::SECRET_KEY.into(), bucket.into());
-    let mut client = Client::new(std::sync::Arc::new(target));
+    use cairn_bench::client::Call;
+    let mut client = common::bench_client(addr, bucket);
     let call = Call::new(http::Method::GET, "").query(query).capture("body");
     client.request(call).await.unwrap().captured.unwrap_or_default()
 }
