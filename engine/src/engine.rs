@@ -84,6 +84,8 @@ pub struct PutOutcome {
     pub size: u64,
     /// The object's stored checksum.
     pub checksum: Option<Checksum>,
+    /// The parts of a multipart object; `None` for a single PUT.
+    pub parts: Option<u32>,
 }
 
 /// What a delete did.
@@ -656,16 +658,14 @@ impl Engine {
             Applied::Version(version) => version,
             other => unreachable!("a completion applied as {other:?}"),
         };
-        let etag = format!("\"{}-{}\"", crate::types::hex(&etag_md5), chosen.len());
-        Ok(PutOutcome { version, etag, size, checksum: stored })
+        Ok(multipart_outcome(version, &etag_md5, chosen.len() as u32, size, stored))
     }
 
     /// The result of an upload already completed, while the bucket remembers it
     /// (`limits::COMPLETED_UPLOADS_REMEMBERED_MAX`); `NoSuchUpload` otherwise.
     fn completed_upload(&self, bucket: &str, key: &str, upload: UploadId) -> Result<PutOutcome> {
         let done = self.bucket(bucket)?.completed(upload).filter(|done| done.key == key).ok_or(Error::NoSuchUpload)?;
-        let etag = format!("\"{}-{}\"", crate::types::hex(&done.etag_md5), done.parts);
-        Ok(PutOutcome { version: done.version, etag, size: done.size, checksum: done.checksum.clone() })
+        Ok(multipart_outcome(done.version, &done.etag_md5, done.parts, done.size, done.checksum.clone()))
     }
 
     pub fn abort_upload(&self, bucket: &str, key: &str, upload: UploadId) -> Result<()> {
@@ -819,10 +819,22 @@ impl PutHead {
     }
 }
 
+/// A completed upload's outcome: its ETag is the parts' MD5 digest, then `-<parts>`.
+fn multipart_outcome(
+    version: VersionId,
+    etag_md5: &[u8; 16],
+    parts: u32,
+    size: u64,
+    checksum: Option<Checksum>,
+) -> PutOutcome {
+    let etag = format!("\"{}-{parts}\"", crate::types::hex(etag_md5));
+    PutOutcome { version, etag, size, checksum, parts: Some(parts) }
+}
+
 fn put_outcome(applied: Applied, md5: &[u8; 16], size: u64, checksum: Option<Checksum>) -> PutOutcome {
     match applied {
         Applied::Version(version) => {
-            PutOutcome { version, etag: format!("\"{}\"", crate::types::hex(md5)), size, checksum }
+            PutOutcome { version, etag: format!("\"{}\"", crate::types::hex(md5)), size, checksum, parts: None }
         }
         other => unreachable!("a put applied as {other:?}"),
     }

@@ -376,10 +376,7 @@ fn stamp(response: &mut Response<Body>, request_id: &HeaderValue, host_id: &Head
     stamped.extend_from_slice(&bytes[..at]);
     stamped.extend_from_slice(ids.as_bytes());
     stamped.extend_from_slice(&bytes[at..]);
-    if response.headers().contains_key(http::header::CONTENT_LENGTH) {
-        response.headers_mut().insert(http::header::CONTENT_LENGTH, HeaderValue::from(stamped.len()));
-    }
-    *response.body_mut() = Body::from(Bytes::from(stamped));
+    replace_body(response, stamped);
 }
 
 /// What s3s writes into an XML document differently from AWS, mended before it is sent:
@@ -406,10 +403,15 @@ fn mend_xml(response: &mut Response<Body>, attributes: bool) {
         let text = String::from_utf8_lossy(&mended).replace("<ETag>\"", "<ETag>").replace("\"</ETag>", "</ETag>");
         mended = text.into_bytes();
     }
+    replace_body(response, mended);
+}
+
+/// Puts a rewritten body in a response, its Content-Length (if it declared one) to match.
+fn replace_body(response: &mut Response<Body>, body: Vec<u8>) {
     if response.headers().contains_key(http::header::CONTENT_LENGTH) {
-        response.headers_mut().insert(http::header::CONTENT_LENGTH, HeaderValue::from(mended.len()));
+        response.headers_mut().insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     }
-    *response.body_mut() = Body::from(Bytes::from(mended));
+    *response.body_mut() = Body::from(Bytes::from(body));
 }
 
 /// Subresources whose PUT body is a document (XML, or JSON for `policy`) rather than object data.

@@ -1074,8 +1074,7 @@ impl S3 for Cairn {
                 }
             })
             .await?;
-        let parts_count = outcome.etag.trim_matches('"').rsplit_once('-').and_then(|(_, n)| n.parse().ok());
-        let fields = Fields::of(outcome.checksum.as_ref(), parts_count);
+        let fields = Fields::of(outcome.checksum.as_ref(), outcome.parts);
         let versioned = self.versioned(&input.bucket)?;
         Ok(S3Response::new(with_checksums!(fields => CompleteMultipartUploadOutput {
             location: Some(location),
