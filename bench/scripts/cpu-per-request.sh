@@ -11,30 +11,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 workload=$1 size=$2 duration=${3:-10s} concurrency=${4:-8}
-data=$(mktemp -d)
-port=$((20000 + RANDOM % 1000))
-CAIRN_LOG=warn "${CAIRN_BIN:-target/release/cairn}" serve --data-dir "$data" --address "127.0.0.1:$port" > "$data/server.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT
-for _ in $(seq 50); do
-    [ -f "$data/credentials" ] && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-    sleep 0.1
-done
-bench() {
-    target/release/cairn-bench run --endpoint "http://127.0.0.1:$port" --credentials "$data/credentials" \
-        --workload "$workload" --size "$size" --keys 1000 --concurrency "$concurrency" --quiet --out "$data/out" "$@"
-}
+. bench/scripts/serve.sh 20000
 # Prefill (reads need their keys) and warm up, unmeasured.
 bench --duration 2s --warmup 0s > /dev/null
 ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
-before=$(ticks)
+# Context switches of the server's threads (voluntary and not), summed: every hand-off between
+# threads shows up here. Threads that end during the run take theirs with them.
+switches() { cat /proc/"$server"/task/*/status 2> /dev/null | awk '/ctxt_switches/ {n += $2} END {print n}'; }
+before=$(ticks) switches_before=$(switches)
 bench --duration "$duration" --warmup 0s --no-prefill > "$data/run.txt"
-after=$(ticks)
+after=$(ticks) switches_after=$(switches)
 ops=$(python3 -c "import json,sys; r=json.load(open('$data/out/result.json')); print(r['operations'] if 'operations' in r else r['total']['count'])" 2>/dev/null || echo 0)
 hz=$(getconf CLK_TCK)
-python3 - "$before" "$after" "$hz" "$ops" "$workload" "$size" <<'PY'
+python3 - "$before" "$after" "$hz" "$ops" "$workload" "$size" "$switches_before" "$switches_after" <<'PY'
 import sys
 before, after, hz, ops = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+switches = int(sys.argv[8]) - int(sys.argv[7])
 cpu = (after - before) / hz
-print(f"{sys.argv[5]} {sys.argv[6]}: {ops} requests, server CPU {cpu:.2f} s, {1e6 * cpu / max(ops, 1):.1f} us/request")
+print(f"{sys.argv[5]} {sys.argv[6]}: {ops} requests, server CPU {cpu:.2f} s, {1e6 * cpu / max(ops, 1):.1f} us/request,"
+      f" {switches / max(ops, 1):.2f} context switches/request")
 PY

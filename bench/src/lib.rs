@@ -5,7 +5,8 @@
 //! pool) and the ledger that verifies reads; `client.rs` a lean SigV4 client over one hyper
 //! connection per worker; `run.rs` the prefill and the closed- and open-loop drivers; `stats.rs`
 //! the HDR histograms, timeline and JSON result; `report.rs` the SVG plots and HTML page;
-//! `compare.rs` A/B rounds; `ceiling.rs` the do-nothing server; `crash.rs` the crash-consistency
+//! `compare.rs` A/B rounds; `ceiling.rs` the do-nothing server; `disk.rs` the disk's own ceilings
+//! (fio); `crash.rs` the crash-consistency
 //! harness (kill -9 and restart `cairn serve`, check every acknowledged write).
 
 pub mod ceiling;
@@ -13,6 +14,7 @@ pub mod client;
 pub mod compare;
 pub mod crash;
 pub mod data;
+pub mod disk;
 pub mod report;
 pub mod run;
 pub mod spec;

@@ -84,6 +84,21 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Measure the disk's own ceilings with fio (synced and direct 1 MiB writes, synced 4 KiB
+    /// writes) in a directory on the disk a store would use.
+    Disk {
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Bytes each recipe writes at most.
+        #[arg(long, default_value = "1GiB")]
+        size: String,
+        /// Time each recipe runs at most.
+        #[arg(long, default_value = "10s", value_parser = spec::parse_duration)]
+        runtime: Duration,
+        /// Also write the results as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Serve the HTTP ceiling: accepts PUTs, answers GETs, stores nothing.
     Ceiling {
         #[arg(long, default_value = "127.0.0.1:9100")]
@@ -246,6 +261,18 @@ async fn execute(command: Command) -> Result<(), String> {
             let bound = ceiling::start(address).await.map_err(|e| format!("binding {address}: {e}"))?;
             say(&format!("cairn-bench ceiling listening on http://{bound}\n"));
             tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+            Ok(())
+        }
+        Command::Disk { dir, size, runtime, json } => {
+            let size = spec::parse_bytes(&size)?;
+            let results = tokio::task::spawn_blocking(move || cairn_bench::disk::measure(&dir, size, runtime))
+                .await
+                .map_err(|e| e.to_string())??;
+            say(&cairn_bench::disk::summary(&results));
+            if let Some(path) = json {
+                let text = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
+                std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+            }
             Ok(())
         }
         Command::Crash { cairn, data_dir, cycles, clients, keys, run_max, seed } => {

@@ -102,7 +102,13 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         );
         shutdown_signal().await;
         println!("Stopping: finishing requests in flight.");
+        let engine = server.engine().clone();
         server.shutdown().await;
+        let log = engine.log_stats();
+        println!(
+            "Log writer: {} commits and {} chunks in {} groups, {} syncs, {} bytes",
+            log.commits, log.chunks, log.groups, log.syncs, log.bytes
+        );
         Ok::<(), Box<dyn std::error::Error>>(())
     })
 }
