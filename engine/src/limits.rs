@@ -62,6 +62,15 @@ pub const SEGMENT_BYTES_DEFAULT: u64 = 256 * 1024 * 1024;
 pub const SEGMENT_BYTES_MIN: u64 = 2 * RECORD_PAYLOAD_BYTES_MAX as u64;
 /// The largest segment size a configuration may ask for.
 pub const SEGMENT_BYTES_MAX: u64 = 4 * 1024 * 1024 * 1024;
+/// The first segment the log writer prepares after an open; each next one is twice the last, up
+/// to the configured segment size. A prepared segment is written full of zeros and synced before
+/// the writer moves into it, so a group's fdatasync there flushes data alone, not the block
+/// allocation and file size an append changes (measured on ext4: 1.7x the syncs per second at
+/// 4 KiB, 2x the bandwidth at 1 MiB). Small first, so a store that writes little writes few
+/// zeros.
+pub const PREPARED_SEGMENT_BYTES_MIN: u64 = 1024 * 1024;
+/// Zeros written to a segment being prepared per write call.
+pub const PREPARE_WRITE_BYTES: usize = 1024 * 1024;
 /// Segment files in one store: recovery holds one open file per segment.
 pub const SEGMENTS_MAX: u64 = 1 << 20;
 

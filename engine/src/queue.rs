@@ -141,6 +141,12 @@ impl<T> Drop for Reply<T> {
 }
 
 impl<T> Pending<T> {
+    /// Whether `wait` would return at once.
+    pub fn is_ready(&self) -> bool {
+        let slot = self.0.0.lock();
+        slot.value.is_some() || slot.sender_gone
+    }
+
     /// The reply, or `None` if the sender went away without one.
     pub fn wait(self) -> Option<T> {
         let mut slot = self.0.0.lock();

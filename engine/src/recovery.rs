@@ -7,6 +7,10 @@
 //! stamp (record version 4) shows the bytes were synced: then it is damage, not a tear. Damage further back was synced
 //! once: a damaged chunk (intact header, bad checksum, valid record after it) is reported and
 //! left for reads to refuse; anything else stops the open with `Corruption`.
+//!
+//! The newest segment may end in zeros: space the writer prepared and had not used yet. The log
+//! ends where they begin, and the torn-write window is measured back from the last byte that is
+//! not zero, not from the end of the file.
 //! docs/design.md, "Recovery".
 
 use std::path::Path;
@@ -55,6 +59,8 @@ struct SegmentScan {
     damaged_chunks: Vec<Location>,
     valid_len: u64,
     file_len: u64,
+    /// The log ends in prepared space: only zeros follow `valid_len`.
+    zero_tail: bool,
 }
 
 /// What is at a position of a segment (recovery and the scrub read records this one way).
@@ -93,12 +99,27 @@ pub(crate) fn parse_at(bytes: &[u8], pos: usize, verify_chunks: bool) -> Parse<'
 /// stamps: where a scan may resume past damage.
 pub(crate) fn valid_records_after(bytes: &[u8], from: usize) -> impl Iterator<Item = (usize, u32)> + '_ {
     let magic = format::RECORD_MAGIC.to_le_bytes();
-    (from..bytes.len().saturating_sub(RECORD_HEADER_BYTES - 1))
+    // A record starts with its (non-zero) magic, so none starts in a run of zeros at the end.
+    (from..bytes.len().saturating_sub(RECORD_HEADER_BYTES - 1).min(nonzero_end(bytes)))
         .filter(move |&pos| bytes[pos..pos + 4] == magic)
         .filter_map(move |pos| match parse_at(bytes, pos, true) {
             Parse::Valid { durable_before, .. } => Some((pos, durable_before)),
             _ => None,
         })
+}
+
+/// The length of `bytes` without its trailing zeros.
+pub(crate) fn nonzero_end(bytes: &[u8]) -> usize {
+    const BLOCK: usize = 4096;
+    let mut end = bytes.len();
+    // Whole blocks first (an OR over a block vectorizes), then the bytes of the last one.
+    while end >= BLOCK && bytes[end - BLOCK..end].iter().fold(0u8, |acc, &b| acc | b) == 0 {
+        end -= BLOCK;
+    }
+    while end > 0 && bytes[end - 1] == 0 {
+        end -= 1;
+    }
+    end
 }
 
 /// Whether any fully valid record starts after `from`: if so, a bad record before it is damage
@@ -118,10 +139,18 @@ fn scan_segment(id: SegmentId, file: &IoFile, is_last: bool) -> Result<SegmentSc
     let map = io::map_readonly(file)?;
     let bytes: &[u8] = map.as_deref().unwrap_or(&[]);
     let file_len = bytes.len() as u64;
-    let mut scan =
-        SegmentScan { records: Vec::new(), chunk_records: 0, damaged_chunks: Vec::new(), valid_len: 0, file_len };
-    // Damage this close to the end of the newest segment may be a torn, unacknowledged write.
-    let in_torn_window = |pos: usize| is_last && file_len - pos as u64 <= limits::UNSYNCED_BYTES_MAX;
+    let mut scan = SegmentScan {
+        records: Vec::new(),
+        chunk_records: 0,
+        damaged_chunks: Vec::new(),
+        valid_len: 0,
+        file_len,
+        zero_tail: false,
+    };
+    // Damage this close to the end of the newest segment's data (prepared zeros after it do not
+    // count) may be a torn, unacknowledged write.
+    let data_end = if is_last { nonzero_end(bytes) } else { bytes.len() };
+    let in_torn_window = |pos: usize| is_last && data_end.saturating_sub(pos) as u64 <= limits::UNSYNCED_BYTES_MAX;
     let header_ok =
         bytes.get(..SEGMENT_HEADER_BYTES).map(|h| format::decode_segment_header(h.try_into().expect("sized")));
     match header_ok {
@@ -144,6 +173,11 @@ fn scan_segment(id: SegmentId, file: &IoFile, is_last: bool) -> Result<SegmentSc
                     Mutation::decode(kind, version, payload).map_err(|e| Error::corruption(id, pos as u64, e.0))?;
                 scan.records.push((location, seq, mutation));
                 pos = next;
+            }
+            // Only zeros from here on: prepared space the writer had not reached.
+            _ if is_last && pos >= data_end => {
+                scan.zero_tail = true;
+                break;
             }
             // Damage the writer had already synced (a later record's stamp says so) is not a
             // torn write: it is handled as damage anywhere else is, below.
@@ -177,6 +211,9 @@ fn scan_segment(id: SegmentId, file: &IoFile, is_last: bool) -> Result<SegmentSc
 /// empty store stays empty (a scrub replays this way).
 pub(crate) fn recover(dir: &Path, backend: &Arc<dyn IoBackend>, read_only: bool) -> Result<Recovered> {
     let started = Instant::now();
+    if !read_only {
+        crate::segment::remove_prepared(dir)?;
+    }
     let ids = list_segment_ids(dir)?;
     if ids.len() as u64 > limits::SEGMENTS_MAX {
         return Err(Error::InvalidConfig(format!("{} segments exceed the limit {}", ids.len(), limits::SEGMENTS_MAX)));
@@ -198,12 +235,12 @@ pub(crate) fn recover(dir: &Path, backend: &Arc<dyn IoBackend>, read_only: bool)
             .map(|(i, (id, file))| scan_segment(*id, file, Some(base + i) == last_index))
             .collect();
         for (i, scan) in scans.into_iter().enumerate() {
-            let scan = scan?;
+            let mut scan = scan?;
             let (id, file) = &window[i];
             report.bytes += scan.valid_len;
             report.chunk_records += scan.chunk_records;
-            report.damaged_chunks.extend(scan.damaged_chunks);
-            for (location, seq, mutation) in scan.records {
+            report.damaged_chunks.append(&mut scan.damaged_chunks);
+            for (location, seq, mutation) in std::mem::take(&mut scan.records) {
                 if seq <= last_seq {
                     return Err(Error::corruption(location.segment, location.offset, "sequence number out of order"));
                 }
@@ -214,7 +251,7 @@ pub(crate) fn recover(dir: &Path, backend: &Arc<dyn IoBackend>, read_only: bool)
                 }
             }
             if Some(base + i) == last_index && !read_only {
-                active_len = finish_tail(dir, backend, *id, file, &scan.valid_len, scan.file_len, &mut report)?;
+                active_len = finish_tail(dir, backend, *id, file, &scan, &mut report)?;
             }
         }
     }
@@ -236,15 +273,19 @@ fn finish_tail(
     backend: &Arc<dyn IoBackend>,
     id: SegmentId,
     file: &IoFile,
-    valid_len: &u64,
-    file_len: u64,
+    scan: &SegmentScan,
     report: &mut RecoveryReport,
 ) -> Result<u64> {
+    let (valid_len, file_len) = (&scan.valid_len, scan.file_len);
     if *valid_len == file_len {
         return Ok(file_len);
     }
-    log::warn!("segment {id}: cutting a torn tail at {valid_len} (file is {file_len} bytes)");
-    report.truncated_tail = Some((id, *valid_len, file_len));
+    if scan.zero_tail {
+        log::debug!("segment {id}: cutting unused prepared space at {valid_len} (file is {file_len} bytes)");
+    } else {
+        log::warn!("segment {id}: cutting a torn tail at {valid_len} (file is {file_len} bytes)");
+        report.truncated_tail = Some((id, *valid_len, file_len));
+    }
     backend.set_len(file, *valid_len)?;
     if *valid_len == 0 {
         write_segment_header(backend, id, file)?;

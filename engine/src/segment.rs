@@ -21,6 +21,26 @@ pub(crate) fn segment_path(dir: &Path, id: SegmentId) -> PathBuf {
     dir.join(format!("{SEGMENT_PREFIX}{id}{SEGMENT_SUFFIX}"))
 }
 
+/// Where the log writer prepares segment `id` (header and zeros) before renaming it into place.
+/// Not a segment name: recovery never reads one, and deletes any it finds.
+pub(crate) fn prepared_path(dir: &Path, id: SegmentId) -> PathBuf {
+    dir.join(format!("{SEGMENT_PREFIX}{id}{SEGMENT_SUFFIX}{PREPARED_SUFFIX}"))
+}
+
+const PREPARED_SUFFIX: &str = ".prep";
+
+/// Deletes segments that were being prepared when the store last closed or crashed.
+pub(crate) fn remove_prepared(dir: &Path) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name.to_str().is_some_and(|n| n.starts_with(SEGMENT_PREFIX) && n.ends_with(PREPARED_SUFFIX)) {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
 /// Segment ids present in `dir`, ascending. Files that are not segments are ignored.
 pub(crate) fn list_segment_ids(dir: &Path) -> io::Result<Vec<SegmentId>> {
     let mut ids = Vec::new();

@@ -25,10 +25,11 @@ fn verify_names_damaged_objects_and_fails() {
         engine.create_bucket("photos", "us-east-1").unwrap();
         engine.put_object_bytes("photos", "cat.jpg", ObjectAttributes::default(), &data).unwrap();
         engine.put_object_bytes("photos", "dog.jpg", ObjectAttributes::default(), b"woof").unwrap();
-        // Seal the first segment, so the damage below is not in the newest one's tail.
+        // Seal the segment holding the objects, so the damage below is not in the newest one's tail.
         let filler = cairn_engine::testing::body(1, 1 << 20);
+        let holding = engine.segment_count();
         for i in 0.. {
-            if engine.segment_count() > 1 {
+            if engine.segment_count() > holding {
                 break;
             }
             engine.put_object_bytes("photos", &format!("fill{i}"), ObjectAttributes::default(), &filler).unwrap();
@@ -44,8 +45,11 @@ fn verify_names_damaged_objects_and_fails() {
         .filter(|p| p.extension().is_some_and(|e| e == "cairn"))
         .collect();
     segments.sort();
-    let segment = &segments[0];
-    let bytes = std::fs::read(segment).unwrap();
+    let (segment, bytes) = segments
+        .iter()
+        .map(|path| (path, std::fs::read(path).unwrap()))
+        .find(|(_, bytes)| bytes.windows(32).any(|w| w == &data[..32]))
+        .unwrap();
     let at = bytes.windows(32).position(|w| w == &data[..32]).unwrap() + 5000;
     let file = std::fs::OpenOptions::new().write(true).open(segment).unwrap();
     file.write_at(&[bytes[at] ^ 0x80], at as u64).unwrap();

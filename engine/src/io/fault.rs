@@ -1,9 +1,12 @@
 //! A fault-injecting backend for tests: wraps a real backend, counts write-side operations, fails
-//! the Nth one or every one while a fault is set, and simulates a crash by cutting each file back
-//! to what was synced (optionally keeping a random prefix of the unsynced tail: a torn write).
+//! the Nth one or every one while a fault is set, and simulates a crash by undoing every write
+//! since each file's last sync (optionally keeping the first of them and a random prefix of the
+//! next: a torn write).
 //!
-//! Its model of the disk: a file's bytes up to the last `sync` survive a crash; a file created
-//! since the last `sync_dir` of its directory does not; unsynced bytes may survive in part.
+//! Its model of the disk: a file's bytes as of its last `sync` survive a crash; a file created
+//! (or renamed) since the last `sync_dir` of its directory does not; unsynced writes may survive
+//! in part. Writes over synced bytes (a prepared segment's zeros) are undone too: the bytes they
+//! replaced are kept until the next sync.
 
 use std::collections::HashMap;
 use std::io;
@@ -40,6 +43,18 @@ struct FileState {
     len: u64,
     synced_len: u64,
     entry_durable: bool,
+    /// Writes since the last sync, oldest first.
+    unsynced: Vec<Undo>,
+}
+
+/// What one unsynced write changed: where, how much, the bytes it replaced (those below the
+/// file's length then) and that length.
+#[derive(Debug)]
+struct Undo {
+    offset: u64,
+    len: u64,
+    replaced: Vec<u8>,
+    len_before: u64,
 }
 
 #[derive(Debug, Default)]
@@ -111,10 +126,33 @@ impl FaultBackend {
                 state.files.remove(&path);
                 continue;
             }
-            let unsynced = file.len.saturating_sub(file.synced_len);
-            let kept = if rng == 0 || unsynced == 0 { 0 } else { xorshift(&mut rng) % (unsynced + 1) };
-            let len = file.synced_len + kept;
-            std::fs::OpenOptions::new().write(true).open(&path)?.set_len(len)?;
+            // Keep the first `whole` unsynced writes, a prefix of the next, and undo the rest,
+            // newest first.
+            let count = file.unsynced.len() as u64;
+            let whole = if rng == 0 || count == 0 { 0 } else { xorshift(&mut rng) % (count + 1) } as usize;
+            // Removed since (a prepared segment a close discarded): gone, as on a disk.
+            let handle = match std::fs::OpenOptions::new().write(true).open(&path) {
+                Ok(handle) => handle,
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                    state.files.remove(&path);
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
+            let mut len = file.len;
+            for (i, undo) in file.unsynced.iter().enumerate().skip(whole).rev() {
+                let kept = if i == whole && rng != 0 { xorshift(&mut rng) % (undo.len + 1) } else { 0 };
+                let restore_from = undo.offset + kept;
+                let replaced_end = undo.offset + undo.replaced.len() as u64;
+                if restore_from < replaced_end {
+                    let skip = (restore_from - undo.offset) as usize;
+                    std::os::unix::fs::FileExt::write_all_at(&handle, &undo.replaced[skip..], restore_from)?;
+                }
+                // A write past the end takes its extension with it, but for the prefix kept.
+                len = if kept > 0 { undo.len_before.max(undo.offset + kept) } else { undo.len_before };
+                handle.set_len(len)?;
+            }
+            file.unsynced.clear();
             file.len = len;
             file.synced_len = len;
         }
@@ -161,6 +199,7 @@ impl FaultBackend {
     fn mark_synced(&self, path: &Path) {
         if let Some(file) = self.state.lock().files.get_mut(path) {
             file.synced_len = file.len;
+            file.unsynced.clear();
         }
     }
 }
@@ -187,18 +226,28 @@ impl IoBackend for FaultBackend {
         if create {
             state.files.insert(path.to_owned(), FileState::default());
         } else {
-            state.files.entry(path.to_owned()).or_insert(FileState { len, synced_len: len, entry_durable: true });
+            state.files.entry(path.to_owned()).or_insert(FileState {
+                len,
+                synced_len: len,
+                entry_durable: true,
+                unsynced: Vec::new(),
+            });
         }
         Ok(file)
     }
 
     fn write_at(&self, file: &IoFile, offset: u64, bufs: &[&[u8]], sync: bool) -> io::Result<()> {
         self.before_write()?;
+        let len = total_len(bufs) as u64;
+        let len_before = self.state.lock().files.get(&file.path).map_or(0, |f| f.len);
+        let mut replaced = vec![0u8; len_before.saturating_sub(offset).min(len) as usize];
+        std::os::unix::fs::FileExt::read_exact_at(&file.file, &mut replaced, offset)?;
         self.inner.write_at(file, offset, bufs, false)?;
         {
             let mut state = self.state.lock();
             let entry = state.files.entry(file.path.clone()).or_default();
-            entry.len = entry.len.max(offset + total_len(bufs) as u64);
+            entry.len = entry.len.max(offset + len);
+            entry.unsynced.push(Undo { offset, len, replaced, len_before });
         }
         if sync {
             self.sync(file)?;
@@ -231,6 +280,24 @@ impl IoBackend for FaultBackend {
         let entry = state.files.entry(file.path.clone()).or_default();
         entry.len = len;
         entry.synced_len = entry.synced_len.min(len);
+        // Cutting is applied at once (as before this model kept overwrites): what unsynced writes
+        // replaced past the cut is gone with it.
+        for undo in &mut entry.unsynced {
+            undo.replaced.truncate(len.saturating_sub(undo.offset) as usize);
+            undo.len = undo.len.min(len.saturating_sub(undo.offset));
+            undo.len_before = undo.len_before.min(len);
+        }
+        Ok(())
+    }
+
+    fn rename(&self, file: &mut IoFile, to: &Path) -> io::Result<()> {
+        self.before_write()?;
+        let from = file.path.clone();
+        self.inner.rename(file, to)?;
+        let mut state = self.state.lock();
+        let mut entry = state.files.remove(&from).unwrap_or_default();
+        entry.entry_durable = false;
+        state.files.insert(to.to_owned(), entry);
         Ok(())
     }
 
@@ -243,5 +310,39 @@ impl IoBackend for FaultBackend {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::ThreadsBackend;
+
+    /// Unsynced writes over synced bytes are undone by a crash, and a torn crash keeps a prefix
+    /// of them in the order they were written.
+    #[test]
+    fn a_crash_undoes_overwrites_of_synced_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = FaultBackend::new(Arc::new(ThreadsBackend));
+        let path = dir.path().join("f");
+        let file = backend.open(&path, true).unwrap();
+        backend.write_at(&file, 0, &[&[0u8; 100]], true).unwrap();
+        backend.sync_dir(dir.path()).unwrap();
+        backend.write_at(&file, 10, &[b"abc"], false).unwrap();
+        backend.write_at(&file, 98, &[b"xyzw"], false).unwrap();
+        backend.crash_image(Tear::DropUnsynced).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), vec![0u8; 100]);
+
+        let file = backend.open(&path, false).unwrap();
+        backend.write_at(&file, 10, &[b"abc"], false).unwrap();
+        backend.write_at(&file, 98, &[b"xyzw"], false).unwrap();
+        backend.crash_image(Tear::KeepPrefix { seed: 3 }).unwrap();
+        let after = std::fs::read(&path).unwrap();
+        let first_kept = &after[10..13];
+        assert!(after.len() >= 100 && after.len() <= 102, "{}", after.len());
+        // Whatever of the second write survived, the first survived whole.
+        if after.len() > 100 || after[98..100] != [0, 0] {
+            assert_eq!(first_kept, b"abc");
+        }
     }
 }

@@ -66,6 +66,12 @@ pub trait IoBackend: Send + Sync + fmt::Debug {
     fn set_len(&self, file: &IoFile, len: u64) -> io::Result<()>;
     /// Makes the directory's entries (created files) durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Renames `file` to `to` (durable once the directory is synced) and updates its path.
+    fn rename(&self, file: &mut IoFile, to: &Path) -> io::Result<()> {
+        std::fs::rename(&file.path, to)?;
+        file.path = to.to_owned();
+        Ok(())
+    }
 }
 
 /// Builds the backend `mode` asks for. With `Auto`, a refusal of io_uring is logged with its

@@ -191,3 +191,33 @@ fn a_failing_read_is_an_error_not_data() {
     fault.set_read_error(false);
     assert_eq!(engine.get_object_bytes("bkt", "k", None).unwrap(), b"data");
 }
+
+/// A crash in the middle of prepared space: the zeros after the log, and the unsynced writes over
+/// them undone, leave a store that opens with every acknowledged write and no torn tail to cut
+/// unless a write was torn.
+#[test]
+fn a_crash_in_prepared_space_keeps_acknowledged_writes() {
+    for tear in [Tear::DropUnsynced, Tear::KeepPrefix { seed: 7 }] {
+        let dir = tempfile::tempdir().unwrap();
+        let fault = fault_backend(false);
+        let engine = open_with(dir.path(), &fault).unwrap();
+        engine.create_bucket("bkt", "us-east-1").unwrap();
+        for i in 0..20 {
+            engine.put_object_bytes("bkt", &format!("k{i}"), ObjectAttributes::default(), &body(i, 10_000)).unwrap();
+        }
+        // The active segment is a prepared one, with zeros past its log.
+        let active = engine.segment_count();
+        assert!(active >= 2);
+        fault.crash();
+        assert!(engine.put_object_bytes("bkt", "lost", ObjectAttributes::default(), b"x").is_err());
+        drop(engine);
+        fault.crash_image(tear).unwrap();
+        let engine = open_with(dir.path(), &fault).unwrap();
+        for i in 0..20 {
+            assert_eq!(engine.get_object_bytes("bkt", &format!("k{i}"), None).unwrap(), body(i, 10_000));
+        }
+        if tear == Tear::DropUnsynced {
+            assert_eq!(engine.recovery_report().truncated_tail, None, "only zeros followed the log");
+        }
+    }
+}
