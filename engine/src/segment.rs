@@ -21,7 +21,7 @@ pub(crate) fn segment_path(dir: &Path, id: SegmentId) -> PathBuf {
     dir.join(format!("{SEGMENT_PREFIX}{id}{SEGMENT_SUFFIX}"))
 }
 
-/// Where the log writer prepares segment `id` (header and zeros) before renaming it into place.
+/// Where the log writer prepares segment `id` (zeros; the header comes when it moves in).
 /// Not a segment name: recovery never reads one, and deletes any it finds.
 pub(crate) fn prepared_path(dir: &Path, id: SegmentId) -> PathBuf {
     dir.join(format!("{SEGMENT_PREFIX}{id}{SEGMENT_SUFFIX}{PREPARED_SUFFIX}"))

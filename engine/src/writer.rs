@@ -300,7 +300,7 @@ impl Writer {
         let (backend, path) = (self.backend.clone(), prepared_path(&self.dir, id));
         let spawned = std::thread::Builder::new()
             .name("cairn-prepare".into())
-            .spawn(move || reply.send(prepare_segment(&*backend, &path, id, bytes)));
+            .spawn(move || reply.send(prepare_segment(&*backend, &path, bytes)));
         match spawned {
             Ok(_) => self.preparing = Some(Preparing { id, bytes, done }),
             Err(error) => log::warn!("could not start preparing segment {id}: {error}"),
@@ -442,36 +442,25 @@ impl Writer {
                 None
             }
         };
-        let (file, limit, file_len) = match prepared {
-            Some((mut file, bytes)) => {
-                // It may have been prepared for an earlier id: its header names this one, synced
-                // before the name makes it a segment.
-                let header = format::encode_segment_header(id.0, crate::now_ms());
-                let renamed = self
-                    .backend
-                    .write_at(&file, 0, &[&header], true)
-                    .and_then(|()| self.backend.rename(&mut file, &path))
-                    .and_then(|()| self.backend.sync_dir(&self.dir));
-                if let Err(error) = renamed {
-                    let _ = std::fs::remove_file(&file.path);
-                    return Err(error.into());
-                }
+        // The header names this id, synced before the name makes the file a segment (a prepared
+        // file has none yet: it may have been prepared for an earlier id).
+        let (mut file, limit, file_len) = match prepared {
+            Some((file, bytes)) => {
                 self.prepared_bytes_next = (bytes * 2).min(self.segment_bytes_max);
                 (file, bytes, bytes)
             }
-            None => {
-                let file = self.backend.open(&path, true)?;
-                let header = format::encode_segment_header(id.0, crate::now_ms());
-                let created =
-                    self.backend.write_at(&file, 0, &[&header], true).and_then(|()| self.backend.sync_dir(&self.dir));
-                if let Err(error) = created {
-                    drop(file);
-                    let _ = std::fs::remove_file(&path);
-                    return Err(error.into());
-                }
-                (file, self.segment_bytes_max, SEGMENT_HEADER_BYTES as u64)
-            }
+            None => (self.backend.open(&path, true)?, self.segment_bytes_max, SEGMENT_HEADER_BYTES as u64),
         };
+        let header = format::encode_segment_header(id.0, crate::now_ms());
+        let placed = self
+            .backend
+            .write_at(&file, 0, &[&header], true)
+            .and_then(|()| if file.path == path { Ok(()) } else { self.backend.rename(&mut file, &path) })
+            .and_then(|()| self.backend.sync_dir(&self.dir));
+        if let Err(error) = placed {
+            let _ = std::fs::remove_file(&file.path);
+            return Err(error.into());
+        }
         let file = Arc::new(file);
         self.segments.insert(id, file.clone());
         self.active_id = id;
@@ -497,7 +486,6 @@ impl Writer {
             self.backend.write_at(&self.active, group.start, &slices, sync)
         };
         if let Err(error) = written {
-            self.file_len = self.file_len.max(self.len);
             self.roll_back();
             for placed in group.placed {
                 match placed {
@@ -551,15 +539,13 @@ impl Writer {
 /// Zeros for preparing segments (in the zero-initialized data section: no pages until read).
 static ZEROS: [u8; limits::PREPARE_WRITE_BYTES] = [0; limits::PREPARE_WRITE_BYTES];
 
-/// Writes segment `id` at `path`: its header, then zeros to `bytes`, synced. A failure leaves no
-/// file behind.
-fn prepare_segment(backend: &dyn IoBackend, path: &std::path::Path, id: SegmentId, bytes: u64) -> io::Result<IoFile> {
+/// Writes `bytes` of zeros at `path`, synced: a segment but for its header, which the writer
+/// writes when it moves in. A failure leaves no file behind.
+fn prepare_segment(backend: &dyn IoBackend, path: &std::path::Path, bytes: u64) -> io::Result<IoFile> {
     let _ = std::fs::remove_file(path);
     let file = backend.open(path, true)?;
     let written = (|| {
-        let header = format::encode_segment_header(id.0, crate::now_ms());
-        backend.write_at(&file, 0, &[&header], false)?;
-        let mut offset = SEGMENT_HEADER_BYTES as u64;
+        let mut offset = 0;
         while offset < bytes {
             let n = (bytes - offset).min(ZEROS.len() as u64) as usize;
             backend.write_at(&file, offset, &[&ZEROS[..n]], false)?;
