@@ -272,10 +272,26 @@ pub struct ObjectInfo {
 impl ObjectInfo {
     /// The ETag as S3 prints it, quotes included: `"<md5>"` or `"<md5>-<parts>"`.
     pub fn etag(&self) -> String {
-        let hex = hex(&self.etag_md5);
-        match &self.layout {
-            Layout::Extents(_) => format!("\"{hex}\""),
-            Layout::Parts(parts) => format!("\"{hex}-{}\"", parts.len()),
+        let mut quoted = String::with_capacity(ETAG_TEXT_BYTES_MAX + 2);
+        quoted.push('"');
+        self.write_etag_value(&mut quoted);
+        quoted.push('"');
+        quoted
+    }
+
+    /// The ETag without its quotes (as s3s's `ETag::Strong` holds it).
+    pub fn etag_value(&self) -> String {
+        let mut value = String::with_capacity(ETAG_TEXT_BYTES_MAX);
+        self.write_etag_value(&mut value);
+        value
+    }
+
+    /// Every GET and HEAD formats the ETag, so it is built by hand rather than by `format!`.
+    fn write_etag_value(&self, out: &mut String) {
+        push_hex(out, &self.etag_md5);
+        if let Layout::Parts(parts) = &self.layout {
+            out.push('-');
+            out.push_str(&parts.len().to_string());
         }
     }
 
@@ -330,14 +346,22 @@ impl Version {
 
 /// Lowercase hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
+    push_hex(&mut out, bytes);
+    out
+}
+
+/// Appends the lowercase hex of bytes.
+pub fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for byte in bytes {
         out.push(DIGITS[(byte >> 4) as usize] as char);
         out.push(DIGITS[(byte & 15) as usize] as char);
     }
-    out
 }
+
+/// The longest unquoted ETag: 32 hex digits, a dash and a part count of up to 5 digits.
+const ETAG_TEXT_BYTES_MAX: usize = 38;
 
 #[cfg(test)]
 mod tests {

@@ -162,7 +162,7 @@ fn timestamp(ms: u64) -> Timestamp {
 
 /// The ETag value without its quotes, as s3s wants it.
 fn etag(info: &ObjectInfo) -> ETag {
-    ETag::Strong(info.etag().trim_matches('"').to_owned())
+    ETag::Strong(info.etag_value())
 }
 
 fn version_param(version: Option<&str>) -> S3Result<Option<VersionId>> {
@@ -676,8 +676,7 @@ impl S3 for Cairn {
         };
         let versioned = self.versioned(&input.bucket)?;
         Ok(S3Response::new(GetObjectAttributesOutput {
-            e_tag: wants(s3s::dto::ObjectAttributes::ETAG)
-                .then(|| ETag::Strong(info.etag().trim_matches('"').to_owned())),
+            e_tag: wants(s3s::dto::ObjectAttributes::ETAG).then(|| etag(&info)),
             object_size: wants(s3s::dto::ObjectAttributes::OBJECT_SIZE).then_some(info.size as i64),
             storage_class: wants(s3s::dto::ObjectAttributes::STORAGE_CLASS)
                 .then(|| StorageClass::from_static(StorageClass::STANDARD)),
@@ -1429,8 +1428,8 @@ struct Conditions<'a> {
 
 fn check_conditions(info: &ObjectInfo, conditions: &Conditions<'_>) -> S3Result<()> {
     let Conditions { if_match, if_none_match, if_modified_since, if_unmodified_since } = *conditions;
-    let etag_text = info.etag();
-    let current = etag_text.trim_matches('"');
+    let etag_text = info.etag_value();
+    let current = etag_text.as_str();
     let matches = |condition: &ETagCondition| match condition {
         ETagCondition::Any => true,
         ETagCondition::ETag(ETag::Strong(value) | ETag::Weak(value)) => value.trim_matches('"') == current,
