@@ -7,7 +7,7 @@
 //! for none.
 
 use cairn_engine::{Checksum, ChecksumAlgorithm, ChecksumKind, ChecksumSpec, PartLayout};
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use s3s::crypto::Checksum as _;
 use s3s::dto::{self, ChecksumAlgorithm as DtoAlgorithm, ChecksumType};
 use s3s::{S3Result, s3_error};
@@ -23,6 +23,23 @@ pub fn name(algorithm: ChecksumAlgorithm) -> &'static str {
         ChecksumAlgorithm::Sha1 => "sha1",
         ChecksumAlgorithm::Sha256 => "sha256",
         ChecksumAlgorithm::Crc64Nvme => "crc64nvme",
+    }
+}
+
+/// The `x-amz-checksum-<name>` header of each algorithm, as constants: every PUT looks for all
+/// of them, and a name built per request (format!, then parsed) cost more than the lookups.
+pub fn header(algorithm: ChecksumAlgorithm) -> HeaderName {
+    const CRC32: HeaderName = HeaderName::from_static("x-amz-checksum-crc32");
+    const CRC32C: HeaderName = HeaderName::from_static("x-amz-checksum-crc32c");
+    const SHA1: HeaderName = HeaderName::from_static("x-amz-checksum-sha1");
+    const SHA256: HeaderName = HeaderName::from_static("x-amz-checksum-sha256");
+    const CRC64NVME: HeaderName = HeaderName::from_static("x-amz-checksum-crc64nvme");
+    match algorithm {
+        ChecksumAlgorithm::Crc32 => CRC32,
+        ChecksumAlgorithm::Crc32c => CRC32C,
+        ChecksumAlgorithm::Sha1 => SHA1,
+        ChecksumAlgorithm::Sha256 => SHA256,
+        ChecksumAlgorithm::Crc64Nvme => CRC64NVME,
     }
 }
 
@@ -136,7 +153,7 @@ pub struct Claim {
 pub fn claim(headers: &HeaderMap) -> S3Result<Option<Claim>> {
     let mut found = None;
     for algorithm in ChecksumAlgorithm::ALL {
-        let header = format!("x-amz-checksum-{}", name(algorithm));
+        let header = header(algorithm);
         let Some(value) = headers.get(&header) else { continue };
         if found.is_some() {
             return Err(s3_error!(
@@ -215,7 +232,7 @@ impl BodyChecksums {
                 Some(hasher) => hasher.finish(),
                 None => stored.clone(),
             };
-            let header = format!("x-amz-checksum-{}", name(claim.algorithm));
+            let header = header(claim.algorithm);
             let expected = match claim.expected {
                 Expected::Header(digest) => digest,
                 Expected::Trailer => trailers

@@ -263,7 +263,7 @@ fn claims_digest(request: &Request<Incoming>) -> bool {
     let claims = headers.contains_key("content-md5")
         || cairn_engine::ChecksumAlgorithm::ALL
             .into_iter()
-            .any(|algorithm| headers.contains_key(format!("x-amz-checksum-{}", crate::checksum::name(algorithm))));
+            .any(|algorithm| headers.contains_key(crate::checksum::header(algorithm)));
     claims && !streaming && !form
 }
 
