@@ -80,6 +80,11 @@ pub const WRITE_QUEUE_DEPTH: usize = 1024;
 pub const GROUP_COMMIT_RECORDS_MAX: usize = 512;
 /// Bytes one group commit may gather before it writes and syncs.
 pub const GROUP_COMMIT_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// The largest group the log writer copies into its aligned buffer for one direct write (a
+/// group may pass `GROUP_COMMIT_BYTES_MAX` by the request that reached it: up to a maximal
+/// record). A larger one, and the rest of its segment, is written through the page cache. The
+/// buffer, once grown, stays: this is also the memory it may hold.
+pub const DIRECT_STAGE_BYTES_MAX: usize = GROUP_COMMIT_BYTES_MAX + 2 * RECORD_PAYLOAD_BYTES_MAX as usize;
 /// Bytes the log writer may leave written but unsynced in the active segment. Recovery relies on
 /// it: damage within this distance of the end of the newest segment can be a write torn by a
 /// crash (the disk may persist unsynced pages in any order), so it is cut off; damage further

@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::format::records::Mutation;
 use crate::format::{self, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
 use crate::index::{Applied, Index};
-use crate::io::{IoBackend, IoFile};
+use crate::io::{DIRECT_ALIGN, IoBackend, IoFile};
 use crate::limits;
 use crate::queue::{Pending, oneshot};
 use crate::queue::{Queue, Reply};
@@ -162,7 +162,7 @@ impl WriterHandle {
         let queue = Arc::new(Queue::new(limits::WRITE_QUEUE_DEPTH));
         let receiver = queue.clone();
         let stats = Arc::new(WriterStats::default());
-        let writer = Writer {
+        let mut writer = Writer {
             limit: start.len,
             file_len: start.len,
             prepared_bytes_next: limits::PREPARED_SEGMENT_BYTES_MIN.min(start.segment_bytes_max),
@@ -181,7 +181,9 @@ impl WriterHandle {
             segment_bytes_max: start.segment_bytes_max,
             epoch: 1,
             cut_pending: false,
+            direct: None,
         };
+        writer.direct = Direct::open(&*writer.backend, &writer.active, writer.len);
         let thread = std::thread::Builder::new().name("cairn-log-writer".into()).spawn(move || writer.run(receiver))?;
         Ok(WriterHandle { queue, stats, thread: Some(thread) })
     }
@@ -253,6 +255,72 @@ struct Writer {
     /// The active segment holds unsynced bytes past `synced_len` that a failed cut left behind;
     /// nothing is appended until the cut succeeds.
     cut_pending: bool,
+    /// Direct writes to the active segment, where the file system takes them (else groups go
+    /// through the page cache).
+    direct: Option<Direct>,
+}
+
+/// The active segment opened for direct writes (`IoBackend::open_direct`). A direct write covers
+/// whole blocks, so each group is copied into an aligned staging buffer after the bytes of the
+/// block it starts in (written before, kept here) and before zeros to the end of its last block;
+/// the next group rewrites that block with the same bytes followed by its own. Bodies then reach
+/// the device without becoming page-cache pages, which on a VM whose freed memory returns to the
+/// host cost more CPU than the rest of a large PUT (docs/benchmarks.md), and io_uring completes
+/// the write without its worker threads.
+struct Direct {
+    file: IoFile,
+    /// The log's bytes from the start of the block holding its end up to its end.
+    tail: Vec<u8>,
+    /// Holds one aligned block more than the largest group staged so far.
+    stage: Vec<u8>,
+}
+
+impl Direct {
+    /// The active segment `file` for direct writes from `len` on, if the backend offers them.
+    fn open(backend: &dyn IoBackend, file: &IoFile, len: u64) -> Option<Direct> {
+        let direct = match backend.open_direct(&file.path) {
+            Ok(Some(direct)) => direct,
+            Ok(None) => return None,
+            Err(error) => {
+                log::warn!("{}: no direct writes, writing through the page cache: {error}", file.path.display());
+                return None;
+            }
+        };
+        let mut tail = vec![0u8; (len % DIRECT_ALIGN as u64) as usize];
+        if let Err(error) = backend.read_at(file, len - tail.len() as u64, &mut tail) {
+            log::warn!("{}: no direct writes, writing through the page cache: {error}", file.path.display());
+            return None;
+        }
+        Some(Direct { file: direct, tail, stage: Vec::new() })
+    }
+
+    /// Lays out a group that starts at `start` (the log's end) for one direct write: returns the
+    /// write's offset and where its bytes are in `stage`, or `None` if the group is larger than
+    /// `limits::DIRECT_STAGE_BYTES_MAX`.
+    fn stage(&mut self, start: u64, bufs: &[&[u8]]) -> Option<(u64, std::ops::Range<usize>)> {
+        let head = self.tail.len();
+        debug_assert_eq!(start % DIRECT_ALIGN as u64, head as u64);
+        let used = head + bufs.iter().map(|buf| buf.len()).sum::<usize>();
+        let total = used.next_multiple_of(DIRECT_ALIGN);
+        if total > limits::DIRECT_STAGE_BYTES_MAX {
+            return None;
+        }
+        if self.stage.len() < total + DIRECT_ALIGN {
+            self.stage = vec![0; total + DIRECT_ALIGN];
+        }
+        let at = self.stage.as_ptr().align_offset(DIRECT_ALIGN);
+        let staged = &mut self.stage[at..at + total];
+        staged[..head].copy_from_slice(&self.tail);
+        let mut filled = head;
+        for buf in bufs {
+            staged[filled..filled + buf.len()].copy_from_slice(buf);
+            filled += buf.len();
+        }
+        staged[used..].fill(0);
+        self.tail.clear();
+        self.tail.extend_from_slice(&staged[used / DIRECT_ALIGN * DIRECT_ALIGN..used]);
+        Some((start - head as u64, at..at + total))
+    }
 }
 
 impl Writer {
@@ -463,6 +531,7 @@ impl Writer {
         }
         let file = Arc::new(file);
         self.segments.insert(id, file.clone());
+        self.direct = Direct::open(&*self.backend, &file, SEGMENT_HEADER_BYTES as u64);
         self.active_id = id;
         self.active = file;
         self.len = SEGMENT_HEADER_BYTES as u64;
@@ -480,10 +549,28 @@ impl Writer {
             return Ok(());
         }
         let slices: Vec<&[u8]> = group.bufs.iter().map(|buf| &buf[..]).collect();
-        let written = if slices.is_empty() {
-            self.backend.sync(&self.active)
-        } else {
-            self.backend.write_at(&self.active, group.start, &slices, sync)
+        let staged = match &mut self.direct {
+            Some(direct) if !slices.is_empty() => direct.stage(group.start, &slices),
+            _ => None,
+        };
+        if staged.is_none() && !slices.is_empty() {
+            // Too large a group to stage: it goes through the page cache, and so does the rest
+            // of this segment (the kept tail would be stale).
+            self.direct = None;
+        }
+        let written = match (&self.direct, staged) {
+            (Some(direct), Some((offset, range))) => {
+                let end = offset + range.len() as u64;
+                let written = self.backend.write_at(&direct.file, offset, &[&direct.stage[range]], sync);
+                if written.is_ok() {
+                    // The zeros after the log's end may lengthen an unprepared segment; rotation
+                    // and close cut it back to the log.
+                    self.file_len = self.file_len.max(end);
+                }
+                written
+            }
+            _ if slices.is_empty() => self.backend.sync(&self.active),
+            _ => self.backend.write_at(&self.active, group.start, &slices, sync),
         };
         if let Err(error) = written {
             self.roll_back();
@@ -521,6 +608,8 @@ impl Writer {
     /// epoch moves on. If the cut itself fails, it is retried before the next write.
     fn roll_back(&mut self) {
         self.epoch += 1;
+        // Its kept tail may not be what the cut leaves; this segment goes on through the cache.
+        self.direct = None;
         self.cut_pending = true;
         if let Err(error) = self.cut_back() {
             log::error!("could not cut segment {} back after a failed write: {error}", self.active_id);
@@ -536,8 +625,12 @@ impl Writer {
     }
 }
 
-/// Zeros for preparing segments (in the zero-initialized data section: no pages until read).
-static ZEROS: [u8; limits::PREPARE_WRITE_BYTES] = [0; limits::PREPARE_WRITE_BYTES];
+/// Zeros for preparing segments, aligned for direct writes (in the zero-initialized data
+/// section: no pages of their own until written, and they never are).
+#[repr(C, align(4096))]
+struct Zeros([u8; limits::PREPARE_WRITE_BYTES]);
+static ZEROS: Zeros = Zeros([0; limits::PREPARE_WRITE_BYTES]);
+const _: () = assert!(std::mem::align_of::<Zeros>() == DIRECT_ALIGN);
 
 /// Writes `bytes` of zeros at `path`, synced: a segment but for its header, which the writer
 /// writes when it moves in. A failure leaves no file behind.
@@ -545,11 +638,21 @@ fn prepare_segment(backend: &dyn IoBackend, path: &std::path::Path, bytes: u64) 
     let _ = std::fs::remove_file(path);
     let file = backend.open(path, true)?;
     let written = (|| {
+        // Direct, the zeros take no page-cache pages (the log's direct writes would only drop
+        // them); through the cache, each piece is written back as it goes (`write_back`).
+        let direct = backend.open_direct(path)?;
         let mut offset = 0;
         while offset < bytes {
-            let n = (bytes - offset).min(ZEROS.len() as u64) as usize;
-            backend.write_at(&file, offset, &[&ZEROS[..n]], false)?;
-            write_back(&file, offset, n)?;
+            let n = (bytes - offset).min(ZEROS.0.len() as u64) as usize;
+            match &direct {
+                Some(direct) if n.is_multiple_of(DIRECT_ALIGN) => {
+                    backend.write_at(direct, offset, &[&ZEROS.0[..n]], false)?;
+                }
+                _ => {
+                    backend.write_at(&file, offset, &[&ZEROS.0[..n]], false)?;
+                    write_back(&file, offset, n)?;
+                }
+            }
             offset += n as u64;
         }
         backend.sync(&file)
@@ -589,5 +692,51 @@ fn clone_io(error: &io::Error) -> io::Error {
     match error.raw_os_error() {
         Some(code) => io::Error::from_raw_os_error(code),
         None => io::Error::new(error.kind(), error.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn direct_with_tail(tail: &[u8]) -> (tempfile::NamedTempFile, Direct) {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let io = IoFile { file: file.reopen().unwrap(), path: file.path().to_owned() };
+        (file, Direct { file: io, tail: tail.to_vec(), stage: Vec::new() })
+    }
+
+    /// A group is staged as the kept bytes of its first block, its own bytes, and zeros to the
+    /// end of its last block, from an aligned address; the new tail is its last block's bytes.
+    #[test]
+    fn a_group_is_staged_as_whole_aligned_blocks() {
+        let (_file, mut direct) = direct_with_tail(b"head");
+        let start = 3 * DIRECT_ALIGN as u64 + 4;
+        let body: Vec<u8> = (0..DIRECT_ALIGN + 100).map(|i| (i % 251) as u8 + 1).collect();
+        let (offset, range) = direct.stage(start, &[&body[..10], &body[10..]]).unwrap();
+        assert_eq!(offset, 3 * DIRECT_ALIGN as u64);
+        assert_eq!(range.len(), 2 * DIRECT_ALIGN);
+        let staged = &direct.stage[range.clone()];
+        assert_eq!(staged.as_ptr() as usize % DIRECT_ALIGN, 0);
+        assert_eq!(&staged[..4], b"head");
+        assert_eq!(&staged[4..4 + body.len()], &body[..]);
+        assert!(staged[4 + body.len()..].iter().all(|&b| b == 0));
+        assert_eq!(direct.tail, &body[DIRECT_ALIGN - 4..]);
+        // The next group continues in that block.
+        let (offset, range) = direct.stage(start + body.len() as u64, &[b"next"]).unwrap();
+        assert_eq!((offset, range.len()), (4 * DIRECT_ALIGN as u64, DIRECT_ALIGN));
+        assert_eq!(direct.tail.len(), 104 + 4);
+    }
+
+    /// A group ending on a block boundary leaves no tail; one past the staging limit is refused.
+    #[test]
+    fn staging_ends_on_blocks_and_has_a_limit() {
+        let (_file, mut direct) = direct_with_tail(&[]);
+        let block = vec![7u8; DIRECT_ALIGN];
+        let (_, range) = direct.stage(0, &[&block]).unwrap();
+        assert_eq!(range.len(), DIRECT_ALIGN);
+        assert!(direct.tail.is_empty());
+        let largest = vec![1u8; limits::DIRECT_STAGE_BYTES_MAX];
+        assert!(direct.stage(DIRECT_ALIGN as u64, &[&largest]).is_some());
+        assert!(direct.stage(0, &[&largest, b"x"]).is_none());
     }
 }

@@ -72,11 +72,19 @@ struct State {
 pub struct FaultBackend {
     inner: Arc<dyn IoBackend>,
     state: Mutex<State>,
+    /// Whether `open_direct` offers a file (the default), so the log writer's direct path is
+    /// what crash tests exercise; off, they exercise its buffered path.
+    direct: std::sync::atomic::AtomicBool,
 }
 
 impl FaultBackend {
     pub fn new(inner: Arc<dyn IoBackend>) -> FaultBackend {
-        FaultBackend { inner, state: Mutex::new(State::default()) }
+        FaultBackend { inner, state: Mutex::new(State::default()), direct: std::sync::atomic::AtomicBool::new(true) }
+    }
+
+    /// Offers direct files (`open_direct`) or not, from the next segment the writer opens.
+    pub fn set_direct(&self, on: bool) {
+        self.direct.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Write-side operations (write, sync, set_len, sync_dir) seen so far.
@@ -288,6 +296,18 @@ impl IoBackend for FaultBackend {
             undo.len_before = undo.len_before.min(len);
         }
         Ok(())
+    }
+
+    /// A second, buffered file: the model keeps its bytes by path, so the direct writer's
+    /// aligned rewrites of its tail block are modeled (and crashed) like any other write.
+    fn open_direct(&self, path: &Path) -> io::Result<Option<IoFile>> {
+        if self.state.lock().crashed {
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
+        if !self.direct.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(None);
+        }
+        self.inner.open(path, false).map(Some)
     }
 
     fn rename(&self, file: &mut IoFile, to: &Path) -> io::Result<()> {

@@ -66,6 +66,15 @@ pub trait IoBackend: Send + Sync + fmt::Debug {
     fn set_len(&self, file: &IoFile, len: u64) -> io::Result<()>;
     /// Makes the directory's entries (created files) durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Opens `path` (an existing file) a second time for direct writes (`O_DIRECT`: from the
+    /// caller's memory to the device, no page cache), if the file system takes them at
+    /// `DIRECT_ALIGN`; `None` where it does not (the caller writes through `open`'s file).
+    /// Writes to the returned file must start and end on `DIRECT_ALIGN` and come from memory
+    /// aligned to it; `sync` of either file makes both durable.
+    fn open_direct(&self, path: &Path) -> io::Result<Option<IoFile>> {
+        let _ = path;
+        Ok(None)
+    }
     /// Renames `file` to `to` (durable once the directory is synced) and updates its path.
     fn rename(&self, file: &mut IoFile, to: &Path) -> io::Result<()> {
         std::fs::rename(&file.path, to)?;
@@ -93,6 +102,36 @@ pub fn backend_for(mode: IoMode) -> io::Result<Arc<dyn IoBackend>> {
 pub(crate) fn open_std(path: &Path, create: bool) -> io::Result<IoFile> {
     let file = std::fs::OpenOptions::new().read(true).write(true).create_new(create).open(path)?;
     Ok(IoFile { file, path: path.to_owned() })
+}
+
+/// Offsets, lengths and buffer addresses of direct writes are multiples of this. A device or
+/// file system that needs more (statx's `STATX_DIOALIGN`) gets buffered writes.
+pub const DIRECT_ALIGN: usize = 4096;
+
+/// `open_direct` for the real backends: `O_DIRECT`, where statx says the file takes direct
+/// writes at `DIRECT_ALIGN`.
+pub(crate) fn open_direct_std(path: &Path) -> io::Result<Option<IoFile>> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    // SAFETY: statx writes only into `stat`, which outlives the call; `name` is NUL-terminated.
+    let stat = unsafe {
+        let mut stat: libc::statx = std::mem::zeroed();
+        if libc::statx(libc::AT_FDCWD, name.as_ptr(), 0, libc::STATX_DIOALIGN, &mut stat) != 0 {
+            return Ok(None);
+        }
+        stat
+    };
+    let (memory, offset) = (stat.stx_dio_mem_align as usize, stat.stx_dio_offset_align as usize);
+    let fits = |align: usize| align != 0 && align <= DIRECT_ALIGN && DIRECT_ALIGN.is_multiple_of(align);
+    if stat.stx_mask & libc::STATX_DIOALIGN == 0 || !fits(memory) || !fits(offset) {
+        return Ok(None);
+    }
+    match std::fs::OpenOptions::new().write(true).custom_flags(libc::O_DIRECT).open(path) {
+        Ok(file) => Ok(Some(IoFile { file, path: path.to_owned() })),
+        Err(error) if error.raw_os_error() == Some(libc::EINVAL) => Ok(None),
+        Err(error) => Err(error),
+    }
 }
 
 pub(crate) fn sync_dir_std(dir: &Path) -> io::Result<()> {

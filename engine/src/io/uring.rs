@@ -183,4 +183,8 @@ impl IoBackend for UringBackend {
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         super::sync_dir_std(dir)
     }
+
+    fn open_direct(&self, path: &Path) -> io::Result<Option<IoFile>> {
+        super::open_direct_std(path)
+    }
 }

@@ -15,10 +15,18 @@ use proptest::prelude::*;
 use crate::body;
 use crate::model::{Model, Op, matches, op, run_op, snapshot_engine, snapshot_model};
 
-fn fault_backend(uring: bool) -> Arc<FaultBackend> {
+/// `direct`: whether the log writer gets direct files (its aligned rewrites of each group's
+/// first block) or writes through the page cache, as where the file system refuses O_DIRECT.
+fn fault_backend_with(uring: bool, direct: bool) -> Arc<FaultBackend> {
     let inner: Arc<dyn IoBackend> =
         if uring { Arc::new(UringBackend::new().unwrap()) } else { Arc::new(ThreadsBackend) };
-    Arc::new(FaultBackend::new(inner))
+    let fault = FaultBackend::new(inner);
+    fault.set_direct(direct);
+    Arc::new(fault)
+}
+
+fn fault_backend(uring: bool) -> Arc<FaultBackend> {
+    fault_backend_with(uring, true)
 }
 
 /// Small segments, so crashes also land around segment rotations.
@@ -40,9 +48,10 @@ proptest! {
         keep_torn_prefix in any::<bool>(),
         seed in any::<u64>(),
         uring in any::<bool>(),
+        direct in any::<bool>(),
     ) {
         let dir = tempfile::tempdir().unwrap();
-        let fault = fault_backend(uring);
+        let fault = fault_backend_with(uring, direct);
         let engine = open_with(dir.path(), &fault).unwrap();
         fault.fail_after(crash_at, Fault::Crash);
         let mut model = Model::default();
@@ -77,9 +86,10 @@ proptest! {
         fail_at in 1u64..80,
         enospc in any::<bool>(),
         uring in any::<bool>(),
+        direct in any::<bool>(),
     ) {
         let dir = tempfile::tempdir().unwrap();
-        let fault = fault_backend(uring);
+        let fault = fault_backend_with(uring, direct);
         let engine = open_with(dir.path(), &fault).unwrap();
         fault.fail_after(fail_at, if enospc { Fault::Enospc } else { Fault::Eio });
         let mut model = Model::default();
@@ -104,7 +114,7 @@ fn concurrent_writers_survive_a_crash() {
     for (round, crash_at) in [7u64, 40, 90, 150, 333].into_iter().enumerate() {
         for tear in [Tear::DropUnsynced, Tear::KeepPrefix { seed: crash_at }] {
             let dir = tempfile::tempdir().unwrap();
-            let fault = fault_backend(round % 2 == 0);
+            let fault = fault_backend_with(round % 2 == 0, round % 3 != 2);
             let engine = open_with(dir.path(), &fault).unwrap();
             engine.create_bucket("bkt", "us-east-1").unwrap();
             fault.fail_after(crash_at, Fault::Crash);
@@ -197,9 +207,11 @@ fn a_failing_read_is_an_error_not_data() {
 /// unless a write was torn.
 #[test]
 fn a_crash_in_prepared_space_keeps_acknowledged_writes() {
-    for tear in [Tear::DropUnsynced, Tear::KeepPrefix { seed: 7 }] {
+    for (tear, direct) in
+        [(Tear::DropUnsynced, true), (Tear::KeepPrefix { seed: 7 }, true), (Tear::DropUnsynced, false)]
+    {
         let dir = tempfile::tempdir().unwrap();
-        let fault = fault_backend(false);
+        let fault = fault_backend_with(false, direct);
         let engine = open_with(dir.path(), &fault).unwrap();
         engine.create_bucket("bkt", "us-east-1").unwrap();
         for i in 0..20 {
