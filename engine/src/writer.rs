@@ -278,20 +278,16 @@ struct Direct {
 impl Direct {
     /// The active segment `file` for direct writes from `len` on, if the backend offers them.
     fn open(backend: &dyn IoBackend, file: &IoFile, len: u64) -> Option<Direct> {
-        let direct = match backend.open_direct(&file.path) {
-            Ok(Some(direct)) => direct,
-            Ok(None) => return None,
-            Err(error) => {
-                log::warn!("{}: no direct writes, writing through the page cache: {error}", file.path.display());
-                return None;
-            }
-        };
-        let mut tail = vec![0u8; (len % DIRECT_ALIGN as u64) as usize];
-        if let Err(error) = backend.read_at(file, len - tail.len() as u64, &mut tail) {
+        let opened = backend.open_direct(&file.path).and_then(|direct| {
+            let Some(direct) = direct else { return Ok(None) };
+            let mut tail = vec![0u8; (len % DIRECT_ALIGN as u64) as usize];
+            backend.read_at(file, len - tail.len() as u64, &mut tail)?;
+            Ok(Some(Direct { file: direct, tail, stage: Vec::new() }))
+        });
+        opened.unwrap_or_else(|error| {
             log::warn!("{}: no direct writes, writing through the page cache: {error}", file.path.display());
-            return None;
-        }
-        Some(Direct { file: direct, tail, stage: Vec::new() })
+            None
+        })
     }
 
     /// Lays out a group that starts at `start` (the log's end) for one direct write: returns the
@@ -549,28 +545,10 @@ impl Writer {
             return Ok(());
         }
         let slices: Vec<&[u8]> = group.bufs.iter().map(|buf| &buf[..]).collect();
-        let staged = match &mut self.direct {
-            Some(direct) if !slices.is_empty() => direct.stage(group.start, &slices),
-            _ => None,
-        };
-        if staged.is_none() && !slices.is_empty() {
-            // Too large a group to stage: it goes through the page cache, and so does the rest
-            // of this segment (the kept tail would be stale).
-            self.direct = None;
-        }
-        let written = match (&self.direct, staged) {
-            (Some(direct), Some((offset, range))) => {
-                let end = offset + range.len() as u64;
-                let written = self.backend.write_at(&direct.file, offset, &[&direct.stage[range]], sync);
-                if written.is_ok() {
-                    // The zeros after the log's end may lengthen an unprepared segment; rotation
-                    // and close cut it back to the log.
-                    self.file_len = self.file_len.max(end);
-                }
-                written
-            }
-            _ if slices.is_empty() => self.backend.sync(&self.active),
-            _ => self.backend.write_at(&self.active, group.start, &slices, sync),
+        let written = if slices.is_empty() {
+            self.backend.sync(&self.active)
+        } else {
+            self.write_group(group.start, &slices, sync)
         };
         if let Err(error) = written {
             self.roll_back();
@@ -602,6 +580,25 @@ impl Writer {
             }
         }
         Ok(())
+    }
+
+    /// Writes a group's bytes at `start` (the log's end): direct if the segment takes direct
+    /// writes, else through the page cache.
+    fn write_group(&mut self, start: u64, slices: &[&[u8]], sync: bool) -> io::Result<()> {
+        if let Some(direct) = &mut self.direct {
+            if let Some((offset, range)) = direct.stage(start, slices) {
+                let end = offset + range.len() as u64;
+                self.backend.write_at(&direct.file, offset, &[&direct.stage[range]], sync)?;
+                // The zeros after the log's end may lengthen an unprepared segment; rotation and
+                // close cut it back to the log.
+                self.file_len = self.file_len.max(end);
+                return Ok(());
+            }
+            // Too large a group to stage: it goes through the page cache, and so does the rest of
+            // this segment (the kept tail would be stale).
+            self.direct = None;
+        }
+        self.backend.write_at(&self.active, start, slices, sync)
     }
 
     /// Discards everything after the last sync. Chunks written since then may be gone, so the

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 
@@ -74,17 +75,17 @@ pub struct FaultBackend {
     state: Mutex<State>,
     /// Whether `open_direct` offers a file (the default), so the log writer's direct path is
     /// what crash tests exercise; off, they exercise its buffered path.
-    direct: std::sync::atomic::AtomicBool,
+    direct: AtomicBool,
 }
 
 impl FaultBackend {
     pub fn new(inner: Arc<dyn IoBackend>) -> FaultBackend {
-        FaultBackend { inner, state: Mutex::new(State::default()), direct: std::sync::atomic::AtomicBool::new(true) }
+        FaultBackend { inner, state: Mutex::new(State::default()), direct: AtomicBool::new(true) }
     }
 
     /// Offers direct files (`open_direct`) or not, from the next segment the writer opens.
     pub fn set_direct(&self, on: bool) {
-        self.direct.store(on, std::sync::atomic::Ordering::Relaxed);
+        self.direct.store(on, Ordering::Relaxed);
     }
 
     /// Write-side operations (write, sync, set_len, sync_dir) seen so far.
@@ -304,7 +305,7 @@ impl IoBackend for FaultBackend {
         if self.state.lock().crashed {
             return Err(io::Error::from_raw_os_error(libc::EIO));
         }
-        if !self.direct.load(std::sync::atomic::Ordering::Relaxed) {
+        if !self.direct.load(Ordering::Relaxed) {
             return Ok(None);
         }
         self.inner.open(path, false).map(Some)
