@@ -10,9 +10,9 @@ use std::sync::Arc;
 use cairn_engine::Engine;
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::dto::Owner;
-use s3s::path::S3Path;
 use s3s::{S3Result, s3_error};
 
+use crate::authorization::{self, Authorization, Resource};
 use crate::config::Config;
 
 /// The root account's name.
@@ -109,20 +109,24 @@ pub struct Access {
 }
 
 impl Access {
-    /// Whether `account` may act on `bucket`, owned by `expected_owner` if the request says so
-    /// (`x-amz-expected-bucket-owner`, or `x-amz-source-expected-bucket-owner` for a copy source:
-    /// 403 AccessDenied when it names someone else, as AWS).
-    pub fn check_bucket(
+    /// The one decision on a request's [`Authorization`], with the bucket's owner as the
+    /// request states it (`x-amz-expected-bucket-owner`, or `x-amz-source-expected-bucket-owner`
+    /// for a copy source: 403 AccessDenied when it names someone else, as AWS). Until policies
+    /// and ACLs exist, S3's default: only the bucket's owner may act on it.
+    pub fn decide(
         engine: &Engine,
         accounts: &Accounts,
-        account: &Account,
-        bucket: &str,
+        request: &Authorization<'_>,
         expected_owner: Option<&str>,
     ) -> S3Result<()> {
+        let Some(bucket) = request.resource.bucket() else {
+            // Account-level operations (ListBuckets) act on the requester's own buckets.
+            return Ok(());
+        };
         match engine.head_bucket(bucket) {
             // A missing bucket is NoSuchBucket to everyone, for every operation.
             Err(_) => Err(s3_error!(NoSuchBucket, "The specified bucket does not exist")),
-            Ok(info) if !accounts.owns(account, &info.owner) => Err(s3_error!(AccessDenied, "Access Denied")),
+            Ok(info) if !accounts.owns(request.principal, &info.owner) => Err(s3_error!(AccessDenied, "Access Denied")),
             Ok(info) if expected_owner.is_some_and(|expected| !accounts.is_owner(&info.owner, expected)) => {
                 Err(s3_error!(AccessDenied, "Access Denied"))
             }
@@ -131,23 +135,31 @@ impl Access {
     }
 }
 
+/// The authorization step (`authorization.rs`): s3s calls it for every request, implemented
+/// operation or not, after the signature and before the handler.
 #[async_trait::async_trait]
 impl S3Access for Access {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        let account = self.accounts.requester(cx.credentials())?;
-        let bucket = match cx.s3_path() {
-            S3Path::Root => return Ok(()),
-            S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } => bucket,
-        };
-        // CreateBucket decides between BucketAlreadyOwnedByYou and BucketAlreadyExists itself.
+        let principal = self.accounts.requester(cx.credentials())?;
         let operation = cx.s3_op().name();
+        let request = Authorization {
+            principal,
+            action: authorization::action(operation, cx.uri().query()),
+            resource: Resource::of(cx.s3_path()),
+        };
+        if request.action.is_none() && crate::s3::OPERATIONS.contains(&operation) {
+            // Cannot happen (a test holds every implemented operation to its action); refuse
+            // rather than decide on a request whose action is unknown.
+            return Err(s3_error!(InternalError, "no IAM action for {operation}"));
+        }
+        // CreateBucket decides between BucketAlreadyOwnedByYou and BucketAlreadyExists itself.
         if operation == "CreateBucket" {
             return Ok(());
         }
         let expected = cx.headers().get("x-amz-expected-bucket-owner").map(|v| v.to_str().unwrap_or("\u{0}"));
-        Access::check_bucket(&self.engine, &self.accounts, account, bucket, expected)?;
+        Access::decide(&self.engine, &self.accounts, &request, expected)?;
         // An operation Cairn does not implement still answers NoSuchKey / NoSuchVersion first.
-        if let S3Path::Object { key, .. } = cx.s3_path()
+        if let Resource::Object { bucket, key } = request.resource
             && UNIMPLEMENTED_OBJECT_OPERATIONS.contains(&operation)
         {
             let version = cx.uri().query().unwrap_or("").split('&').find_map(|pair| pair.strip_prefix("versionId="));

@@ -15,7 +15,7 @@ pub fn xml(data: &[u8]) {
     }
     if let Some(upload) = parse::<CompletedMultipartUpload>(data) {
         for part in upload.parts.unwrap_or_default() {
-            let _ = part.e_tag.as_ref().map(crate::service::etag_md5);
+            let _ = part.e_tag.as_ref().map(crate::s3::etag_md5);
             let _ = crate::checksum::listed(&part);
         }
     }
@@ -37,8 +37,8 @@ pub fn headers(data: &[u8]) {
         let _ = range;
     }
     let _ = CopySource::parse(first);
-    let _ = crate::service::copy_source_range(first, 1000);
-    let _ = crate::service::parse_tagging(Some(first));
+    let _ = crate::s3::copy_source_range(first, 1000);
+    let _ = crate::s3::parse_tagging(Some(first));
     let _ = crate::checksum::base64_decode(first);
     // The guard's readings of dates, presigned queries and content encodings.
     let _ = crate::guard::presigned_v4_malformed(first);
@@ -49,7 +49,7 @@ pub fn headers(data: &[u8]) {
         let _ = crate::writes::if_match_etag(&etag);
     }
     if let Ok(etag) = ETag::parse_http_header(first.as_bytes()) {
-        let _ = crate::service::etag_md5(&etag);
+        let _ = crate::s3::etag_md5(&etag);
     }
     let mut headers = http::HeaderMap::new();
     for line in text.lines().skip(1) {

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use crate::account::{Access, Accounts};
 use crate::config::Config;
-use crate::service::Cairn;
+use crate::s3::Cairn;
 
 /// The most a request's line and headers may take. S3 bounds a PUT's headers at 8 KB and a
 /// URL at about 8 KB; a presigned URL plus headers stays well inside this. Larger requests are

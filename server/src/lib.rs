@@ -1,13 +1,16 @@
 //! `cairn-server`: a thin S3 HTTP layer over `cairn-engine`.
 //!
-//! `s3s` parses and signs S3 requests and writes responses; `service.rs` maps each S3 operation
-//! onto the engine's public API; `writes.rs` what a write asks beyond its body (conditions,
+//! `s3s` parses and signs S3 requests and writes responses; `s3/` maps each S3 operation
+//! onto the engine's public API, one module per S3 concern (buckets, objects, listings, multipart,
+//! tagging, bucket configurations); `authorization.rs` is the one step every request passes before
+//! its handler (principal, IAM action, resource); `writes.rs` what a write asks beyond its body (conditions,
 //! digests, options not built yet); `checksum.rs` computes and verifies S3's additional checksums; `error.rs` maps every engine error to the S3 error AWS returns,
 //! in one place; `http.rs` accepts connections; `config.rs` is the configuration; `account.rs` the accounts and who may reach which bucket.
 //!
 //! Tests start the server in-process with [`start`] on an ephemeral 127.0.0.1 port.
 
 pub mod account;
+mod authorization;
 mod checksum;
 pub mod config;
 mod error;
@@ -15,7 +18,7 @@ mod error;
 pub mod fuzzing;
 mod guard;
 mod http;
-mod service;
+mod s3;
 mod writes;
 
 pub use config::{Config, Credentials, User};

@@ -10,7 +10,7 @@ use s3s::{S3Result, s3_error};
 
 use crate::checksum;
 use crate::error::to_s3;
-use crate::service::{URL_PATH_ESCAPED, etag_md5};
+use crate::s3::{URL_PATH_ESCAPED, etag_md5};
 
 /// A write condition as the engine checks it, and how its failure reads to the client.
 pub(crate) struct WriteCondition {

@@ -1,0 +1,192 @@
+//! Bucket configurations Cairn does not hold yet (policy, CORS, website, lifecycle,
+//! replication, object lock, analytics ...): answered as AWS answers a bucket without them.
+
+use super::*;
+
+impl Cairn {
+    // ---- bucket configurations Cairn does not hold yet ----
+    // A bucket has no policy, CORS, website, lifecycle, replication or object-lock configuration
+    // until the issues that build them land: reading one is AWS's "not found" answer for a bucket
+    // without it, deleting one is the no-op AWS answers with 204. Setting one stays NotImplemented.
+    pub(super) async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        Err(self.absent(&req.input.bucket, s3_error!(NoSuchBucketPolicy, "The bucket policy does not exist")))
+    }
+
+    pub(super) async fn get_bucket_policy_status(
+        &self,
+        req: S3Request<GetBucketPolicyStatusInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
+        Err(self.absent(&req.input.bucket, s3_error!(NoSuchBucketPolicy, "The bucket policy does not exist")))
+    }
+
+    pub(super) async fn get_bucket_cors(
+        &self,
+        req: S3Request<GetBucketCorsInput>,
+    ) -> S3Result<S3Response<GetBucketCorsOutput>> {
+        Err(self.absent(&req.input.bucket, s3_error!(NoSuchCORSConfiguration, "The CORS configuration does not exist")))
+    }
+
+    pub(super) async fn get_bucket_website(
+        &self,
+        req: S3Request<GetBucketWebsiteInput>,
+    ) -> S3Result<S3Response<GetBucketWebsiteOutput>> {
+        Err(self.absent(
+            &req.input.bucket,
+            s3_error!(NoSuchWebsiteConfiguration, "The specified bucket does not have a website configuration"),
+        ))
+    }
+
+    pub(super) async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<GetBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
+        Err(self.absent(
+            &req.input.bucket,
+            s3_error!(NoSuchLifecycleConfiguration, "The lifecycle configuration does not exist"),
+        ))
+    }
+
+    pub(super) async fn get_bucket_replication(
+        &self,
+        req: S3Request<GetBucketReplicationInput>,
+    ) -> S3Result<S3Response<GetBucketReplicationOutput>> {
+        Err(self.absent(
+            &req.input.bucket,
+            s3_error!(ReplicationConfigurationNotFoundError, "The replication configuration was not found"),
+        ))
+    }
+
+    pub(super) async fn get_object_lock_configuration(
+        &self,
+        req: S3Request<GetObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
+        Err(self.absent(
+            &req.input.bucket,
+            s3_error!(ObjectLockConfigurationNotFoundError, "Object Lock configuration does not exist for this bucket"),
+        ))
+    }
+
+    pub(super) async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        self.nothing_to_delete(&req.input.bucket)
+    }
+
+    pub(super) async fn delete_bucket_cors(
+        &self,
+        req: S3Request<DeleteBucketCorsInput>,
+    ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
+        self.nothing_to_delete(&req.input.bucket)
+    }
+
+    pub(super) async fn delete_bucket_website(
+        &self,
+        req: S3Request<DeleteBucketWebsiteInput>,
+    ) -> S3Result<S3Response<DeleteBucketWebsiteOutput>> {
+        self.nothing_to_delete(&req.input.bucket)
+    }
+
+    pub(super) async fn delete_bucket_lifecycle(
+        &self,
+        req: S3Request<DeleteBucketLifecycleInput>,
+    ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
+        self.nothing_to_delete(&req.input.bucket)
+    }
+
+    pub(super) async fn delete_bucket_replication(
+        &self,
+        req: S3Request<DeleteBucketReplicationInput>,
+    ) -> S3Result<S3Response<DeleteBucketReplicationOutput>> {
+        self.nothing_to_delete(&req.input.bucket)
+    }
+
+    // Analytics, Intelligent-Tiering, inventory and metrics configurations are named by id; a
+    // bucket has none, so getting or deleting one is AWS's NoSuchConfiguration.
+    pub(super) async fn get_bucket_analytics_configuration(
+        &self,
+        req: S3Request<GetBucketAnalyticsConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketAnalyticsConfigurationOutput>> {
+        Err(self.absent(&req.input.bucket, no_such_configuration()))
+    }
+
+    pub(super) async fn get_bucket_intelligent_tiering_configuration(
+        &self,
+        req: S3Request<GetBucketIntelligentTieringConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketIntelligentTieringConfigurationOutput>> {
+        Err(self.absent(&req.input.bucket, no_such_configuration()))
+    }
+
+    pub(super) async fn get_bucket_inventory_configuration(
+        &self,
+        req: S3Request<GetBucketInventoryConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketInventoryConfigurationOutput>> {
+        Err(self.absent(&req.input.bucket, no_such_configuration()))
+    }
+
+    pub(super) async fn get_bucket_metrics_configuration(
+        &self,
+        req: S3Request<GetBucketMetricsConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketMetricsConfigurationOutput>> {
+        Err(self.absent(&req.input.bucket, no_such_configuration()))
+    }
+
+    pub(super) async fn delete_bucket_analytics_configuration(
+        &self,
+        req: S3Request<DeleteBucketAnalyticsConfigurationInput>,
+    ) -> S3Result<S3Response<DeleteBucketAnalyticsConfigurationOutput>> {
+        Err(self.absent(&req.input.bucket, no_such_configuration()))
+    }
+
+    pub(super) async fn delete_bucket_intelligent_tiering_configuration(
+        &self,
+        req: S3Request<DeleteBucketIntelligentTieringConfigurationInput>,
+    ) -> S3Result<S3Response<DeleteBucketIntelligentTieringConfigurationOutput>> {
+        Err(self.absent(&req.input.bucket, no_such_configuration()))
+    }
+
+    pub(super) async fn delete_bucket_inventory_configuration(
+        &self,
+        req: S3Request<DeleteBucketInventoryConfigurationInput>,
+    ) -> S3Result<S3Response<DeleteBucketInventoryConfigurationOutput>> {
+        Err(self.absent(&req.input.bucket, no_such_configuration()))
+    }
+
+    pub(super) async fn delete_bucket_metrics_configuration(
+        &self,
+        req: S3Request<DeleteBucketMetricsConfigurationInput>,
+    ) -> S3Result<S3Response<DeleteBucketMetricsConfigurationOutput>> {
+        Err(self.absent(&req.input.bucket, no_such_configuration()))
+    }
+
+    pub(super) async fn get_object_retention(
+        &self,
+        req: S3Request<GetObjectRetentionInput>,
+    ) -> S3Result<S3Response<GetObjectRetentionOutput>> {
+        let input = req.input;
+        let version = version_param(input.version_id.as_deref())?;
+        self.engine.head_object(&input.bucket, &input.key, version).map_err(to_s3)?;
+        Err(s3_error!(InvalidRequest, "Bucket is missing Object Lock Configuration"))
+    }
+
+    pub(super) async fn get_object_legal_hold(
+        &self,
+        req: S3Request<GetObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
+        let input = req.input;
+        let version = version_param(input.version_id.as_deref())?;
+        self.engine.head_object(&input.bucket, &input.key, version).map_err(to_s3)?;
+        Err(s3_error!(InvalidRequest, "Bucket is missing Object Lock Configuration"))
+    }
+}
+
+/// S3's 404 for a bucket configuration named by id that does not exist (not among s3s's codes).
+pub(super) fn no_such_configuration() -> s3s::S3Error {
+    let mut error = s3s::S3Error::new(s3s::S3ErrorCode::Custom("NoSuchConfiguration".into()));
+    error.set_message("The specified configuration does not exist.");
+    error.set_status_code(http::StatusCode::NOT_FOUND);
+    error
+}

@@ -1,0 +1,402 @@
+//! Objects: PUT, GET, HEAD, DELETE (one and many), CopyObject and GetObjectAttributes.
+
+use super::*;
+
+impl Cairn {
+    pub(super) async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        let S3Request { mut input, headers, trailing_headers, extensions, .. } = req;
+        writes::refuse_unbuilt_write_options(&headers)?;
+        input.content_encoding = writes::stored_content_encoding(input.content_encoding);
+        let attributes = request_attributes!(input, input.tagging).into_engine()?;
+        let condition = writes::write_condition(
+            &self.engine,
+            &input.bucket,
+            &input.key,
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+        )?;
+        let claim = checksum::claim(&headers)?;
+        let store = claim.as_ref().map_or(checksum::DEFAULT_ALGORITHM, |c| c.algorithm);
+        let mut sums = BodyChecksums::new(claim, store);
+        let mut writer = self.engine.put_object(&input.bucket, &input.key, attributes).map_err(to_s3)?;
+        writer.set_condition(condition.condition);
+        let content_length = input.content_length.filter(|_| extensions.get::<LengthUnknown>().is_none());
+        receive_body(input.body, content_length, &mut writer, &mut sums).await?;
+        if let Some(content_md5) = writes::content_md5(input.content_md5.as_deref(), &headers) {
+            writes::check_content_md5(content_md5, &writer.md5())?;
+        }
+        let (stored, _) = sums.finish(trailing_headers.and_then(|t| t.take()).as_ref())?;
+        let fields = Fields::of(Some(&stored), None);
+        writer.set_checksum(stored);
+        let bucket = input.bucket.clone();
+        let outcome = writer.finish_async().await.map_err(|error| condition.refusal(error))?;
+        let versioned = self.versioned(&bucket)?;
+        Ok(S3Response::new(with_checksums!(fields => PutObjectOutput {
+            e_tag: Some(ETag::Strong(outcome.etag.trim_matches('"').to_owned())),
+            version_id: version_header(outcome.version, versioned),
+            checksum_type: fields.kind,
+            ..Default::default()
+        })))
+    }
+
+    pub(super) async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        let input = req.input;
+        // Resolve the version once: the conditions, a part number and the body all refer to it.
+        let conditions = Conditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+            if_modified_since: input.if_modified_since.as_ref(),
+            if_unmodified_since: input.if_unmodified_since.as_ref(),
+        };
+        let (found, info) = self.read_version(&input.bucket, &input.key, input.version_id.as_deref(), &conditions)?;
+        let range = match (input.range, input.part_number) {
+            (Some(_), Some(_)) => {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "Cannot specify both Range header and partNumber query parameter"
+                ));
+            }
+            (None, Some(number)) => part_range(&info, number)?,
+            (None, None) => None,
+            (Some(Range::Int { first, last }), None) => Some(ByteRange::From { first, last }),
+            (Some(Range::Suffix { length }), None) => Some(ByteRange::Suffix(length)),
+        };
+        let sums = read_checksum(&info, input.checksum_mode.as_ref(), input.range.is_some(), input.part_number);
+        let reader = self.engine.read_version(found, info, range).map_err(to_s3)?;
+        let info = reader.info().clone();
+        let version_id = reader.version().id;
+        let (start, end) = reader.range();
+        let content_range = range.map(|_| format!("bytes {}-{}/{}", start, end.saturating_sub(1), info.size));
+        let versioned = self.versioned(&input.bucket)?;
+        let inline = reader.len() <= INLINE_READ_BYTES_MAX;
+        // The first chunk is read before the answer starts, so a read that fails at once is an
+        // S3 error, not a cut connection; a later failure can only cut the body short (as S3's
+        // would): wrong bytes are never sent.
+        let (mut reader, first) = next_chunk(reader, inline).await;
+        let first = match first {
+            Some(Err(error)) => return Err(to_s3(error)),
+            other => other,
+        };
+        let stream = futures::stream::unfold((reader.take(), first), move |(reader, ready)| async move {
+            if let Some(item) = ready {
+                return Some((item, (reader, None)));
+            }
+            let (reader, item) = next_chunk(reader?, inline).await;
+            item.map(|item| (item, (reader, None)))
+        });
+        let system = &info.attributes.system;
+        let output = with_checksums!(sums => GetObjectOutput {
+            body: Some(StreamingBlob::wrap(stream)),
+            content_length: Some((end - start) as i64),
+            content_range,
+            accept_ranges: Some("bytes".into()),
+            e_tag: Some(etag(&info)),
+            last_modified: Some(timestamp(info.last_modified_ms)),
+            content_type: input.response_content_type.or_else(|| system.content_type.clone()),
+            content_encoding: input.response_content_encoding.or_else(|| system.content_encoding.clone()),
+            content_disposition: input.response_content_disposition.or_else(|| system.content_disposition.clone()),
+            content_language: input.response_content_language.or_else(|| system.content_language.clone()),
+            cache_control: input.response_cache_control.or_else(|| system.cache_control.clone()),
+            expires: input.response_expires.or_else(|| system.expires.as_deref().and_then(parse_http_date)),
+            metadata: user_metadata(&info),
+            // S3 gives the parts count only to a partNumber read of a multipart object.
+            parts_count: info.parts_count().filter(|_| input.part_number.is_some()).map(|n| n as i32),
+            tag_count: (!info.attributes.tags.is_empty()).then_some(info.attributes.tags.len() as i32),
+            version_id: version_header(version_id, versioned),
+            checksum_type: sums.kind,
+            ..Default::default()
+        });
+        Ok(S3Response::new(output))
+    }
+
+    pub(super) async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        let input = req.input;
+        let conditions = Conditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+            if_modified_since: input.if_modified_since.as_ref(),
+            if_unmodified_since: input.if_unmodified_since.as_ref(),
+        };
+        let (found, info) = self.read_version(&input.bucket, &input.key, input.version_id.as_deref(), &conditions)?;
+        let part = input.part_number.map(|number| part_range(&info, number)).transpose()?.flatten();
+        let sums = read_checksum(&info, input.checksum_mode.as_ref(), false, input.part_number);
+        let versioned = self.versioned(&input.bucket)?;
+        let system = &info.attributes.system;
+        let (content_length, content_range) = match part {
+            Some(ByteRange::From { first, last: Some(last) }) => {
+                (last + 1 - first, Some(format!("bytes {first}-{last}/{}", info.size)))
+            }
+            _ => (info.size, None),
+        };
+        let mut response = S3Response::new(with_checksums!(sums => HeadObjectOutput {
+            content_length: Some(content_length as i64),
+            content_range,
+            accept_ranges: Some("bytes".into()),
+            e_tag: Some(etag(&info)),
+            last_modified: Some(timestamp(info.last_modified_ms)),
+            content_type: system.content_type.clone(),
+            content_encoding: system.content_encoding.clone(),
+            content_disposition: system.content_disposition.clone(),
+            content_language: system.content_language.clone(),
+            cache_control: system.cache_control.clone(),
+            expires: system.expires.as_deref().and_then(parse_http_date),
+            metadata: user_metadata(&info),
+            parts_count: info.parts_count().filter(|_| input.part_number.is_some()).map(|n| n as i32),
+            version_id: version_header(found.id, versioned),
+            checksum_type: sums.kind,
+            ..Default::default()
+        }));
+        // GET's x-amz-tagging-count is in s3s's output; HEAD's is not, though S3 sends it.
+        if !info.attributes.tags.is_empty() {
+            response.headers.insert("x-amz-tagging-count", http::HeaderValue::from(info.attributes.tags.len()));
+        }
+        Ok(response)
+    }
+
+    pub(super) async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let input = req.input;
+        let version = version_param(input.version_id.as_deref())?;
+        let (bucket, key) = (input.bucket, input.key);
+        let outcome = self.blocking(move |engine| engine.delete_object(&bucket, &key, version)).await?;
+        Ok(S3Response::new(DeleteObjectOutput {
+            delete_marker: outcome.delete_marker.then_some(true),
+            version_id: outcome.version.filter(|_| outcome.delete_marker || version.is_some()).map(|v| v.to_string()),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+        writes::refuse_unbuilt_write_options(&req.headers)?;
+        let input = req.input;
+        let conditions = Conditions {
+            if_match: input.copy_source_if_match.as_ref(),
+            if_none_match: input.copy_source_if_none_match.as_ref(),
+            if_modified_since: input.copy_source_if_modified_since.as_ref(),
+            if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
+        };
+        let (source_bucket, source_key, found, info) = self.copy_source(
+            req.credentials.as_ref(),
+            &input.copy_source,
+            input.expected_source_bucket_owner.as_deref(),
+            &conditions,
+        )?;
+        if info.size > cairn_engine::limits::PUT_BYTES_MAX {
+            return Err(s3_error!(
+                InvalidRequest,
+                "The specified copy source is larger than the maximum allowable size for a copy source: {}",
+                cairn_engine::limits::PUT_BYTES_MAX
+            ));
+        }
+        let replace_metadata =
+            input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+        let replace_tags = input.tagging_directive.as_ref().is_some_and(|d| d.as_str() == TaggingDirective::REPLACE);
+        let onto_itself = source_bucket == input.bucket && source_key == input.key;
+        if onto_itself && !replace_metadata && !replace_tags {
+            return Err(s3_error!(
+                InvalidRequest,
+                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
+            ));
+        }
+        let mut attributes = if replace_metadata {
+            request_attributes!(input, None).into_engine()?
+        } else {
+            ObjectAttributes { tags: Vec::new(), ..info.attributes.clone() }
+        };
+        attributes.tags =
+            if replace_tags { parse_tagging(input.tagging.as_deref())? } else { info.attributes.tags.clone() };
+        // The copy gets a full-object checksum: of the algorithm asked for, else the source's.
+        let algorithm = match &input.checksum_algorithm {
+            Some(algorithm) => checksum::from_dto(algorithm)?,
+            None => info.checksum.as_ref().map_or(checksum::DEFAULT_ALGORITHM, |c| c.algorithm),
+        };
+        let (bucket, key, source_id) = (input.bucket.clone(), input.key.clone(), found.id);
+        let source_versioned = self.versioned(&source_bucket)?;
+        let (outcome, copied) = self
+            .blocking(move |engine| {
+                // Streamed chunk by chunk, each verified as it is read: a copy never holds the
+                // object in memory and never copies damaged bytes.
+                let reader = engine.get_object(&source_bucket, &source_key, Some(source_id), None)?;
+                let mut writer = engine.put_object(&bucket, &key, attributes)?;
+                let mut hasher = checksum::Hasher::new(algorithm);
+                for chunk in reader {
+                    let chunk = chunk?;
+                    hasher.update(&chunk);
+                    writer.write(&chunk)?;
+                }
+                writer.set_checksum(checksum::full_object(algorithm, hasher));
+                let outcome = writer.finish()?;
+                let (_, copied) = engine.head_object(&bucket, &key, Some(outcome.version))?;
+                Ok((outcome, copied))
+            })
+            .await?;
+        let versioned = self.versioned(&input.bucket)?;
+        let sums = Fields::of(copied.checksum.as_ref(), None);
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(with_checksums!(sums => CopyObjectResult {
+                e_tag: Some(etag(&copied)),
+                last_modified: Some(timestamp(copied.last_modified_ms)),
+                checksum_type: sums.kind,
+            })),
+            copy_source_version_id: source_versioned.then(|| found.id.to_string()),
+            version_id: version_header(outcome.version, versioned),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        let input = req.input;
+        let version = version_param(input.version_id.as_deref())?;
+        let (found, info) = self.engine.head_object(&input.bucket, &input.key, version).map_err(to_s3)?;
+        // The SDKs send the attributes as one comma-separated header; others repeat the header.
+        let wants =
+            |name: &str| input.object_attributes.iter().flat_map(|a| a.as_str().split(',')).any(|a| a.trim() == name);
+        let object_parts = match (&info.layout, wants(s3s::dto::ObjectAttributes::OBJECT_PARTS)) {
+            (cairn_engine::Layout::Parts(parts), true) => {
+                let marker = input.part_number_marker.unwrap_or(0).max(0);
+                let max_parts = input.max_parts.unwrap_or(1000).clamp(0, 1000);
+                let after: Vec<_> = parts.iter().filter(|p| p.number as i32 > marker).collect();
+                let page: Vec<ObjectPart> = after
+                    .iter()
+                    .take(max_parts as usize)
+                    .map(|p| {
+                        let sums = Fields::of(p.checksum.as_ref().filter(|_| info.checksum.is_some()), None);
+                        with_checksums!(sums => ObjectPart {
+                            part_number: Some(p.number as i32),
+                            size: Some(p.size as i64),
+                        })
+                    })
+                    .collect();
+                Some(GetObjectAttributesParts {
+                    is_truncated: Some(after.len() > page.len()),
+                    max_parts: Some(max_parts),
+                    next_part_number_marker: page.last().and_then(|p| p.part_number),
+                    part_number_marker: Some(marker),
+                    total_parts_count: Some(parts.len() as i32),
+                    parts: Some(page),
+                })
+            }
+            _ => None,
+        };
+        let versioned = self.versioned(&input.bucket)?;
+        Ok(S3Response::new(GetObjectAttributesOutput {
+            e_tag: wants(s3s::dto::ObjectAttributes::ETAG).then(|| etag(&info)),
+            object_size: wants(s3s::dto::ObjectAttributes::OBJECT_SIZE).then_some(info.size as i64),
+            storage_class: wants(s3s::dto::ObjectAttributes::STORAGE_CLASS)
+                .then(|| StorageClass::from_static(StorageClass::STANDARD)),
+            object_parts,
+            checksum: wants(s3s::dto::ObjectAttributes::CHECKSUM).then(|| {
+                let sums = Fields::of(info.checksum.as_ref(), info.parts_count());
+                with_checksums!(sums => s3s::dto::Checksum {
+                    checksum_type: sums.kind,
+                })
+            }),
+            last_modified: Some(timestamp(info.last_modified_ms)),
+            version_id: version_header(found.id, versioned),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let input = req.input;
+        if input.delete.objects.len() > cairn_engine::limits::LIST_PAGE_ENTRIES_MAX {
+            return Err(s3_error!(MalformedXML, "a DeleteObjects request names at most 1,000 keys"));
+        }
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let bucket = input.bucket;
+        let objects = input.delete.objects;
+        let (deleted, errors) = self
+            .blocking(move |engine| {
+                let (mut deleted, mut errors) = (Vec::new(), Vec::new());
+                for object in objects {
+                    let version = match object.version_id.as_deref().map(VersionId::parse) {
+                        None => None,
+                        Some(Some(version)) => Some(version),
+                        Some(None) => {
+                            errors.push(Error {
+                                code: Some("NoSuchVersion".into()),
+                                key: Some(object.key),
+                                message: Some("The specified version does not exist.".into()),
+                                version_id: object.version_id,
+                            });
+                            continue;
+                        }
+                    };
+                    match engine.delete_object(&bucket, &object.key, version) {
+                        Ok(outcome) => deleted.push(DeletedObject {
+                            key: Some(object.key),
+                            version_id: object.version_id,
+                            delete_marker: outcome.delete_marker.then_some(true),
+                            // The marker made, or the one a version id removed.
+                            delete_marker_version_id: outcome
+                                .version
+                                .filter(|_| outcome.delete_marker)
+                                .map(|v| v.to_string()),
+                        }),
+                        Err(error @ cairn_engine::Error::NoSuchBucket(_)) => return Err(error),
+                        Err(error) => {
+                            let s3 = to_s3(error);
+                            errors.push(Error {
+                                code: Some(s3.code().as_str().to_owned()),
+                                key: Some(object.key),
+                                message: s3.message().map(str::to_owned),
+                                version_id: object.version_id,
+                            });
+                        }
+                    }
+                }
+                Ok((deleted, errors))
+            })
+            .await?;
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: (!quiet).then_some(deleted),
+            errors: Some(errors),
+            ..Default::default()
+        }))
+    }
+}
+
+/// The byte range of part `number` (a single PUT is part 1), as an inclusive range; `None` for
+/// an empty part 1, which is the whole (empty) object. A number outside 1 to 10,000 is
+/// InvalidArgument; a part the object does not have, S3's 400 InvalidPart.
+pub(super) fn part_range(info: &ObjectInfo, number: i32) -> S3Result<Option<ByteRange>> {
+    let number = u32::try_from(number)
+        .ok()
+        .filter(|n| (1..=cairn_engine::limits::PART_NUMBER_MAX).contains(n))
+        .ok_or_else(|| s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))?;
+    let (start, end) = info.part_range(number).ok_or_else(|| {
+        s3_error!(
+            InvalidPart,
+            "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
+        )
+    })?;
+    Ok((end > start).then_some(ByteRange::From { first: start, last: Some(end - 1) }))
+}
+
+/// The checksum fields a GET or HEAD returns: only when asked (`x-amz-checksum-mode: ENABLED`),
+/// the object's for a whole-object read, a part's for a `partNumber` read, none for a range.
+pub(super) fn read_checksum(info: &ObjectInfo, mode: Option<&ChecksumMode>, ranged: bool, part: Option<i32>) -> Fields {
+    let enabled = mode.is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
+    let checksum = match (&info.layout, part) {
+        _ if !enabled || ranged => None,
+        (_, None) | (cairn_engine::Layout::Extents(_), Some(_)) => {
+            return Fields::of(info.checksum.as_ref(), info.parts_count());
+        }
+        (cairn_engine::Layout::Parts(parts), Some(number)) => {
+            parts.iter().find(|p| i64::from(p.number) == i64::from(number)).and_then(|p| p.checksum.as_ref())
+        }
+    };
+    Fields::of(checksum, None)
+}
+
+pub(super) fn user_metadata(info: &ObjectInfo) -> Option<Metadata> {
+    (!info.attributes.user.is_empty()).then(|| info.attributes.user.iter().cloned().collect())
+}
