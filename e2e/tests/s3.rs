@@ -9,6 +9,8 @@ mod checksums;
 mod common;
 #[path = "s3/conformance.rs"]
 mod conformance;
+#[path = "s3/policies.rs"]
+mod policies;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{

@@ -75,6 +75,14 @@ pub struct BucketInfo {
     pub owner: String,
 }
 
+/// A bucket's owner and one configuration document (`Engine::bucket_access`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BucketAccess {
+    /// As `BucketInfo::owner`.
+    pub owner: String,
+    pub config: Option<Arc<[u8]>>,
+}
+
 /// What a completed PUT or multipart upload created.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PutOutcome {
@@ -318,6 +326,14 @@ impl Engine {
     pub fn head_bucket(&self, name: &str) -> Result<BucketInfo> {
         let bucket = self.bucket(name)?;
         Ok(bucket_info(&bucket))
+    }
+
+    /// A bucket's owner and one of its configuration documents, in one lookup: what deciding
+    /// a request on the bucket reads, on every request.
+    pub fn bucket_access(&self, bucket: &str, config: &str) -> Result<BucketAccess> {
+        let bucket = self.bucket(bucket)?;
+        let config = bucket.configs.read().get(config).cloned();
+        Ok(BucketAccess { owner: bucket.owner.clone(), config })
     }
 
     /// Stores a named configuration document for a bucket (opaque to the engine).

@@ -38,7 +38,8 @@ mod writer;
 
 pub use body::ObjectReader;
 pub use engine::{
-    BucketInfo, ByteRange, CompletedPart, DeleteOutcome, Engine, EngineConfig, ObjectWriter, PartWriter, PutOutcome,
+    BucketAccess, BucketInfo, ByteRange, CompletedPart, DeleteOutcome, Engine, EngineConfig, ObjectWriter, PartWriter,
+    PutOutcome,
 };
 pub use error::{Error, Result};
 pub use format::records::PutCondition;

@@ -1,19 +1,17 @@
 //! Accounts and bucket ownership. The root credentials and each configured `[[user]]` are
-//! separate S3 accounts; an account's canonical id derives from its name, so rotating its keys
-//! keeps what it owns. Until bucket policies and ACLs exist, S3's default holds: a bucket and
-//! everything in it is reachable only by the account that owns it, and anonymous requests are
-//! refused.
+//! separate S3 accounts; an account's canonical id and 12-digit account id derive from its name,
+//! so rotating its keys keeps what it owns and what policies grant it. Root's credentials act as
+//! its account's root (`arn:aws:iam::<id>:root`); a user's as the IAM user of its own account
+//! (`arn:aws:iam::<id>:user/<name>`). Who may reach what is decided in `authorization.rs`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use cairn_engine::Engine;
-use s3s::access::{S3Access, S3AccessContext};
 use s3s::dto::Owner;
 use s3s::{S3Result, s3_error};
 
-use crate::authorization::{self, Authorization, Resource};
 use crate::config::Config;
+use crate::policy;
 
 /// The root account's name.
 pub const ROOT_ACCOUNT: &str = "root";
@@ -24,11 +22,35 @@ pub struct Account {
     pub name: String,
     /// 64 hex digits, as S3 shows owners.
     pub canonical_id: String,
+    /// 12 digits, as policies name accounts.
+    pub account_id: String,
 }
 
 impl Account {
     fn named(name: &str) -> Account {
-        Account { name: name.to_owned(), canonical_id: canonical_id(name) }
+        Account { name: name.to_owned(), canonical_id: canonical_id(name), account_id: account_id(name) }
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.name == ROOT_ACCOUNT
+    }
+
+    /// The account as a policy's principal.
+    pub fn principal(&self) -> policy::Principal<'_> {
+        policy::Principal {
+            account: &self.account_id,
+            user: (!self.is_root()).then_some(self.name.as_str()),
+            canonical_id: &self.canonical_id,
+        }
+    }
+
+    /// The principal's ARN (`aws:PrincipalArn`).
+    pub fn arn(&self) -> String {
+        if self.is_root() {
+            format!("arn:aws:iam::{}:root", self.account_id)
+        } else {
+            format!("arn:aws:iam::{}:user/{}", self.account_id, self.name)
+        }
     }
 
     pub fn owner(&self) -> Owner {
@@ -42,6 +64,15 @@ pub fn canonical_id(name: &str) -> String {
     let first = md5::Md5::digest(format!("cairn-account:{name}"));
     let second = md5::Md5::digest(first);
     format!("{}{}", cairn_engine::hex(&first), cairn_engine::hex(&second))
+}
+
+/// A stable 12-digit account id derived from an account name (never starting with 0, so it
+/// never reads as a shorter number).
+pub fn account_id(name: &str) -> String {
+    use md5::Digest;
+    let digest = md5::Md5::digest(format!("cairn-account-id:{name}"));
+    let number = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+    format!("{}", 100_000_000_000 + number % 900_000_000_000)
 }
 
 /// Every account, by access key and by canonical id.
@@ -63,10 +94,25 @@ impl Accounts {
         Accounts { root, by_key, by_id }
     }
 
-    /// The account a request's credentials belong to (anonymous requests are refused).
+    /// The account a request's credentials belong to, for what only an account can do
+    /// (ListBuckets, CreateBucket): anonymous requests are refused.
     pub fn requester(&self, credentials: Option<&s3s::auth::Credentials>) -> S3Result<&Arc<Account>> {
-        let credentials = credentials.ok_or_else(|| s3_error!(AccessDenied, "Anonymous access is not allowed"))?;
-        self.by_key.get(&credentials.access_key).ok_or_else(|| s3_error!(InvalidAccessKeyId))
+        self.principal(credentials)?.ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))
+    }
+
+    /// The account a request's credentials belong to; `None` for an anonymous request.
+    pub fn principal(&self, credentials: Option<&s3s::auth::Credentials>) -> S3Result<Option<&Arc<Account>>> {
+        match credentials {
+            None => Ok(None),
+            Some(credentials) => {
+                self.by_key.get(&credentials.access_key).map(Some).ok_or_else(|| s3_error!(InvalidAccessKeyId))
+            }
+        }
+    }
+
+    /// Every account.
+    pub fn all(&self) -> impl Iterator<Item = &Arc<Account>> {
+        self.by_id.values()
     }
 
     /// The owner id the engine stores for `account` (empty for root, as buckets made before
@@ -91,6 +137,11 @@ impl Accounts {
         self.stored_id(account) == stored
     }
 
+    /// The account that owns a bucket (by its stored owner id), if it is still configured.
+    pub fn owner_account(&self, stored: &str) -> Option<&Arc<Account>> {
+        if stored.is_empty() { Some(&self.root) } else { self.by_id.get(stored) }
+    }
+
     /// Whether `expected` (an `x-amz-expected-bucket-owner` value) names the owner stored as
     /// `stored`: by its canonical id or its account name (Cairn's accounts have no 12-digit AWS
     /// account id; these are the two names ListBuckets' Owner shows).
@@ -100,93 +151,39 @@ impl Accounts {
     }
 }
 
-/// Checks every authenticated request before its body is read: the bucket it names must exist
-/// (`NoSuchBucket`, for every operation, implemented or not) and the requester must own it.
-#[derive(Debug)]
-pub struct Access {
-    pub engine: Engine,
-    pub accounts: Arc<Accounts>,
-}
+/// Policies may name only accounts and users that exist, as AWS refuses others.
+impl policy::Directory for Accounts {
+    fn account_exists(&self, account: &str) -> bool {
+        self.all().any(|a| a.account_id == account)
+    }
 
-impl Access {
-    /// The one decision on a request's [`Authorization`], with the bucket's owner as the
-    /// request states it (`x-amz-expected-bucket-owner`, or `x-amz-source-expected-bucket-owner`
-    /// for a copy source: 403 AccessDenied when it names someone else, as AWS). Until policies
-    /// and ACLs exist, S3's default: only the bucket's owner may act on it.
-    pub fn decide(
-        engine: &Engine,
-        accounts: &Accounts,
-        request: &Authorization<'_>,
-        expected_owner: Option<&str>,
-    ) -> S3Result<()> {
-        let Some(bucket) = request.resource.bucket() else {
-            // Account-level operations (ListBuckets) act on the requester's own buckets.
-            return Ok(());
-        };
-        match engine.head_bucket(bucket) {
-            // A missing bucket is NoSuchBucket to everyone, for every operation.
-            Err(_) => Err(s3_error!(NoSuchBucket, "The specified bucket does not exist")),
-            Ok(info) if !accounts.owns(request.principal, &info.owner) => Err(s3_error!(AccessDenied, "Access Denied")),
-            Ok(info) if expected_owner.is_some_and(|expected| !accounts.is_owner(&info.owner, expected)) => {
-                Err(s3_error!(AccessDenied, "Access Denied"))
-            }
-            Ok(_) => Ok(()),
-        }
+    fn user_exists(&self, account: &str, user: &str) -> bool {
+        self.all().any(|a| a.account_id == account && !a.is_root() && a.name == user)
+    }
+
+    fn canonical_user_exists(&self, id: &str) -> bool {
+        self.by_id.contains_key(id)
     }
 }
 
-/// The authorization step (`authorization.rs`): s3s calls it for every request, implemented
-/// operation or not, after the signature and before the handler.
-#[async_trait::async_trait]
-impl S3Access for Access {
-    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        let principal = self.accounts.requester(cx.credentials())?;
-        let operation = cx.s3_op().name();
-        let request = Authorization {
-            principal,
-            action: authorization::action(operation, cx.uri().query()),
-            resource: Resource::of(cx.s3_path()),
-        };
-        if request.action.is_none() && crate::s3::OPERATIONS.contains(&operation) {
-            // Cannot happen (a test holds every implemented operation to its action); refuse
-            // rather than decide on a request whose action is unknown.
-            return Err(s3_error!(InternalError, "no IAM action for {operation}"));
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_ids_are_twelve_stable_digits_distinct_per_name() {
+        let ids: Vec<String> = ["root", "alice", "bob", ""].iter().map(|n| account_id(n)).collect();
+        for id in &ids {
+            assert_eq!(id.len(), 12, "{id}");
+            assert!(id.bytes().all(|b| b.is_ascii_digit()) && !id.starts_with('0'), "{id}");
         }
-        // CreateBucket decides between BucketAlreadyOwnedByYou and BucketAlreadyExists itself.
-        if operation == "CreateBucket" {
-            return Ok(());
-        }
-        let expected = cx.headers().get("x-amz-expected-bucket-owner").map(|v| v.to_str().unwrap_or("\u{0}"));
-        Access::decide(&self.engine, &self.accounts, &request, expected)?;
-        // An operation Cairn does not implement still answers NoSuchKey / NoSuchVersion first.
-        if let Resource::Object { bucket, key } = request.resource
-            && UNIMPLEMENTED_OBJECT_OPERATIONS.contains(&operation)
-        {
-            let version = cx.uri().query().unwrap_or("").split('&').find_map(|pair| pair.strip_prefix("versionId="));
-            let version = match version {
-                None => None,
-                Some(text) => Some(
-                    cairn_engine::VersionId::parse(text)
-                        .ok_or_else(|| s3_error!(InvalidArgument, "Invalid version id specified"))?,
-                ),
-            };
-            match self.engine.head_object(bucket, key, version) {
-                Err(cairn_engine::Error::NoSuchKey { .. }) => return Err(s3_error!(NoSuchKey)),
-                Err(cairn_engine::Error::NoSuchVersion) => return Err(s3_error!(NoSuchVersion)),
-                _ => {}
-            }
-        }
-        Ok(())
+        assert_eq!(account_id("alice"), ids[1]);
+        let distinct: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
+        let alice = Account::named("alice");
+        assert_eq!(alice.arn(), format!("arn:aws:iam::{}:user/alice", ids[1]));
+        assert_eq!(Account::named(ROOT_ACCOUNT).arn(), format!("arn:aws:iam::{}:root", ids[0]));
+        assert_eq!(alice.principal().user, Some("alice"));
+        assert_eq!(Account::named(ROOT_ACCOUNT).principal().user, None);
     }
 }
-
-/// Object operations Cairn does not implement yet (s3s answers them NotImplemented), which must
-/// still answer NoSuchKey for a missing key, as AWS does before anything else.
-pub const UNIMPLEMENTED_OBJECT_OPERATIONS: [&str; 6] = [
-    "GetObjectAcl",
-    "PutObjectAcl",
-    "PutObjectRetention",
-    "PutObjectLegalHold",
-    "RestoreObject",
-    "SelectObjectContent",
-];

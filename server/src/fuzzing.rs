@@ -66,3 +66,32 @@ pub fn headers(data: &[u8]) {
         let _ = sums.finish(Some(&headers));
     }
 }
+
+/// Bucket policy documents: parsed as PutBucketPolicy parses them, and every accepted one
+/// evaluated against requests that exercise its conditions.
+pub fn policy(data: &[u8]) {
+    use std::borrow::Cow;
+
+    use crate::policy::{Anyone, Context, Policy, Principal, Request};
+    struct Keys;
+    impl Context for Keys {
+        fn values(&self, key: &str) -> Option<Vec<Cow<'_, str>>> {
+            // Every key has values, of every shape a condition may compare.
+            let values = match key.len() % 4 {
+                0 => vec!["127.0.0.1", "2001:db8::1"],
+                1 => vec!["2026-12-03T12:00:00Z", "1796299200"],
+                2 => vec!["true", "42", "arn:aws:iam::111122223333:user/alice"],
+                _ => return None,
+            };
+            Some(values.into_iter().map(Cow::Borrowed).collect())
+        }
+    }
+    let Ok(policy) = Policy::parse(data, "b", &Anyone) else { return };
+    let principal = Principal { account: "111122223333", user: Some("alice"), canonical_id: "" };
+    for (action, resource) in [("s3:GetObject", "arn:aws:s3:::b/k"), ("s3:ListBucket", "arn:aws:s3:::b")] {
+        for principal in [None, Some(principal)] {
+            let _ = policy.evaluate(&Request { principal, action, resource, context: &Keys });
+        }
+    }
+    let _ = policy.is_public();
+}

@@ -28,12 +28,20 @@ pub struct Guard {
     epoch: u64,
     /// The virtual-hosted-style domain, if configured.
     domain: Option<Arc<Domain>>,
+    /// The connection's peer (`aws:SourceIp`).
+    peer: Option<std::net::IpAddr>,
 }
 
 impl Guard {
     pub fn new(inner: S3Service, domain: Option<Arc<Domain>>) -> Guard {
         let epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        Guard { inner, next_request: Arc::new(AtomicU64::new(1)), epoch, domain }
+        Guard { inner, next_request: Arc::new(AtomicU64::new(1)), epoch, domain, peer: None }
+    }
+
+    /// This guard for one connection from `peer`.
+    pub fn with_peer(mut self, peer: std::net::IpAddr) -> Guard {
+        self.peer = Some(peer);
+        self
     }
 }
 
@@ -518,6 +526,7 @@ impl hyper::service::Service<Request<Incoming>> for Guard {
         let digested = carries_xml(&request, virtual_host(&request, self.domain.as_deref())) && claims_digest(&request);
         let named = Named::of(&request, self.domain.as_deref());
         let inner = self.inner.clone();
+        let peer = self.peer;
         Box::pin(async move {
             let request = if digested {
                 match verified_document(request).await {
@@ -531,7 +540,11 @@ impl hyper::service::Service<Request<Incoming>> for Guard {
             } else {
                 request.map(Body::from)
             };
-            let mut response = inner.call(request).await?;
+            let call = inner.call(request);
+            let mut response = match peer {
+                Some(peer) => crate::authorization::PEER.scope(peer, call).await?,
+                None => call.await?,
+            };
             mend_xml(&mut response, attributes);
             stamp(&mut response, &header, &host_id, Some(&named));
             Ok(response)

@@ -14,7 +14,8 @@ use s3s::service::S3ServiceBuilder;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::account::{Access, Accounts};
+use crate::account::Accounts;
+use crate::authorization::{Access, Authorizer};
 use crate::config::Config;
 use crate::s3::Cairn;
 
@@ -73,9 +74,14 @@ pub async fn start_with_engine(config: Config, engine: Engine) -> std::io::Resul
     }
     let auth = Keys(keys);
     let accounts = Arc::new(Accounts::new(&config));
-    let mut builder = S3ServiceBuilder::new(Cairn::new(engine.clone(), config.region.clone(), accounts.clone()));
+    for account in accounts.all() {
+        tracing::info!("account {}: id {}, canonical id {}", account.name, account.account_id, account.canonical_id);
+    }
+    let authorizer = Arc::new(Authorizer::new(engine.clone(), accounts.clone(), config.region.clone()));
+    let cairn = Cairn::new(engine.clone(), config.region.clone(), accounts, authorizer.clone());
+    let mut builder = S3ServiceBuilder::new(cairn);
     builder.set_auth(auth);
-    builder.set_access(Access { engine: engine.clone(), accounts });
+    builder.set_access(Access(authorizer));
     let domain = config.domain.as_deref().map(Domain::new).transpose()?.map(Arc::new);
     if let Some(domain) = &domain {
         builder.set_host(DomainHost(domain.clone()));
@@ -177,7 +183,8 @@ async fn accept_loop(listener: TcpListener, service: crate::guard::Guard, mut st
                 if let Err(error) = stream.set_nodelay(true) {
                     tracing::debug!("TCP_NODELAY on {peer}: {error}");
                 }
-                let connection = builder.serve_connection(TokioIo::new(stream), service.clone()).into_owned();
+                let service = service.clone().with_peer(peer.ip());
+                let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {
                     if let Err(error) = connection.await {

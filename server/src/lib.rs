@@ -18,6 +18,7 @@ mod error;
 pub mod fuzzing;
 mod guard;
 mod http;
+pub mod policy;
 mod s3;
 mod writes;
 

@@ -7,4 +7,5 @@ use cairn_engine::fuzzing::replay;
 fn every_corpus_input_passes() {
     replay("xml", cairn_server::fuzzing::xml);
     replay("headers", cairn_server::fuzzing::headers);
+    replay("policy", cairn_server::fuzzing::policy);
 }

@@ -11,6 +11,7 @@ pub struct TestServer {
     pub handle: Option<ServerHandle>,
     pub client: Client,
     pub addr: std::net::SocketAddr,
+    config: Config,
     _dir: tempfile::TempDir,
 }
 
@@ -36,9 +37,21 @@ impl TestServer {
             root: cairn_server::Credentials { access_key: ACCESS_KEY.into(), secret_key: SECRET_KEY.into() },
             users,
         };
-        let handle = cairn_server::start(config).await.unwrap();
+        let handle = cairn_server::start(config.clone()).await.unwrap();
         let addr = handle.local_addr();
-        TestServer { client: client(addr, ACCESS_KEY, SECRET_KEY), addr, handle: Some(handle), _dir: dir }
+        TestServer { client: client(addr, ACCESS_KEY, SECRET_KEY), addr, handle: Some(handle), config, _dir: dir }
+    }
+
+    /// Stops the server and starts it again on the same data directory (a new port: clients
+    /// made from `addr` before must be made again).
+    pub async fn restart(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            handle.shutdown().await;
+        }
+        let handle = cairn_server::start(self.config.clone()).await.unwrap();
+        self.addr = handle.local_addr();
+        self.client = client(self.addr, ACCESS_KEY, SECRET_KEY);
+        self.handle = Some(handle);
     }
 
     pub async fn stop(mut self) {

@@ -1,27 +1,13 @@
-//! Bucket configurations Cairn does not hold yet (policy, CORS, website, lifecycle,
+//! Bucket configurations Cairn does not hold yet (CORS, website, lifecycle,
 //! replication, object lock, analytics ...): answered as AWS answers a bucket without them.
 
 use super::*;
 
 impl Cairn {
     // ---- bucket configurations Cairn does not hold yet ----
-    // A bucket has no policy, CORS, website, lifecycle, replication or object-lock configuration
+    // A bucket has no CORS, website, lifecycle, replication or object-lock configuration
     // until the issues that build them land: reading one is AWS's "not found" answer for a bucket
     // without it, deleting one is the no-op AWS answers with 204. Setting one stays NotImplemented.
-    pub(super) async fn get_bucket_policy(
-        &self,
-        req: S3Request<GetBucketPolicyInput>,
-    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
-        Err(self.absent(&req.input.bucket, s3_error!(NoSuchBucketPolicy, "The bucket policy does not exist")))
-    }
-
-    pub(super) async fn get_bucket_policy_status(
-        &self,
-        req: S3Request<GetBucketPolicyStatusInput>,
-    ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
-        Err(self.absent(&req.input.bucket, s3_error!(NoSuchBucketPolicy, "The bucket policy does not exist")))
-    }
-
     pub(super) async fn get_bucket_cors(
         &self,
         req: S3Request<GetBucketCorsInput>,
@@ -67,13 +53,6 @@ impl Cairn {
             &req.input.bucket,
             s3_error!(ObjectLockConfigurationNotFoundError, "Object Lock configuration does not exist for this bucket"),
         ))
-    }
-
-    pub(super) async fn delete_bucket_policy(
-        &self,
-        req: S3Request<DeleteBucketPolicyInput>,
-    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
-        self.nothing_to_delete(&req.input.bucket)
     }
 
     pub(super) async fn delete_bucket_cors(

@@ -15,8 +15,8 @@ use futures::StreamExt;
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
-use crate::account::{Access, Accounts};
-use crate::authorization::{Authorization, Resource};
+use crate::account::Accounts;
+use crate::authorization::{Authorization, Authorizer, Facts, Resource};
 use crate::checksum::{self, BodyChecksums, Fields};
 use crate::error::to_s3;
 use crate::guard::LengthUnknown;
@@ -76,6 +76,7 @@ mod configuration;
 mod listing;
 mod multipart;
 mod object;
+mod policy;
 mod tagging;
 
 use listing::{decode_token, listed_name, url_encoding};
@@ -99,11 +100,45 @@ pub struct Cairn {
     engine: Engine,
     region: String,
     accounts: Arc<Accounts>,
+    authorizer: Arc<Authorizer>,
 }
 
+/// The parts of a request a second authorization decision reads (a copy's source, a body's tags).
+#[derive(Clone, Copy)]
+struct Origin<'a> {
+    credentials: Option<&'a s3s::auth::Credentials>,
+    headers: &'a http::HeaderMap,
+    uri: &'a http::Uri,
+}
+
+/// The [`Origin`] of a request whose input may already have been moved out.
+macro_rules! origin {
+    ($req:ident) => {
+        Origin { credentials: $req.credentials.as_ref(), headers: &$req.headers, uri: &$req.uri }
+    };
+}
+use origin;
+
 impl Cairn {
-    pub fn new(engine: Engine, region: String, accounts: Arc<Accounts>) -> Cairn {
-        Cairn { engine, region, accounts }
+    pub fn new(engine: Engine, region: String, accounts: Arc<Accounts>, authorizer: Arc<Authorizer>) -> Cairn {
+        Cairn { engine, region, accounts, authorizer }
+    }
+
+    /// A second decision on one request (see `authorization.rs`): `action` on `resource`, with
+    /// the request's condition keys and, where the body sets them, its tags.
+    fn authorize(
+        &self,
+        origin: Origin<'_>,
+        action: &'static str,
+        resource: Resource<'_>,
+        request_tags: Option<&[(String, String)]>,
+        expected_owner: Option<&str>,
+    ) -> S3Result<()> {
+        let principal = self.accounts.principal(origin.credentials)?.map(|account| &**account);
+        let request = Authorization { principal, action: Some(action), resource };
+        let mut facts = Facts::new(&self.authorizer, principal, resource, origin.headers, origin.uri);
+        facts.request_tags = request_tags;
+        self.authorizer.decide(&request, &facts, expected_owner)
     }
 
     /// The owner of a bucket, as listings show it.
@@ -120,7 +155,7 @@ impl Cairn {
     /// conditions, except that every failure is 412).
     fn copy_source(
         &self,
-        credentials: Option<&s3s::auth::Credentials>,
+        origin: Origin<'_>,
         source: &CopySource,
         expected_owner: Option<&str>,
         conditions: &Conditions<'_>,
@@ -129,12 +164,8 @@ impl Cairn {
             return Err(s3_error!(NotImplemented, "access point copy sources are not supported"));
         };
         // The destination bucket was checked with the request; the source is read here.
-        let request = Authorization {
-            principal: self.accounts.requester(credentials)?,
-            action: Some(if version_id.is_some() { "s3:GetObjectVersion" } else { "s3:GetObject" }),
-            resource: Resource::Object { bucket, key },
-        };
-        Access::decide(&self.engine, &self.accounts, &request, expected_owner)?;
+        let action = if version_id.is_some() { "s3:GetObjectVersion" } else { "s3:GetObject" };
+        self.authorize(origin, action, Resource::Object { bucket, key }, None, expected_owner)?;
         let (found, info) = self.read_version(bucket, key, version_id.as_deref(), conditions).map_err(|error| {
             if *error.code() == s3s::S3ErrorCode::NotModified { s3_error!(PreconditionFailed) } else { error }
         })?;
@@ -256,6 +287,7 @@ operations! {
     AbortMultipartUpload => abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput,
     ListParts => list_parts(ListPartsInput) -> ListPartsOutput,
     ListMultipartUploads => list_multipart_uploads(ListMultipartUploadsInput) -> ListMultipartUploadsOutput,
+    PutBucketPolicy => put_bucket_policy(PutBucketPolicyInput) -> PutBucketPolicyOutput,
     GetBucketPolicy => get_bucket_policy(GetBucketPolicyInput) -> GetBucketPolicyOutput,
     GetBucketPolicyStatus => get_bucket_policy_status(GetBucketPolicyStatusInput) -> GetBucketPolicyStatusOutput,
     GetBucketCors => get_bucket_cors(GetBucketCorsInput) -> GetBucketCorsOutput,

@@ -19,7 +19,7 @@ impl Cairn {
             if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
         };
         let (source_bucket, source_key, found, info) = self.copy_source(
-            req.credentials.as_ref(),
+            origin!(req),
             &input.copy_source,
             input.expected_source_bucket_owner.as_deref(),
             &conditions,

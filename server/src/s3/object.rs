@@ -178,7 +178,7 @@ impl Cairn {
             if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
         };
         let (source_bucket, source_key, found, info) = self.copy_source(
-            req.credentials.as_ref(),
+            origin!(req),
             &input.copy_source,
             input.expected_source_bucket_owner.as_deref(),
             &conditions,
@@ -312,10 +312,28 @@ impl Cairn {
         }
         let quiet = input.delete.quiet.unwrap_or(false);
         let bucket = input.bucket;
-        let objects = input.delete.objects;
+        // The decision the authorization step left to this handler: each key is its own request
+        // for s3:DeleteObject (s3:DeleteObjectVersion with a version id), as AWS decides them; a
+        // refused key is an AccessDenied entry and the others go ahead.
+        let mut refused = Vec::new();
+        let mut objects = Vec::with_capacity(input.delete.objects.len());
+        for object in input.delete.objects {
+            let action = if object.version_id.is_some() { "s3:DeleteObjectVersion" } else { "s3:DeleteObject" };
+            let resource = Resource::Object { bucket: &bucket, key: &object.key };
+            match self.authorize(origin!(req), action, resource, None, input.expected_bucket_owner.as_deref()) {
+                Ok(()) => objects.push(object),
+                Err(error) if *error.code() == s3s::S3ErrorCode::AccessDenied => refused.push(Error {
+                    code: Some("AccessDenied".into()),
+                    key: Some(object.key),
+                    message: Some("Access Denied".into()),
+                    version_id: object.version_id,
+                }),
+                Err(error) => return Err(error),
+            }
+        }
         let (deleted, errors) = self
             .blocking(move |engine| {
-                let (mut deleted, mut errors) = (Vec::new(), Vec::new());
+                let (mut deleted, mut errors) = (Vec::new(), refused);
                 for object in objects {
                     let version = match object.version_id.as_deref().map(VersionId::parse) {
                         None => None,

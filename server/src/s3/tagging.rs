@@ -41,8 +41,12 @@ impl Cairn {
         req: S3Request<PutObjectTaggingInput>,
     ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
         let input = req.input;
-        let version = version_param(input.version_id.as_deref())?;
         let tags = tag_pairs(input.tagging.tag_set);
+        // The decision the authorization step left to this handler (its body's tags are keys).
+        let action = if input.version_id.is_some() { "s3:PutObjectVersionTagging" } else { "s3:PutObjectTagging" };
+        let resource = Resource::Object { bucket: &input.bucket, key: &input.key };
+        self.authorize(origin!(req), action, resource, Some(&tags), input.expected_bucket_owner.as_deref())?;
+        let version = version_param(input.version_id.as_deref())?;
         let (bucket, key) = (input.bucket.clone(), input.key);
         let tagged = self.blocking(move |engine| engine.set_object_tags(&bucket, &key, version, tags)).await?;
         let versioned = self.versioned(&input.bucket)?;
