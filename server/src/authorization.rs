@@ -35,9 +35,11 @@ use crate::policy::{self, Decision, Policy};
 /// The bucket configuration a bucket policy is stored under.
 pub const BUCKET_POLICY: &str = "policy";
 
-/// The most parsed bucket policies kept in memory (one per bucket that has one); past it the
-/// cache starts over, so a store of many buckets costs a parse per bucket again, never memory.
-pub const POLICY_CACHE_ENTRIES_MAX: usize = 10_000;
+/// The most policy document bytes whose parses are kept in memory (a parse is a small multiple
+/// of its document); past it the cache starts over, so a store with more policies than this
+/// costs parses (177 µs for 20 statements), never unbounded memory. 64 MiB holds the policies of
+/// 3,200 buckets at the 20 KB maximum, and of every bucket (`BUCKETS_MAX`) at 6 KB each.
+pub const POLICY_CACHE_BYTES_MAX: usize = 64 * 1024 * 1024;
 
 /// The actions the bucket owner's account keeps against any Deny.
 const POLICY_MANAGEMENT: [&str; 3] = ["s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"];
@@ -72,12 +74,25 @@ pub struct Authorizer {
     region: String,
     /// Bucket name to the stored policy document and what it parsed to (`None`: it no longer
     /// parses, so it grants nothing).
-    policies: RwLock<HashMap<String, Parsed>>,
+    policies: RwLock<PolicyCache>,
+    /// `POLICY_CACHE_BYTES_MAX` but in tests.
+    cache_bytes_max: usize,
+}
+
+#[derive(Debug, Default)]
+struct PolicyCache {
+    parsed: HashMap<String, Parsed>,
+    /// The documents' bytes, summed.
+    bytes: usize,
 }
 
 impl Authorizer {
     pub fn new(engine: Engine, accounts: Arc<Accounts>, region: String) -> Authorizer {
-        Authorizer { engine, accounts, region, policies: RwLock::new(HashMap::new()) }
+        Authorizer::with_cache_budget(engine, accounts, region, POLICY_CACHE_BYTES_MAX)
+    }
+
+    fn with_cache_budget(engine: Engine, accounts: Arc<Accounts>, region: String, bytes: usize) -> Authorizer {
+        Authorizer { engine, accounts, region, policies: RwLock::new(PolicyCache::default()), cache_bytes_max: bytes }
     }
 
     /// The one decision on a request's [`Authorization`] (see the module's list), with the bucket's
@@ -144,7 +159,7 @@ impl Authorizer {
 
     /// A stored policy document, parsed (from the cache when it is the document parsed last).
     fn parsed(&self, bucket: &str, stored: Arc<[u8]>) -> Option<Arc<Policy>> {
-        if let Some((document, parsed)) = self.policies.read().expect("policy cache lock").get(bucket)
+        if let Some((document, parsed)) = self.policies.read().expect("policy cache lock").parsed.get(bucket)
             && Arc::ptr_eq(document, &stored)
         {
             return parsed.clone();
@@ -158,10 +173,13 @@ impl Authorizer {
             }
         };
         let mut cache = self.policies.write().expect("policy cache lock");
-        if cache.len() >= POLICY_CACHE_ENTRIES_MAX {
-            cache.clear();
+        if cache.bytes + stored.len() > self.cache_bytes_max {
+            *cache = PolicyCache::default();
         }
-        cache.insert(bucket.to_owned(), (stored, parsed.clone()));
+        cache.bytes += stored.len();
+        if let Some((replaced, _)) = cache.parsed.insert(bucket.to_owned(), (stored, parsed.clone())) {
+            cache.bytes -= replaced.len();
+        }
         parsed
     }
 }
@@ -552,6 +570,58 @@ fn names_version(query: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_policy_cache_stays_within_its_budget_and_never_serves_a_stale_parse() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path(), cairn_engine::EngineConfig::default()).unwrap();
+        let config = crate::Config {
+            address: "127.0.0.1:0".parse().unwrap(),
+            data_dir: dir.path().into(),
+            region: "us-east-1".into(),
+            io: cairn_engine::IoMode::Threads,
+            domain: None,
+            root: crate::Credentials { access_key: "ROOT".into(), secret_key: "secret".into() },
+            users: Vec::new(),
+        };
+        let accounts = Arc::new(Accounts::new(&config));
+        // Room for two of the three documents below.
+        let authorizer = Authorizer::with_cache_budget(engine.clone(), accounts, "us-east-1".into(), 2 * 1024);
+        let document = |bucket: &str, action: &str| {
+            let pad = "x".repeat(700);
+            format!(
+                r#"{{"Id":"{pad}","Statement":[{{"Effect":"Allow","Principal":"*","Action":"{action}","Resource":"arn:aws:s3:::{bucket}/*"}}]}}"#
+            )
+        };
+        let allows = |bucket: &str, action: &str| {
+            let policy = authorizer.policy(bucket).unwrap();
+            let resource = format!("arn:aws:s3:::{bucket}/k");
+            let context = Facts {
+                headers: &http::HeaderMap::new(),
+                query: None,
+                principal: None,
+                resource: Resource::Object { bucket, key: "k" },
+                authorizer: &authorizer,
+                request_tags: None,
+                bucket_owner: None,
+            };
+            policy.evaluate(&policy::Request { principal: None, action, resource: &resource, context: &context })
+                == Decision::Allow
+        };
+        for bucket in ["one", "two", "three"] {
+            engine.create_bucket(bucket, "us-east-1").unwrap();
+            engine.put_bucket_config(bucket, BUCKET_POLICY, document(bucket, "s3:GetObject").as_bytes()).unwrap();
+            assert!(allows(bucket, "s3:GetObject"));
+            assert!(authorizer.policies.read().unwrap().bytes <= 2 * 1024);
+        }
+        assert!(authorizer.policies.read().unwrap().parsed.len() < 3, "the cache started over");
+        // A document replaced under the cache is parsed again.
+        engine.put_bucket_config("three", BUCKET_POLICY, document("three", "s3:PutObject").as_bytes()).unwrap();
+        assert!(!allows("three", "s3:GetObject"));
+        assert!(allows("three", "s3:PutObject"));
+        let cache = authorizer.policies.read().unwrap();
+        assert_eq!(cache.bytes, cache.parsed.values().map(|(d, _)| d.len()).sum::<usize>());
+    }
 
     /// Every operation Cairn implements, with the IAM action AWS's "Required permissions for
     /// Amazon S3 API operations" lists for it (and for its versioned form where that differs).
