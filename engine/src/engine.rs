@@ -290,7 +290,28 @@ impl Engine {
 
     /// Creates a bucket owned by the account `owner` (a canonical id, opaque to the engine).
     pub fn create_bucket_owned(&self, name: &str, region: &str, owner: &str) -> Result<()> {
+        self.create_bucket_with(name, region, owner, Vec::new())
+    }
+
+    /// Creates a bucket with configuration documents, in one record: the bucket never exists
+    /// without them, whenever a crash comes.
+    pub fn create_bucket_with(
+        &self,
+        name: &str,
+        region: &str,
+        owner: &str,
+        configs: Vec<(String, Vec<u8>)>,
+    ) -> Result<()> {
         validate::bucket_name(name)?;
+        if configs.len() > limits::BUCKET_CONFIGS_MAX {
+            return Err(Error::InvalidArgument(format!(
+                "a bucket holds at most {} configuration records",
+                limits::BUCKET_CONFIGS_MAX
+            )));
+        }
+        for (config, value) in &configs {
+            check_config(config, value)?;
+        }
         if region.len() > limits::REGION_BYTES_MAX {
             return Err(Error::InvalidArgument("region name too long".into()));
         }
@@ -305,6 +326,7 @@ impl Engine {
             region: region.to_owned(),
             created_ms: now_ms(),
             owner: owner.to_owned(),
+            configs,
         })?;
         Ok(())
     }
@@ -338,15 +360,7 @@ impl Engine {
 
     /// Stores a named configuration document for a bucket (opaque to the engine).
     pub fn put_bucket_config(&self, bucket: &str, name: &str, value: &[u8]) -> Result<()> {
-        if name.is_empty() || name.len() > limits::BUCKET_CONFIG_NAME_BYTES_MAX {
-            return Err(Error::InvalidArgument("configuration name must be 1 to 64 bytes".into()));
-        }
-        if value.len() > limits::BUCKET_CONFIG_BYTES_MAX {
-            return Err(Error::EntityTooLarge {
-                size: value.len() as u64,
-                limit: limits::BUCKET_CONFIG_BYTES_MAX as u64,
-            });
-        }
+        check_config(name, value)?;
         self.bucket(bucket)?;
         self.commit(Mutation::BucketConfigPut {
             bucket: bucket.to_owned(),
@@ -363,6 +377,30 @@ impl Engine {
     pub fn delete_bucket_config(&self, bucket: &str, name: &str) -> Result<()> {
         self.bucket(bucket)?;
         self.commit(Mutation::BucketConfigDelete { bucket: bucket.to_owned(), name: name.to_owned() })?;
+        Ok(())
+    }
+
+    /// Stores a named configuration document for an account (an id opaque to the engine, at most
+    /// `OWNER_BYTES_MAX` bytes), as bucket configurations are stored.
+    pub fn put_account_config(&self, account: &str, name: &str, value: &[u8]) -> Result<()> {
+        check_config(name, value)?;
+        if account.len() > limits::OWNER_BYTES_MAX {
+            return Err(Error::InvalidArgument("account id too long".into()));
+        }
+        self.commit(Mutation::AccountConfigPut {
+            account: account.to_owned(),
+            name: name.to_owned(),
+            value: value.to_vec(),
+        })?;
+        Ok(())
+    }
+
+    pub fn get_account_config(&self, account: &str, name: &str) -> Option<Arc<[u8]>> {
+        self.inner.index.account_configs.read().get(&(account.to_owned(), name.to_owned())).cloned()
+    }
+
+    pub fn delete_account_config(&self, account: &str, name: &str) -> Result<()> {
+        self.commit(Mutation::AccountConfigDelete { account: account.to_owned(), name: name.to_owned() })?;
         Ok(())
     }
 
@@ -708,6 +746,17 @@ impl Engine {
         let bucket = self.bucket(bucket)?;
         Ok(list::list_uploads(&bucket, query))
     }
+}
+
+/// A configuration document's name and size, within the limits.
+fn check_config(name: &str, value: &[u8]) -> Result<()> {
+    if name.is_empty() || name.len() > limits::BUCKET_CONFIG_NAME_BYTES_MAX {
+        return Err(Error::InvalidArgument("configuration name must be 1 to 64 bytes".into()));
+    }
+    if value.len() > limits::BUCKET_CONFIG_BYTES_MAX {
+        return Err(Error::EntityTooLarge { size: value.len() as u64, limit: limits::BUCKET_CONFIG_BYTES_MAX as u64 });
+    }
+    Ok(())
 }
 
 fn bucket_info(bucket: &BucketState) -> BucketInfo {

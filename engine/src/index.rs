@@ -7,7 +7,7 @@
 //! into a bucket deleted while the body streamed) is rejected the same way on replay.
 //! docs/design.md, "Index" and "Versioning rules".
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -126,6 +126,12 @@ pub(crate) enum Applied {
 #[derive(Debug, Default)]
 pub(crate) struct Index {
     pub buckets: SkipMap<String, Arc<BucketState>>,
+    /// Accounts' configuration documents, by (account, name).
+    pub account_configs: RwLock<HashMap<(String, String), Arc<[u8]>>>,
+}
+
+fn too_many_configs() -> Error {
+    Error::InvalidArgument(format!("a bucket holds at most {} configuration records", limits::BUCKET_CONFIGS_MAX))
 }
 
 impl Index {
@@ -136,12 +142,15 @@ impl Index {
     /// Applies one record. Errors are deterministic rejections: the record changes nothing.
     pub fn apply(&self, seq: Seq, mutation: &Mutation) -> Result<Applied> {
         match mutation {
-            Mutation::BucketCreate { name, region, created_ms, owner } => {
+            Mutation::BucketCreate { name, region, created_ms, owner, configs } => {
                 if self.buckets.contains_key(name) {
                     return Err(Error::BucketAlreadyExists(name.clone()));
                 }
                 if self.buckets.len() >= limits::BUCKETS_MAX {
                     return Err(Error::TooManyBuckets { limit: limits::BUCKETS_MAX });
+                }
+                if configs.len() > limits::BUCKET_CONFIGS_MAX {
+                    return Err(too_many_configs());
                 }
                 let bucket = BucketState {
                     name: name.clone(),
@@ -149,7 +158,9 @@ impl Index {
                     created_ms: *created_ms,
                     owner: owner.clone(),
                     versioning: AtomicU8::new(VersioningState::Unversioned.to_byte()),
-                    configs: RwLock::default(),
+                    configs: RwLock::new(
+                        configs.iter().map(|(name, value)| (name.clone(), Arc::from(value.as_slice()))).collect(),
+                    ),
                     objects: SkipMap::new(),
                     uploads: SkipMap::new(),
                     upload_keys: SkipMap::new(),
@@ -169,12 +180,25 @@ impl Index {
                 let bucket = self.bucket(bucket)?;
                 let mut configs = bucket.configs.write();
                 if !configs.contains_key(name) && configs.len() >= limits::BUCKET_CONFIGS_MAX {
-                    return Err(Error::InvalidArgument(format!(
-                        "a bucket holds at most {} configuration records",
-                        limits::BUCKET_CONFIGS_MAX
-                    )));
+                    return Err(too_many_configs());
                 }
                 configs.insert(name.clone(), Arc::from(value.as_slice()));
+                Ok(Applied::Done)
+            }
+            Mutation::AccountConfigPut { account, name, value } => {
+                let mut configs = self.account_configs.write();
+                let key = (account.clone(), name.clone());
+                if !configs.contains_key(&key) && configs.len() >= limits::ACCOUNT_CONFIGS_MAX {
+                    return Err(Error::InvalidArgument(format!(
+                        "the store holds at most {} account configuration records",
+                        limits::ACCOUNT_CONFIGS_MAX
+                    )));
+                }
+                configs.insert(key, Arc::from(value.as_slice()));
+                Ok(Applied::Done)
+            }
+            Mutation::AccountConfigDelete { account, name } => {
+                self.account_configs.write().remove(&(account.clone(), name.clone()));
                 Ok(Applied::Done)
             }
             Mutation::BucketConfigDelete { bucket, name } => {

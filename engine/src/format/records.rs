@@ -60,6 +60,9 @@ pub(crate) enum Mutation {
         /// The owning account's canonical id; record version 3 and later (empty before: the
         /// root account).
         owner: String,
+        /// Configuration documents the bucket is created with, in the same record (so a bucket
+        /// never exists without them); record version 5 and later.
+        configs: Vec<(String, Vec<u8>)>,
     },
     BucketDelete {
         name: String,
@@ -113,6 +116,16 @@ pub(crate) enum Mutation {
         bucket: String,
         upload: UploadId,
     },
+    /// Sets a named configuration document of an account (record version 5 and later).
+    AccountConfigPut {
+        account: String,
+        name: String,
+        value: Vec<u8>,
+    },
+    AccountConfigDelete {
+        account: String,
+        name: String,
+    },
     /// Replaces the tags of one version of a key.
     TagsPut {
         bucket: String,
@@ -128,6 +141,8 @@ impl Mutation {
             Mutation::BucketCreate { .. } => RecordKind::BucketCreate,
             Mutation::BucketDelete { .. } => RecordKind::BucketDelete,
             Mutation::BucketConfigPut { .. } => RecordKind::BucketConfigPut,
+            Mutation::AccountConfigPut { .. } => RecordKind::AccountConfigPut,
+            Mutation::AccountConfigDelete { .. } => RecordKind::AccountConfigDelete,
             Mutation::BucketConfigDelete { .. } => RecordKind::BucketConfigDelete,
             Mutation::BucketVersioning { .. } => RecordKind::BucketVersioning,
             Mutation::ObjectPut(_) => RecordKind::ObjectPut,
@@ -157,11 +172,25 @@ impl Mutation {
         let mut enc = Enc::with_capacity(128);
         enc.u64(seq);
         match self {
-            Mutation::BucketCreate { name, region, created_ms, owner } => {
+            Mutation::BucketCreate { name, region, created_ms, owner, configs } => {
                 enc.str(name);
                 enc.str(region);
                 enc.u64(*created_ms);
                 enc.str(owner);
+                enc.u32(configs.len() as u32);
+                for (name, value) in configs {
+                    enc.str(name);
+                    enc.bytes(value);
+                }
+            }
+            Mutation::AccountConfigPut { account, name, value } => {
+                enc.str(account);
+                enc.str(name);
+                enc.bytes(value);
+            }
+            Mutation::AccountConfigDelete { account, name } => {
+                enc.str(account);
+                enc.str(name);
             }
             Mutation::BucketDelete { name } => enc.str(name),
             Mutation::BucketConfigPut { bucket, name, value } => {
@@ -250,7 +279,22 @@ impl Mutation {
                 region: dec.str()?,
                 created_ms: dec.u64()?,
                 owner: if version >= 3 { dec.str()? } else { String::new() },
+                configs: if version >= 5 {
+                    // Each entry is at least two length prefixes.
+                    let count = dec.count(8)?;
+                    let mut configs = Vec::with_capacity(count);
+                    for _ in 0..count {
+                        configs.push((dec.str()?, dec.bytes()?.to_vec()));
+                    }
+                    configs
+                } else {
+                    Vec::new()
+                },
             },
+            RecordKind::AccountConfigPut => {
+                Mutation::AccountConfigPut { account: dec.str()?, name: dec.str()?, value: dec.bytes()?.to_vec() }
+            }
+            RecordKind::AccountConfigDelete => Mutation::AccountConfigDelete { account: dec.str()?, name: dec.str()? },
             RecordKind::BucketDelete => Mutation::BucketDelete { name: dec.str()? },
             RecordKind::BucketConfigPut => {
                 Mutation::BucketConfigPut { bucket: dec.str()?, name: dec.str()?, value: dec.bytes()?.to_vec() }
@@ -507,9 +551,19 @@ pub(crate) mod tests {
 
     pub(crate) fn mutation() -> impl Strategy<Value = Mutation> {
         prop_oneof![
-            (text(), text(), any::<u64>(), text()).prop_map(|(name, region, created_ms, owner)| {
-                Mutation::BucketCreate { name, region, created_ms, owner }
-            }),
+            (
+                text(),
+                text(),
+                any::<u64>(),
+                text(),
+                proptest::collection::vec((text(), proptest::collection::vec(any::<u8>(), 0..16)), 0..3)
+            )
+                .prop_map(|(name, region, created_ms, owner, configs)| {
+                    Mutation::BucketCreate { name, region, created_ms, owner, configs }
+                }),
+            (text(), text(), proptest::collection::vec(any::<u8>(), 0..16))
+                .prop_map(|(account, name, value)| Mutation::AccountConfigPut { account, name, value }),
+            (text(), text()).prop_map(|(account, name)| Mutation::AccountConfigDelete { account, name }),
             text().prop_map(|name| Mutation::BucketDelete { name }),
             (text(), text(), proptest::collection::vec(any::<u8>(), 0..16))
                 .prop_map(|(bucket, name, value)| Mutation::BucketConfigPut { bucket, name, value }),
