@@ -27,6 +27,7 @@ async fn cairn_with_domain(domain: Option<&str>) -> (cairn_server::ServerHandle,
         domain: domain.map(str::to_owned),
         root: cairn_server::Credentials { access_key: ACCESS_KEY.into(), secret_key: SECRET_KEY.into() },
         users: Vec::new(),
+        public_access_block: Default::default(),
     };
     (cairn_server::start(config).await.unwrap(), dir)
 }

@@ -1,5 +1,7 @@
 //! cairn-server driven end to end by aws-sdk-s3 over 127.0.0.1.
 
+#[path = "s3/access_control.rs"]
+mod access_control;
 #[path = "s3/accounts.rs"]
 mod accounts;
 #[path = "s3/bad_input.rs"]
@@ -286,6 +288,7 @@ async fn data_survives_a_restart() {
             secret_key: common::SECRET_KEY.into(),
         },
         users: Vec::new(),
+        public_access_block: Default::default(),
     };
     let first = cairn_server::start(config.clone()).await.unwrap();
     let s3 = common::client(first.local_addr(), common::ACCESS_KEY, common::SECRET_KEY);

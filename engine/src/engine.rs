@@ -75,12 +75,14 @@ pub struct BucketInfo {
     pub owner: String,
 }
 
-/// A bucket's owner and one configuration document (`Engine::bucket_access`).
+/// A bucket's owner and some of its configuration documents, read together
+/// (`Engine::bucket_access`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BucketAccess {
+pub struct BucketAccess<const N: usize> {
     /// As `BucketInfo::owner`.
     pub owner: String,
-    pub config: Option<Arc<[u8]>>,
+    /// The documents asked for, in the order asked.
+    pub configs: [Option<Arc<[u8]>>; N],
 }
 
 /// What a completed PUT or multipart upload created.
@@ -290,7 +292,28 @@ impl Engine {
 
     /// Creates a bucket owned by the account `owner` (a canonical id, opaque to the engine).
     pub fn create_bucket_owned(&self, name: &str, region: &str, owner: &str) -> Result<()> {
+        self.create_bucket_with(name, region, owner, Vec::new())
+    }
+
+    /// Creates a bucket with configuration documents, in one record: the bucket never exists
+    /// without them, whenever a crash comes.
+    pub fn create_bucket_with(
+        &self,
+        name: &str,
+        region: &str,
+        owner: &str,
+        configs: Vec<(String, Vec<u8>)>,
+    ) -> Result<()> {
         validate::bucket_name(name)?;
+        if configs.len() > limits::BUCKET_CONFIGS_MAX {
+            return Err(Error::InvalidArgument(format!(
+                "a bucket holds at most {} configuration records",
+                limits::BUCKET_CONFIGS_MAX
+            )));
+        }
+        for (config, value) in &configs {
+            check_config(config, value)?;
+        }
         if region.len() > limits::REGION_BYTES_MAX {
             return Err(Error::InvalidArgument("region name too long".into()));
         }
@@ -305,6 +328,7 @@ impl Engine {
             region: region.to_owned(),
             created_ms: now_ms(),
             owner: owner.to_owned(),
+            configs,
         })?;
         Ok(())
     }
@@ -328,25 +352,18 @@ impl Engine {
         Ok(bucket_info(&bucket))
     }
 
-    /// A bucket's owner and one of its configuration documents, in one lookup: what deciding
+    /// A bucket's owner and the configuration documents named, in one lookup: what deciding
     /// a request on the bucket reads, on every request.
-    pub fn bucket_access(&self, bucket: &str, config: &str) -> Result<BucketAccess> {
+    pub fn bucket_access<const N: usize>(&self, bucket: &str, names: [&str; N]) -> Result<BucketAccess<N>> {
         let bucket = self.bucket(bucket)?;
-        let config = bucket.configs.read().get(config).cloned();
-        Ok(BucketAccess { owner: bucket.owner.clone(), config })
+        let configs = bucket.configs.read();
+        let configs = names.map(|name| configs.get(name).cloned());
+        Ok(BucketAccess { owner: bucket.owner.clone(), configs })
     }
 
     /// Stores a named configuration document for a bucket (opaque to the engine).
     pub fn put_bucket_config(&self, bucket: &str, name: &str, value: &[u8]) -> Result<()> {
-        if name.is_empty() || name.len() > limits::BUCKET_CONFIG_NAME_BYTES_MAX {
-            return Err(Error::InvalidArgument("configuration name must be 1 to 64 bytes".into()));
-        }
-        if value.len() > limits::BUCKET_CONFIG_BYTES_MAX {
-            return Err(Error::EntityTooLarge {
-                size: value.len() as u64,
-                limit: limits::BUCKET_CONFIG_BYTES_MAX as u64,
-            });
-        }
+        check_config(name, value)?;
         self.bucket(bucket)?;
         self.commit(Mutation::BucketConfigPut {
             bucket: bucket.to_owned(),
@@ -363,6 +380,30 @@ impl Engine {
     pub fn delete_bucket_config(&self, bucket: &str, name: &str) -> Result<()> {
         self.bucket(bucket)?;
         self.commit(Mutation::BucketConfigDelete { bucket: bucket.to_owned(), name: name.to_owned() })?;
+        Ok(())
+    }
+
+    /// Stores a named configuration document for an account (an id opaque to the engine, at most
+    /// `OWNER_BYTES_MAX` bytes), as bucket configurations are stored.
+    pub fn put_account_config(&self, account: &str, name: &str, value: &[u8]) -> Result<()> {
+        check_config(name, value)?;
+        if account.len() > limits::OWNER_BYTES_MAX {
+            return Err(Error::InvalidArgument("account id too long".into()));
+        }
+        self.commit(Mutation::AccountConfigPut {
+            account: account.to_owned(),
+            name: name.to_owned(),
+            value: value.to_vec(),
+        })?;
+        Ok(())
+    }
+
+    pub fn get_account_config(&self, account: &str, name: &str) -> Option<Arc<[u8]>> {
+        self.inner.index.account_configs.read().get(&(account.to_owned(), name.to_owned())).cloned()
+    }
+
+    pub fn delete_account_config(&self, account: &str, name: &str) -> Result<()> {
+        self.commit(Mutation::AccountConfigDelete { account: account.to_owned(), name: name.to_owned() })?;
         Ok(())
     }
 
@@ -513,6 +554,22 @@ impl Engine {
         validate::tags(&tags)?;
         let (found, _) = self.head_object(bucket, key, version)?;
         let mutation = Mutation::TagsPut { bucket: bucket.to_owned(), key: key.to_owned(), version: found.id, tags };
+        self.commit(mutation)?;
+        Ok(found.id)
+    }
+
+    /// Replaces the access control list of the current version (or the one named); returns the
+    /// version.
+    pub fn set_object_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionId>,
+        acl: Vec<u8>,
+    ) -> Result<VersionId> {
+        validate::acl(&acl)?;
+        let (found, _) = self.head_object(bucket, key, version)?;
+        let mutation = Mutation::AclPut { bucket: bucket.to_owned(), key: key.to_owned(), version: found.id, acl };
         self.commit(mutation)?;
         Ok(found.id)
     }
@@ -708,6 +765,17 @@ impl Engine {
         let bucket = self.bucket(bucket)?;
         Ok(list::list_uploads(&bucket, query))
     }
+}
+
+/// A configuration document's name and size, within the limits.
+fn check_config(name: &str, value: &[u8]) -> Result<()> {
+    if name.is_empty() || name.len() > limits::BUCKET_CONFIG_NAME_BYTES_MAX {
+        return Err(Error::InvalidArgument("configuration name must be 1 to 64 bytes".into()));
+    }
+    if value.len() > limits::BUCKET_CONFIG_BYTES_MAX {
+        return Err(Error::EntityTooLarge { size: value.len() as u64, limit: limits::BUCKET_CONFIG_BYTES_MAX as u64 });
+    }
+    Ok(())
 }
 
 fn bucket_info(bucket: &BucketState) -> BucketInfo {

@@ -7,7 +7,7 @@
 //! into a bucket deleted while the body streamed) is rejected the same way on replay.
 //! docs/design.md, "Index" and "Versioning rules".
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -123,9 +123,18 @@ pub(crate) enum Applied {
     Upload(UploadId),
 }
 
+/// Account configuration documents by (account, name).
+pub(crate) type AccountConfigs = HashMap<(String, String), Arc<[u8]>>;
+
 #[derive(Debug, Default)]
 pub(crate) struct Index {
     pub buckets: SkipMap<String, Arc<BucketState>>,
+    /// Accounts' configuration documents, by (account, name).
+    pub account_configs: RwLock<AccountConfigs>,
+}
+
+fn too_many_configs() -> Error {
+    Error::InvalidArgument(format!("a bucket holds at most {} configuration records", limits::BUCKET_CONFIGS_MAX))
 }
 
 impl Index {
@@ -136,12 +145,15 @@ impl Index {
     /// Applies one record. Errors are deterministic rejections: the record changes nothing.
     pub fn apply(&self, seq: Seq, mutation: &Mutation) -> Result<Applied> {
         match mutation {
-            Mutation::BucketCreate { name, region, created_ms, owner } => {
+            Mutation::BucketCreate { name, region, created_ms, owner, configs } => {
                 if self.buckets.contains_key(name) {
                     return Err(Error::BucketAlreadyExists(name.clone()));
                 }
                 if self.buckets.len() >= limits::BUCKETS_MAX {
                     return Err(Error::TooManyBuckets { limit: limits::BUCKETS_MAX });
+                }
+                if configs.len() > limits::BUCKET_CONFIGS_MAX {
+                    return Err(too_many_configs());
                 }
                 let bucket = BucketState {
                     name: name.clone(),
@@ -149,7 +161,9 @@ impl Index {
                     created_ms: *created_ms,
                     owner: owner.clone(),
                     versioning: AtomicU8::new(VersioningState::Unversioned.to_byte()),
-                    configs: RwLock::default(),
+                    configs: RwLock::new(
+                        configs.iter().map(|(name, value)| (name.clone(), Arc::from(value.as_slice()))).collect(),
+                    ),
                     objects: SkipMap::new(),
                     uploads: SkipMap::new(),
                     upload_keys: SkipMap::new(),
@@ -169,12 +183,25 @@ impl Index {
                 let bucket = self.bucket(bucket)?;
                 let mut configs = bucket.configs.write();
                 if !configs.contains_key(name) && configs.len() >= limits::BUCKET_CONFIGS_MAX {
-                    return Err(Error::InvalidArgument(format!(
-                        "a bucket holds at most {} configuration records",
-                        limits::BUCKET_CONFIGS_MAX
-                    )));
+                    return Err(too_many_configs());
                 }
                 configs.insert(name.clone(), Arc::from(value.as_slice()));
+                Ok(Applied::Done)
+            }
+            Mutation::AccountConfigPut { account, name, value } => {
+                let mut configs = self.account_configs.write();
+                let key = (account.clone(), name.clone());
+                if !configs.contains_key(&key) && configs.len() >= limits::ACCOUNT_CONFIGS_MAX {
+                    return Err(Error::InvalidArgument(format!(
+                        "the store holds at most {} account configuration records",
+                        limits::ACCOUNT_CONFIGS_MAX
+                    )));
+                }
+                configs.insert(key, Arc::from(value.as_slice()));
+                Ok(Applied::Done)
+            }
+            Mutation::AccountConfigDelete { account, name } => {
+                self.account_configs.write().remove(&(account.clone(), name.clone()));
                 Ok(Applied::Done)
             }
             Mutation::BucketConfigDelete { bucket, name } => {
@@ -251,20 +278,34 @@ impl Index {
                 Ok(Applied::Done)
             }
             Mutation::TagsPut { bucket, key, version, tags } => {
-                let bucket = self.bucket(bucket)?;
-                let old = bucket.chain(key).ok_or(Error::NoSuchVersion)?;
-                let mut chain = Vec::clone(&old);
-                let entry = chain.iter_mut().find(|v| v.id == *version).ok_or(Error::NoSuchVersion)?;
-                let VersionKind::Object(info) = &entry.kind else {
-                    return Err(Error::VersionIsDeleteMarker { version: *version });
-                };
-                let mut updated = ObjectInfo::clone(info);
-                updated.attributes.tags = tags.clone();
-                entry.kind = VersionKind::Object(Arc::new(updated));
-                bucket.objects.insert(key.as_bytes().to_vec(), Arc::new(chain));
-                Ok(Applied::Done)
+                self.update_version(bucket, key, *version, |attributes| attributes.tags = tags.clone())
+            }
+            Mutation::AclPut { bucket, key, version, acl } => {
+                self.update_version(bucket, key, *version, |attributes| attributes.acl = acl.clone())
             }
         }
+    }
+
+    /// Changes one object version's attributes in place (its tags or its ACL).
+    fn update_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: VersionId,
+        change: impl FnOnce(&mut ObjectAttributes),
+    ) -> Result<Applied> {
+        let bucket = self.bucket(bucket)?;
+        let old = bucket.chain(key).ok_or(Error::NoSuchVersion)?;
+        let mut chain = Vec::clone(&old);
+        let entry = chain.iter_mut().find(|v| v.id == version).ok_or(Error::NoSuchVersion)?;
+        let VersionKind::Object(info) = &entry.kind else {
+            return Err(Error::VersionIsDeleteMarker { version });
+        };
+        let mut updated = ObjectInfo::clone(info);
+        change(&mut updated.attributes);
+        entry.kind = VersionKind::Object(Arc::new(updated));
+        bucket.objects.insert(key.as_bytes().to_vec(), Arc::new(chain));
+        Ok(Applied::Done)
     }
 
     fn apply_object_put(&self, seq: Seq, put: &ObjectPut) -> Result<Applied> {

@@ -41,6 +41,12 @@ pub const BUCKET_CONFIG_BYTES_MAX: usize = 1024 * 1024;
 pub const BUCKET_CONFIG_NAME_BYTES_MAX: usize = 64;
 /// Configuration records a bucket may hold.
 pub const BUCKET_CONFIGS_MAX: usize = 64;
+/// Account configuration records the store may hold, over all accounts (each is at most
+/// `BUCKET_CONFIG_BYTES_MAX`, named as bucket configurations are).
+pub const ACCOUNT_CONFIGS_MAX: usize = 4096;
+/// Largest access control list document stored with an object (S3 allows 100 grants; this
+/// holds them at their longest with room to spare).
+pub const ACL_BYTES_MAX: usize = 64 * 1024;
 /// Region names ("us-east-1") are short.
 pub const REGION_BYTES_MAX: usize = 64;
 /// Longest bucket owner id (a canonical user id is 64 hex digits).

@@ -230,6 +230,13 @@ pub struct ObjectAttributes {
     pub user: Vec<(String, String)>,
     /// Object tags, at most `TAGS_MAX`.
     pub tags: Vec<(String, String)>,
+    /// The canonical id of the account that owns the object (its writer, or the bucket's owner
+    /// under the bucket's ownership rules); opaque to the engine. Empty in records before version
+    /// 5: the bucket's owner.
+    pub owner: String,
+    /// The object's access control list, a document opaque to the engine (at most
+    /// `ACL_BYTES_MAX`); empty for none (record version 5 and later).
+    pub acl: Vec<u8>,
 }
 
 /// One part of a completed multipart object.

@@ -58,7 +58,19 @@ pub fn attributes(attributes: &ObjectAttributes) -> Result<()> {
             return Err(Error::MetadataTooLarge { bytes: value.len(), limit: limits::SYSTEM_METADATA_VALUE_BYTES_MAX });
         }
     }
+    if attributes.owner.len() > limits::OWNER_BYTES_MAX {
+        return Err(Error::InvalidArgument("object owner id too long".into()));
+    }
+    acl(&attributes.acl)?;
     tags(&attributes.tags)
+}
+
+/// An access control list document's size.
+pub fn acl(acl: &[u8]) -> Result<()> {
+    if acl.len() > limits::ACL_BYTES_MAX {
+        return Err(Error::EntityTooLarge { size: acl.len() as u64, limit: limits::ACL_BYTES_MAX as u64 });
+    }
+    Ok(())
 }
 
 /// S3's object tag rules: at most 10, keys 1 to 128 characters and unique, values at most 256.

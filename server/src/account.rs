@@ -10,6 +10,7 @@ use std::sync::Arc;
 use s3s::dto::Owner;
 use s3s::{S3Result, s3_error};
 
+use crate::acl::PublicAccessBlock;
 use crate::config::Config;
 use crate::policy;
 
@@ -24,11 +25,22 @@ pub struct Account {
     pub canonical_id: String,
     /// 12 digits, as policies name accounts.
     pub account_id: String,
+    /// The address ACL grants may name the account by (`emailAddress=`), if configured.
+    pub email: Option<String>,
+    /// The account's Block Public Access from the configuration file: a floor the S3 Control
+    /// API's setting adds to and cannot lower.
+    pub public_access_block: PublicAccessBlock,
 }
 
 impl Account {
     fn named(name: &str) -> Account {
-        Account { name: name.to_owned(), canonical_id: canonical_id(name), account_id: account_id(name) }
+        Account {
+            name: name.to_owned(),
+            canonical_id: canonical_id(name),
+            account_id: account_id(name),
+            email: None,
+            public_access_block: PublicAccessBlock::default(),
+        }
     }
 
     pub fn is_root(&self) -> bool {
@@ -85,10 +97,16 @@ pub struct Accounts {
 
 impl Accounts {
     pub fn new(config: &Config) -> Accounts {
-        let root = Arc::new(Account::named(ROOT_ACCOUNT));
+        let root =
+            Arc::new(Account { public_access_block: config.public_access_block, ..Account::named(ROOT_ACCOUNT) });
         let mut by_key = HashMap::from([(config.root.access_key.clone(), root.clone())]);
         for user in &config.users {
-            by_key.insert(user.access_key.clone(), Arc::new(Account::named(&user.name)));
+            let account = Account {
+                email: user.email.clone(),
+                public_access_block: user.public_access_block,
+                ..Account::named(&user.name)
+            };
+            by_key.insert(user.access_key.clone(), Arc::new(account));
         }
         let by_id = by_key.values().map(|a| (a.canonical_id.clone(), a.clone())).collect();
         Accounts { root, by_key, by_id }
@@ -131,6 +149,36 @@ impl Accounts {
             Some(account) => account.owner(),
             None => Owner { display_name: None, id: Some(stored.to_owned()) },
         }
+    }
+
+    /// The canonical id of the owner stored as `stored`.
+    pub fn canonical(&self, stored: &str) -> String {
+        if stored.is_empty() { self.root.canonical_id.clone() } else { stored.to_owned() }
+    }
+
+    /// An owner by canonical id, as ACLs and listings show it.
+    pub fn owner_by_canonical(&self, id: &str) -> Owner {
+        match self.by_id.get(id) {
+            Some(account) => account.owner(),
+            None => Owner { display_name: None, id: Some(id.to_owned()) },
+        }
+    }
+
+    /// Whether a canonical id is one of the accounts' (ACL grants may name only those).
+    pub fn knows(&self, id: &str) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    /// The canonical id of the account with this email address (case-insensitive, as AWS).
+    pub fn by_email(&self, email: &str) -> Option<String> {
+        self.all()
+            .find(|a| a.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(email)))
+            .map(|a| a.canonical_id.clone())
+    }
+
+    /// The account with this 12-digit id.
+    pub fn by_account_id(&self, id: &str) -> Option<&Arc<Account>> {
+        self.all().find(|a| a.account_id == id)
     }
 
     pub fn owns(&self, account: &Account, stored: &str) -> bool {

@@ -15,7 +15,14 @@
 //! 2. The bucket owner's account may always read, set and delete the bucket policy (AWS keeps
 //!    that right for the owner's root even against a policy that denies it).
 //! 3. An explicit Deny in the bucket policy refuses, the owner included.
-//! 4. The owner's account is allowed; anyone else (another account, or anonymous) needs an Allow.
+//! 4. The owner's account is allowed; anyone else (another account, or anonymous) needs an Allow
+//!    from the bucket policy or a grant in an ACL (the bucket's, or for object reads and ACL
+//!    operations the object's), unless the bucket's Object Ownership is BucketOwnerEnforced,
+//!    which turns ACLs off. An object another account owns (ObjectWriter) is its owner's: the
+//!    bucket policy grants nothing on it, and the bucket owner needs the object's ACL too.
+//! 5. Block Public Access, the bucket's and its owner account's: RestrictPublicBuckets makes a
+//!    public policy grant nothing to other accounts or anonymous; IgnorePublicAcls makes grants
+//!    to AllUsers / AuthenticatedUsers count for nothing.
 //!    Another account allowed to manage the bucket's policy gets 405, as AWS answers it.
 
 use std::borrow::Cow;
@@ -30,10 +37,15 @@ use s3s::path::S3Path;
 use s3s::{S3Result, s3_error};
 
 use crate::account::{Account, Accounts};
+use crate::acl::{self, Acl, Caller, Level, Ownership, PublicAccessBlock};
 use crate::policy::{self, Decision, Policy};
 
 /// The bucket configuration a bucket policy is stored under.
 pub const BUCKET_POLICY: &str = "policy";
+
+/// The bucket configurations every decision reads, in one engine lookup (the ACL and Block
+/// Public Access are read only when they would decide).
+const ACCESS_CONFIGS: [&str; 2] = [BUCKET_POLICY, acl::OWNERSHIP];
 
 /// The most policy document bytes whose parses are kept in memory (a parse is a small multiple
 /// of its document); past it the cache starts over, so a store with more policies than this
@@ -104,6 +116,7 @@ impl Authorizer {
             return if request.principal.is_some() { Ok(()) } else { Err(access_denied()) };
         };
         let info = self.bucket(bucket, expected_owner)?;
+        let [stored_policy, ownership] = &info.configs;
         let owner = request.principal.is_some_and(|principal| self.accounts.owns(principal, &info.owner));
         let Some(action) = request.action else {
             return if owner { Ok(()) } else { Err(access_denied()) };
@@ -111,7 +124,27 @@ impl Authorizer {
         if owner && POLICY_MANAGEMENT.contains(&action) {
             return Ok(());
         }
-        let decision = match info.config.and_then(|stored| self.parsed(bucket, stored)) {
+        // What an ACL would have to grant (ACLs count unless the bucket enforces its ownership),
+        // and for an object's ACL, the object: its owner, not the bucket's, owns what it grants.
+        let ownership = Ownership::stored(ownership.as_deref());
+        let needed = if ownership.acls_enabled() { acl::acl_permission(action) } else { None };
+        let object = match (needed, request.resource) {
+            (Some((Level::Object, _)), Resource::Object { bucket, key }) => {
+                let version = query_version(facts.query);
+                self.engine.head_object(bucket, key, version).ok().map(|(_, info)| info)
+            }
+            _ => None,
+        };
+        let caller = request.principal.map(|p| p.canonical_id.as_str());
+        let foreign = object
+            .as_ref()
+            .filter(|o| !o.attributes.owner.is_empty() && o.attributes.owner != self.accounts.canonical(&info.owner));
+        let resource_owner = match foreign {
+            Some(object) => caller == Some(object.attributes.owner.as_str()),
+            None => owner,
+        };
+        let policy = stored_policy.clone().and_then(|stored| self.parsed(bucket, stored));
+        let decision = match &policy {
             None => Decision::Implicit,
             Some(policy) => {
                 let resource = request.resource.to_string();
@@ -124,24 +157,70 @@ impl Authorizer {
                 })
             }
         };
+        // Read only when a public policy or an ACL would decide (a second lookup, off the common path).
+        let blocks = || {
+            let block = self.engine.get_bucket_config(bucket, acl::PUBLIC_ACCESS_BLOCK).ok().flatten();
+            self.public_access_block(&info.owner, block.as_deref())
+        };
+        // The bucket policy grants nothing on objects another account owns, and under
+        // RestrictPublicBuckets a public policy grants only the bucket owner's account.
+        let policy_allows = decision == Decision::Allow
+            && foreign.is_none()
+            && !(policy.as_ref().is_some_and(|p| p.is_public()) && blocks().restrict_public_buckets);
+        let acl_allows = || match needed {
+            None => false,
+            Some((level, permission)) => {
+                let acl = match (level, &object) {
+                    (Level::Bucket, _) => {
+                        let stored = self.engine.get_bucket_config(bucket, acl::BUCKET_ACL).ok().flatten();
+                        Acl::decode(stored.as_deref().unwrap_or_default(), &self.accounts.canonical(&info.owner))
+                    }
+                    (Level::Object, Some(object)) => {
+                        let object_owner = match foreign {
+                            Some(o) => o.attributes.owner.clone(),
+                            None => self.accounts.canonical(&info.owner),
+                        };
+                        Acl::decode(&object.attributes.acl, &object_owner)
+                    }
+                    (Level::Object, None) => return false,
+                };
+                acl.allows(Caller { canonical_id: caller }, permission, blocks().ignore_public_acls)
+            }
+        };
         match decision {
             Decision::Deny => Err(access_denied()),
-            _ if owner => Ok(()),
-            Decision::Allow if POLICY_MANAGEMENT.contains(&action) => {
+            _ if resource_owner => Ok(()),
+            Decision::Allow if policy_allows && POLICY_MANAGEMENT.contains(&action) => {
                 let mut error =
                     s3_error!(MethodNotAllowed, "The specified method is not allowed against this resource.");
                 error.set_status_code(http::StatusCode::METHOD_NOT_ALLOWED);
                 Err(error)
             }
-            Decision::Allow => Ok(()),
-            Decision::Implicit => Err(access_denied()),
+            _ if policy_allows || acl_allows() => Ok(()),
+            _ => Err(access_denied()),
         }
+    }
+
+    /// The Block Public Access in force for a bucket: its own settings (`stored`) and its owner
+    /// account's (the configuration file's and the S3 Control API's), each on where any is.
+    pub fn public_access_block(&self, bucket_owner: &str, stored: Option<&[u8]>) -> PublicAccessBlock {
+        let bucket = stored.map(PublicAccessBlock::decode).unwrap_or_default();
+        match self.accounts.owner_account(bucket_owner) {
+            None => bucket,
+            Some(account) => bucket.union(self.account_public_access_block(account)),
+        }
+    }
+
+    /// An account's Block Public Access: the configuration file's, and the stored one.
+    pub fn account_public_access_block(&self, account: &Account) -> PublicAccessBlock {
+        let stored = self.engine.get_account_config(&account.account_id, acl::PUBLIC_ACCESS_BLOCK);
+        account.public_access_block.union(stored.map(|s| PublicAccessBlock::decode(&s)).unwrap_or_default())
     }
 
     /// Step 1 alone: the bucket exists and is owned by whom the request expects.
     /// Returns the bucket's owner and stored policy.
-    pub fn bucket(&self, bucket: &str, expected_owner: Option<&str>) -> S3Result<cairn_engine::BucketAccess> {
-        let Ok(info) = self.engine.bucket_access(bucket, BUCKET_POLICY) else {
+    pub fn bucket(&self, bucket: &str, expected_owner: Option<&str>) -> S3Result<cairn_engine::BucketAccess<2>> {
+        let Ok(info) = self.engine.bucket_access(bucket, ACCESS_CONFIGS) else {
             // A missing bucket is NoSuchBucket to everyone, for every operation.
             return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"));
         };
@@ -436,14 +515,8 @@ pub const DECIDED_WITH_BODY: [&str; 2] = ["PutObjectTagging", "DeleteObjects"];
 
 /// Object operations Cairn does not implement yet (s3s answers them NotImplemented), which must
 /// still answer NoSuchKey for a missing key, as AWS does before anything else.
-pub const UNIMPLEMENTED_OBJECT_OPERATIONS: [&str; 6] = [
-    "GetObjectAcl",
-    "PutObjectAcl",
-    "PutObjectRetention",
-    "PutObjectLegalHold",
-    "RestoreObject",
-    "SelectObjectContent",
-];
+pub const UNIMPLEMENTED_OBJECT_OPERATIONS: [&str; 4] =
+    ["PutObjectRetention", "PutObjectLegalHold", "RestoreObject", "SelectObjectContent"];
 
 /// The resource a request acts on; its ARN is `arn:aws:s3:::bucket` or
 /// `arn:aws:s3:::bucket/key`, formatted only when something reads it.
@@ -533,6 +606,10 @@ pub fn action(operation: &str, query: Option<&str>) -> Option<&'static str> {
         "GetBucketMetricsConfiguration" => "s3:GetMetricsConfiguration",
         "PutBucketMetricsConfiguration" | "DeleteBucketMetricsConfiguration" => "s3:PutMetricsConfiguration",
         "GetBucketAcl" => "s3:GetBucketAcl",
+        "GetBucketOwnershipControls" => "s3:GetBucketOwnershipControls",
+        "PutBucketOwnershipControls" | "DeleteBucketOwnershipControls" => "s3:PutBucketOwnershipControls",
+        "GetPublicAccessBlock" => "s3:GetBucketPublicAccessBlock",
+        "PutPublicAccessBlock" | "DeletePublicAccessBlock" => "s3:PutBucketPublicAccessBlock",
         "PutBucketAcl" => "s3:PutBucketAcl",
         "ListMultipartUploads" => "s3:ListBucketMultipartUploads",
         "PutObject"
@@ -561,6 +638,13 @@ pub fn action(operation: &str, query: Option<&str>) -> Option<&'static str> {
     })
 }
 
+/// The version a request's query names, if it names a valid one (an invalid one is the
+/// handler's InvalidArgument).
+fn query_version(query: Option<&str>) -> Option<cairn_engine::VersionId> {
+    let text = query.unwrap_or("").split('&').find_map(|pair| pair.strip_prefix("versionId="))?;
+    cairn_engine::VersionId::parse(text)
+}
+
 /// Whether a request's query names a version (`versionId=`, even empty: S3 then answers
 /// InvalidArgument from the handler, after this step).
 fn names_version(query: Option<&str>) -> bool {
@@ -583,6 +667,7 @@ mod tests {
             domain: None,
             root: crate::Credentials { access_key: "ROOT".into(), secret_key: "secret".into() },
             users: Vec::new(),
+            public_access_block: Default::default(),
         };
         let accounts = Arc::new(Accounts::new(&config));
         // Room for two of the three documents below.
@@ -687,6 +772,16 @@ mod tests {
         ("DeleteBucketMetricsConfiguration", "s3:PutMetricsConfiguration", "s3:PutMetricsConfiguration"),
         ("GetObjectRetention", "s3:GetObjectRetention", "s3:GetObjectRetention"),
         ("GetObjectLegalHold", "s3:GetObjectLegalHold", "s3:GetObjectLegalHold"),
+        ("GetBucketAcl", "s3:GetBucketAcl", "s3:GetBucketAcl"),
+        ("PutBucketAcl", "s3:PutBucketAcl", "s3:PutBucketAcl"),
+        ("GetObjectAcl", "s3:GetObjectAcl", "s3:GetObjectVersionAcl"),
+        ("PutObjectAcl", "s3:PutObjectAcl", "s3:PutObjectVersionAcl"),
+        ("PutBucketOwnershipControls", "s3:PutBucketOwnershipControls", "s3:PutBucketOwnershipControls"),
+        ("GetBucketOwnershipControls", "s3:GetBucketOwnershipControls", "s3:GetBucketOwnershipControls"),
+        ("DeleteBucketOwnershipControls", "s3:PutBucketOwnershipControls", "s3:PutBucketOwnershipControls"),
+        ("PutPublicAccessBlock", "s3:PutBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock"),
+        ("GetPublicAccessBlock", "s3:GetBucketPublicAccessBlock", "s3:GetBucketPublicAccessBlock"),
+        ("DeletePublicAccessBlock", "s3:PutBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock"),
     ];
 
     #[test]

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use cairn_engine::IoMode;
 use serde::Deserialize;
 
+use crate::acl::PublicAccessBlock;
+
 /// Where `cairn serve` listens by default.
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:9000";
 /// The data directory `cairn serve` uses by default, relative to where it starts.
@@ -32,11 +34,17 @@ pub struct Credentials {
 }
 
 /// An account: a name and its credentials. Each user is its own S3 account.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 pub struct User {
     pub name: String,
     pub access_key: String,
     pub secret_key: String,
+    /// The address ACL grants may name the account by.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The account's Block Public Access (`[user.public_access_block]`).
+    #[serde(default)]
+    pub public_access_block: PublicAccessBlock,
 }
 
 /// The server's configuration, complete.
@@ -50,6 +58,8 @@ pub struct Config {
     pub domain: Option<String>,
     pub root: Credentials,
     pub users: Vec<User>,
+    /// The root account's Block Public Access (`[public_access_block]`).
+    pub public_access_block: PublicAccessBlock,
 }
 
 /// The TOML configuration file.
@@ -63,6 +73,8 @@ pub struct FileConfig {
     pub domain: Option<String>,
     #[serde(default, rename = "user")]
     pub users: Vec<User>,
+    #[serde(default)]
+    pub public_access_block: PublicAccessBlock,
 }
 
 /// Why a configuration was refused.
@@ -115,7 +127,16 @@ impl Config {
             (None, None) => stored_or_generated(&data_dir)?,
             _ => return Err(ConfigError::Invalid("set both the access key and the secret key, or neither".into())),
         };
-        let config = Config { address, data_dir, region, io, domain, root, users: file.users };
+        let config = Config {
+            address,
+            data_dir,
+            region,
+            io,
+            domain,
+            root,
+            users: file.users,
+            public_access_block: file.public_access_block,
+        };
         config.validate()?;
         Ok(config)
     }
@@ -236,7 +257,13 @@ mod tests {
         .unwrap();
         assert!(matches!(Config::resolve(clash, overrides.clone()), Err(ConfigError::Invalid(_))));
         for name in ["root", "", "has space", &"x".repeat(65)] {
-            let user = User { name: name.into(), access_key: "OTHERKEY".into(), secret_key: "othersecret".into() };
+            let user = User {
+                name: name.into(),
+                access_key: "OTHERKEY".into(),
+                secret_key: "othersecret".into(),
+                email: None,
+                public_access_block: Default::default(),
+            };
             let file = FileConfig { data_dir: Some(dir.path().into()), users: vec![user], ..FileConfig::default() };
             assert!(Config::resolve(file, overrides.clone()).is_err(), "user name {name:?}");
         }

@@ -27,6 +27,9 @@ pub fn xml(data: &[u8]) {
     }
     let _ = parse::<VersioningConfiguration>(data);
     let _ = parse::<CreateBucketConfiguration>(data);
+    let _ = parse::<s3s::dto::AccessControlPolicy>(data);
+    let _ = parse::<s3s::dto::OwnershipControls>(data);
+    let _ = parse::<s3s::dto::PublicAccessBlockConfiguration>(data);
 }
 
 /// Header values: ranges, copy sources and their ranges, conditions, tagging, checksums.
@@ -94,4 +97,27 @@ pub fn policy(data: &[u8]) {
         }
     }
     let _ = policy.is_public();
+}
+
+/// Access control lists as stored and as grant headers, and the stored Object Ownership and
+/// Block Public Access settings: never a panic, and what decodes encodes back to itself.
+pub fn acl(data: &[u8]) {
+    use crate::acl::{Acl, Caller, Ownership, Permission, PublicAccessBlock};
+    let owner = "o";
+    let stored = Acl::decode(data, owner);
+    assert_eq!(Acl::decode(&stored.encode(owner), owner), stored, "a stored ACL round-trips");
+    for permission in Permission::ALL {
+        let _ = stored.allows(Caller { canonical_id: Some(owner) }, permission, false);
+    }
+    let block = PublicAccessBlock::decode(data);
+    assert_eq!(PublicAccessBlock::decode(&block.encode()), block);
+    let _ = Ownership::stored(Some(data));
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let headers = text.lines().zip(Permission::ALL.into_iter().cycle()).map(|(line, p)| (p, line));
+    if let Ok(acl) =
+        Acl::from_headers(headers, &|id| id.len() == 64, &|email| email.contains('@').then(|| "e".repeat(64)))
+    {
+        assert!(acl.grants.len() <= crate::acl::GRANTS_MAX);
+        assert_eq!(Acl::decode(&acl.encode(owner), owner), acl);
+    }
 }

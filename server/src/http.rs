@@ -78,8 +78,9 @@ pub async fn start_with_engine(config: Config, engine: Engine) -> std::io::Resul
         tracing::info!("account {}: id {}, canonical id {}", account.name, account.account_id, account.canonical_id);
     }
     let authorizer = Arc::new(Authorizer::new(engine.clone(), accounts.clone(), config.region.clone()));
-    let cairn = Cairn::new(engine.clone(), config.region.clone(), accounts, authorizer.clone());
+    let cairn = Cairn::new(engine.clone(), config.region.clone(), accounts.clone(), authorizer.clone());
     let mut builder = S3ServiceBuilder::new(cairn);
+    builder.set_route(crate::s3::control::Control { engine: engine.clone(), accounts });
     builder.set_auth(auth);
     builder.set_access(Access(authorizer));
     let domain = config.domain.as_deref().map(Domain::new).transpose()?.map(Arc::new);

@@ -10,6 +10,7 @@
 //! Tests start the server in-process with [`start`] on an ephemeral 127.0.0.1 port.
 
 pub mod account;
+pub mod acl;
 mod authorization;
 mod checksum;
 pub mod config;

@@ -8,4 +8,5 @@ fn every_corpus_input_passes() {
     replay("xml", cairn_server::fuzzing::xml);
     replay("headers", cairn_server::fuzzing::headers);
     replay("policy", cairn_server::fuzzing::policy);
+    replay("acl", cairn_server::fuzzing::acl);
 }

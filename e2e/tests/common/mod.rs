@@ -36,6 +36,7 @@ impl TestServer {
             domain: domain.map(str::to_owned),
             root: cairn_server::Credentials { access_key: ACCESS_KEY.into(), secret_key: SECRET_KEY.into() },
             users,
+            public_access_block: Default::default(),
         };
         let handle = cairn_server::start(config.clone()).await.unwrap();
         let addr = handle.local_addr();

@@ -7,7 +7,12 @@ use aws_sdk_s3::types::EncodingType;
 use crate::common::{self, TestServer, body, code};
 
 fn alice() -> cairn_server::User {
-    cairn_server::User { name: "alice".into(), access_key: "ALICEKEY".into(), secret_key: "alice-secret".into() }
+    cairn_server::User {
+        name: "alice".into(),
+        access_key: "ALICEKEY".into(),
+        secret_key: "alice-secret".into(),
+        ..cairn_server::User::default()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

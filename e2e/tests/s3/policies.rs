@@ -9,7 +9,12 @@ use cairn_server::account::account_id;
 use crate::common::{self, TestServer, code, status};
 
 fn alice() -> cairn_server::User {
-    cairn_server::User { name: "alice".into(), access_key: "ALICEKEY".into(), secret_key: "alice-secret".into() }
+    cairn_server::User {
+        name: "alice".into(),
+        access_key: "ALICEKEY".into(),
+        secret_key: "alice-secret".into(),
+        ..cairn_server::User::default()
+    }
 }
 
 /// A policy document over bucket `shared`, its statements given as JSON objects.
@@ -40,6 +45,8 @@ async fn policies_are_validated_kept_byte_for_byte_and_survive_restarts() {
     let mut server = TestServer::start_with(vec![alice()], None).await;
     let s3 = server.client.clone();
     s3.create_bucket().bucket("shared").send().await.unwrap();
+    // New buckets block public policies (AWS's default); this test puts some.
+    s3.delete_public_access_block().bucket("shared").send().await.unwrap();
     assert_eq!(code(&s3.get_bucket_policy().bucket("shared").send().await.unwrap_err()), "NoSuchBucketPolicy");
     assert_eq!(code(&s3.get_bucket_policy_status().bucket("shared").send().await.unwrap_err()), "NoSuchBucketPolicy");
 
@@ -107,6 +114,7 @@ async fn policies_decide_for_other_accounts_anonymous_requests_and_the_owner() {
     let root = &server.client;
     let alice = common::client(server.addr, "ALICEKEY", "alice-secret");
     root.create_bucket().bucket("shared").send().await.unwrap();
+    root.delete_public_access_block().bucket("shared").send().await.unwrap();
     alice.create_bucket().bucket("alices").send().await.unwrap();
     for key in ["public/a", "private/b", "www/index.html", "tagged/open", "tagged/closed", "blocked/x", "insecure/x"] {
         let put = root.put_object().bucket("shared").key(key).body(ByteStream::from_static(b"data"));

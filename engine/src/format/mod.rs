@@ -23,8 +23,9 @@ pub const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"Crec");
 /// Record layout version written by this build. Version 2 added the `TagsPut` kind and the
 /// write condition at the end of `ObjectPut`; version 3 the bucket owner, the upload's checksum
 /// algorithm and the part and object checksums; version 4 the durable length stamp in the header's
-/// formerly reserved bytes. Older records are still read.
-pub const RECORD_VERSION: u8 = 4;
+/// formerly reserved bytes; version 5 the configurations a bucket is created with, the
+/// account configuration kinds, each object's owner and access control list, and the `AclPut` kind. Older records are still read.
+pub const RECORD_VERSION: u8 = 5;
 /// The oldest record layout version this build reads.
 pub const RECORD_VERSION_MIN: u8 = 1;
 /// Size of a record header.
@@ -69,6 +70,11 @@ pub enum RecordKind {
     UploadAbort = 12,
     /// Replaces the tags of one object version (record version 2 and later).
     TagsPut = 13,
+    /// An account's configuration documents (record version 5 and later).
+    AccountConfigPut = 14,
+    AccountConfigDelete = 15,
+    /// Replaces the access control list of one object version (record version 5 and later).
+    AclPut = 16,
 }
 
 impl RecordKind {
@@ -88,6 +94,9 @@ impl RecordKind {
             11 => PartPut,
             12 => UploadAbort,
             13 => TagsPut,
+            14 => AccountConfigPut,
+            15 => AccountConfigDelete,
+            16 => AclPut,
             _ => return None,
         })
     }

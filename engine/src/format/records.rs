@@ -60,6 +60,9 @@ pub(crate) enum Mutation {
         /// The owning account's canonical id; record version 3 and later (empty before: the
         /// root account).
         owner: String,
+        /// Configuration documents the bucket is created with, in the same record (so a bucket
+        /// never exists without them); record version 5 and later.
+        configs: Vec<(String, Vec<u8>)>,
     },
     BucketDelete {
         name: String,
@@ -113,6 +116,23 @@ pub(crate) enum Mutation {
         bucket: String,
         upload: UploadId,
     },
+    /// Sets a named configuration document of an account (record version 5 and later).
+    AccountConfigPut {
+        account: String,
+        name: String,
+        value: Vec<u8>,
+    },
+    AccountConfigDelete {
+        account: String,
+        name: String,
+    },
+    /// Replaces the access control list of one version of a key (record version 5 and later).
+    AclPut {
+        bucket: String,
+        key: String,
+        version: VersionId,
+        acl: Vec<u8>,
+    },
     /// Replaces the tags of one version of a key.
     TagsPut {
         bucket: String,
@@ -128,6 +148,8 @@ impl Mutation {
             Mutation::BucketCreate { .. } => RecordKind::BucketCreate,
             Mutation::BucketDelete { .. } => RecordKind::BucketDelete,
             Mutation::BucketConfigPut { .. } => RecordKind::BucketConfigPut,
+            Mutation::AccountConfigPut { .. } => RecordKind::AccountConfigPut,
+            Mutation::AccountConfigDelete { .. } => RecordKind::AccountConfigDelete,
             Mutation::BucketConfigDelete { .. } => RecordKind::BucketConfigDelete,
             Mutation::BucketVersioning { .. } => RecordKind::BucketVersioning,
             Mutation::ObjectPut(_) => RecordKind::ObjectPut,
@@ -137,6 +159,7 @@ impl Mutation {
             Mutation::PartPut { .. } => RecordKind::PartPut,
             Mutation::UploadAbort { .. } => RecordKind::UploadAbort,
             Mutation::TagsPut { .. } => RecordKind::TagsPut,
+            Mutation::AclPut { .. } => RecordKind::AclPut,
         }
     }
 
@@ -157,11 +180,25 @@ impl Mutation {
         let mut enc = Enc::with_capacity(128);
         enc.u64(seq);
         match self {
-            Mutation::BucketCreate { name, region, created_ms, owner } => {
+            Mutation::BucketCreate { name, region, created_ms, owner, configs } => {
                 enc.str(name);
                 enc.str(region);
                 enc.u64(*created_ms);
                 enc.str(owner);
+                enc.u32(configs.len() as u32);
+                for (name, value) in configs {
+                    enc.str(name);
+                    enc.bytes(value);
+                }
+            }
+            Mutation::AccountConfigPut { account, name, value } => {
+                enc.str(account);
+                enc.str(name);
+                enc.bytes(value);
+            }
+            Mutation::AccountConfigDelete { account, name } => {
+                enc.str(account);
+                enc.str(name);
             }
             Mutation::BucketDelete { name } => enc.str(name),
             Mutation::BucketConfigPut { bucket, name, value } => {
@@ -221,6 +258,12 @@ impl Mutation {
                 enc.u64(version_seq(*version));
                 enc.pairs(tags);
             }
+            Mutation::AclPut { bucket, key, version, acl } => {
+                enc.str(bucket);
+                enc.str(key);
+                enc.u64(version_seq(*version));
+                enc.bytes(acl);
+            }
         }
         enc.buf
     }
@@ -250,7 +293,22 @@ impl Mutation {
                 region: dec.str()?,
                 created_ms: dec.u64()?,
                 owner: if version >= 3 { dec.str()? } else { String::new() },
+                configs: if version >= 5 {
+                    // Each entry is at least two length prefixes.
+                    let count = dec.count(8)?;
+                    let mut configs = Vec::with_capacity(count);
+                    for _ in 0..count {
+                        configs.push((dec.str()?, dec.bytes()?.to_vec()));
+                    }
+                    configs
+                } else {
+                    Vec::new()
+                },
             },
+            RecordKind::AccountConfigPut => {
+                Mutation::AccountConfigPut { account: dec.str()?, name: dec.str()?, value: dec.bytes()?.to_vec() }
+            }
+            RecordKind::AccountConfigDelete => Mutation::AccountConfigDelete { account: dec.str()?, name: dec.str()? },
             RecordKind::BucketDelete => Mutation::BucketDelete { name: dec.str()? },
             RecordKind::BucketConfigPut => {
                 Mutation::BucketConfigPut { bucket: dec.str()?, name: dec.str()?, value: dec.bytes()?.to_vec() }
@@ -271,7 +329,7 @@ impl Mutation {
                 bucket: dec.str()?,
                 key: dec.str()?,
                 initiated_ms: dec.u64()?,
-                attributes: decode_attributes(&mut dec)?,
+                attributes: decode_attributes(&mut dec, version)?,
                 checksum: if version >= 3 { decode_checksum_spec(&mut dec)? } else { None },
             },
             RecordKind::PartPut => Mutation::PartPut {
@@ -292,6 +350,13 @@ impl Mutation {
                 tags: dec.pairs()?,
             },
             RecordKind::TagsPut => return Err(DecodeError("TagsPut in a version 1 record")),
+            RecordKind::AclPut if version >= 5 => Mutation::AclPut {
+                bucket: dec.str()?,
+                key: dec.str()?,
+                version: seq_version(dec.u64()?),
+                acl: dec.bytes()?.to_vec(),
+            },
+            RecordKind::AclPut => return Err(DecodeError("AclPut in a record before version 5")),
         };
         dec.finish()?;
         Ok((seq, mutation))
@@ -395,7 +460,7 @@ fn decode_object_put(dec: &mut Dec<'_>, version: u8) -> DecodeResult<ObjectPut> 
     let size = dec.u64()?;
     let etag_md5 = dec.array()?;
     let last_modified_ms = dec.u64()?;
-    let attributes = decode_attributes(dec)?;
+    let attributes = decode_attributes(dec, version)?;
     let layout = match dec.u8()? {
         1 => RecordLayout::Extents(decode_extents(dec)?),
         2 => {
@@ -429,9 +494,11 @@ fn encode_attributes(enc: &mut Enc, attributes: &ObjectAttributes) {
     }
     enc.pairs(&attributes.user);
     enc.pairs(&attributes.tags);
+    enc.str(&attributes.owner);
+    enc.bytes(&attributes.acl);
 }
 
-fn decode_attributes(dec: &mut Dec<'_>) -> DecodeResult<ObjectAttributes> {
+fn decode_attributes(dec: &mut Dec<'_>, version: u8) -> DecodeResult<ObjectAttributes> {
     let system = SystemMetadata {
         content_type: dec.opt_str()?,
         content_encoding: dec.opt_str()?,
@@ -440,7 +507,9 @@ fn decode_attributes(dec: &mut Dec<'_>) -> DecodeResult<ObjectAttributes> {
         cache_control: dec.opt_str()?,
         expires: dec.opt_str()?,
     };
-    Ok(ObjectAttributes { system, user: dec.pairs()?, tags: dec.pairs()? })
+    let (user, tags) = (dec.pairs()?, dec.pairs()?);
+    let (owner, acl) = if version >= 5 { (dec.str()?, dec.bytes()?.to_vec()) } else { Default::default() };
+    Ok(ObjectAttributes { system, user, tags, owner, acl })
 }
 
 fn encode_extents(enc: &mut Enc, extents: &[Extent]) {
@@ -479,11 +548,15 @@ pub(crate) mod tests {
             proptest::option::of(text()),
             proptest::collection::vec((text(), text()), 0..3),
             proptest::collection::vec((text(), text()), 0..3),
+            text(),
+            proptest::collection::vec(any::<u8>(), 0..16),
         )
-            .prop_map(|(content_type, cache_control, user, tags)| ObjectAttributes {
+            .prop_map(|(content_type, cache_control, user, tags, owner, acl)| ObjectAttributes {
                 system: SystemMetadata { content_type, cache_control, ..Default::default() },
                 user,
                 tags,
+                owner,
+                acl,
             })
     }
 
@@ -507,9 +580,19 @@ pub(crate) mod tests {
 
     pub(crate) fn mutation() -> impl Strategy<Value = Mutation> {
         prop_oneof![
-            (text(), text(), any::<u64>(), text()).prop_map(|(name, region, created_ms, owner)| {
-                Mutation::BucketCreate { name, region, created_ms, owner }
-            }),
+            (
+                text(),
+                text(),
+                any::<u64>(),
+                text(),
+                proptest::collection::vec((text(), proptest::collection::vec(any::<u8>(), 0..16)), 0..3)
+            )
+                .prop_map(|(name, region, created_ms, owner, configs)| {
+                    Mutation::BucketCreate { name, region, created_ms, owner, configs }
+                }),
+            (text(), text(), proptest::collection::vec(any::<u8>(), 0..16))
+                .prop_map(|(account, name, value)| Mutation::AccountConfigPut { account, name, value }),
+            (text(), text()).prop_map(|(account, name)| Mutation::AccountConfigDelete { account, name }),
             text().prop_map(|name| Mutation::BucketDelete { name }),
             (text(), text(), proptest::collection::vec(any::<u8>(), 0..16))
                 .prop_map(|(bucket, name, value)| Mutation::BucketConfigPut { bucket, name, value }),
@@ -567,6 +650,8 @@ pub(crate) mod tests {
             (text(), 1u64..).prop_map(|(bucket, upload)| Mutation::UploadAbort { bucket, upload: UploadId(upload) }),
             (text(), text(), any::<u64>(), proptest::collection::vec((text(), text()), 0..3))
                 .prop_map(|(bucket, key, v, tags)| Mutation::TagsPut { bucket, key, version: seq_version(v), tags }),
+            (text(), text(), any::<u64>(), proptest::collection::vec(any::<u8>(), 0..16))
+                .prop_map(|(bucket, key, v, acl)| Mutation::AclPut { bucket, key, version: seq_version(v), acl }),
         ]
     }
 
@@ -587,7 +672,7 @@ pub(crate) mod tests {
         }
 
         #[test]
-        fn arbitrary_payloads_never_panic(kind in 2u8..=13, version in 1u8..=4, payload in proptest::collection::vec(any::<u8>(), 0..256)) {
+        fn arbitrary_payloads_never_panic(kind in 2u8..=16, version in 1u8..=5, payload in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = Mutation::decode(RecordKind::from_byte(kind).unwrap(), version, &payload);
         }
     }

@@ -46,6 +46,7 @@ fn objects_round_trip_with_metadata_across_reopen() {
             },
             user: vec![("color".into(), "blue".into())],
             tags: vec![("team".into(), "storage".into())],
+            ..ObjectAttributes::default()
         };
         let sizes = [0usize, 1, 4096, 1024 * 1024, 1024 * 1024 + 1, 3 * 1024 * 1024 + 17];
         for (i, size) in sizes.iter().enumerate() {

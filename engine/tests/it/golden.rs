@@ -21,6 +21,7 @@ fn attributes() -> ObjectAttributes {
         system: SystemMetadata { content_type: Some("text/plain".into()), ..SystemMetadata::default() },
         user: vec![("origin".into(), "golden".into())],
         tags: vec![("format".into(), "1".into())],
+        ..ObjectAttributes::default()
     }
 }
 
@@ -71,7 +72,35 @@ fn write_fixture(dir: &Path) {
             |_, _| Ok(Some(composite_checksum())),
         )
         .unwrap();
+    // Version 5: a bucket created with its configurations, and account configurations.
+    engine.create_bucket_with("configured", "eu-west-1", OWNER, vec![("guard".into(), b"on".to_vec())]).unwrap();
+    engine.put_account_config(OWNER, "guard", b"account").unwrap();
+    engine.put_account_config(OWNER, "removed", b"gone").unwrap();
+    engine.delete_account_config(OWNER, "removed").unwrap();
+    // Version 5: object owners and access control lists.
+    let owned = ObjectAttributes { owner: WRITER.into(), acl: b"first".to_vec(), ..ObjectAttributes::default() };
+    engine.put_object_bytes("configured", "acl", owned, b"with an acl").unwrap();
+    engine.set_object_acl("configured", "acl", None, b"second".to_vec()).unwrap();
+    let owned = ObjectAttributes { owner: WRITER.into(), acl: b"upload".to_vec(), ..ObjectAttributes::default() };
+    engine.create_upload("configured", "pending", owned).unwrap();
 }
+
+fn check_version_5_contents(engine: &Engine) {
+    check_version_3_contents(engine);
+    assert_eq!(engine.head_bucket("configured").unwrap().owner, OWNER);
+    assert_eq!(engine.get_bucket_config("configured", "guard").unwrap().as_deref(), Some(&b"on"[..]));
+    assert_eq!(engine.get_account_config(OWNER, "guard").as_deref(), Some(&b"account"[..]));
+    assert_eq!(engine.get_account_config(OWNER, "removed"), None);
+    let (version, info) = engine.head_object("configured", "acl", None).unwrap();
+    assert_eq!((info.attributes.owner.as_str(), &info.attributes.acl[..]), (WRITER, &b"second"[..]));
+    assert!(matches!(version.id, VersionId::Null));
+    let query = cairn_engine::UploadQuery { max_uploads: 10, ..Default::default() };
+    let uploads = engine.list_uploads("configured", &query).unwrap();
+    let upload = uploads.entries().next().unwrap();
+    assert_eq!((upload.attributes.owner.as_str(), &upload.attributes.acl[..]), (WRITER, &b"upload"[..]));
+}
+
+const WRITER: &str = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
 
 const OWNER: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const SPEC: ChecksumSpec = ChecksumSpec { algorithm: ChecksumAlgorithm::Sha256, kind: ChecksumKind::Composite };
@@ -108,7 +137,7 @@ fn the_current_version_store_reads_back() {
         std::fs::remove_file(fixture_dir(current).join("LOCK")).unwrap();
     }
     let (dir, engine) = open_copy(current);
-    check_version_3_contents(&engine);
+    check_version_5_contents(&engine);
     // Version 4: commit records carry the segment's durable length when they were written.
     drop(engine);
     let segment = std::fs::read_dir(dir.path())
@@ -119,9 +148,16 @@ fn the_current_version_store_reads_back() {
     let bytes = std::fs::read(segment).unwrap();
     let stamped = (0..bytes.len() - 24).filter(|&i| &bytes[i..i + 4] == b"Crec" && bytes[i + 4] != 1).any(|i| {
         let header: &[u8; 24] = bytes[i..i + 24].try_into().unwrap();
-        cairn_engine::format::decode_record_header(header).is_ok_and(|h| h.version == 4 && h.durable_before > 64)
+        cairn_engine::format::decode_record_header(header).is_ok_and(|h| h.version >= 4 && h.durable_before > 64)
     });
     assert!(stamped, "commit records are stamped with the durable length");
+}
+
+#[test]
+fn a_version_4_store_still_opens_and_reads_the_same() {
+    let (_dir, engine) = open_copy(4);
+    check_version_3_contents(&engine);
+    assert!(engine.head_bucket("configured").is_err());
 }
 
 #[test]

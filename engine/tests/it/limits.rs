@@ -41,6 +41,27 @@ fn user_metadata_and_tags() {
 }
 
 #[test]
+fn access_control_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), cairn_engine::IoMode::Threads);
+    engine.create_bucket("bkt", "us-east-1").unwrap();
+    let with_acl = |bytes: usize| ObjectAttributes { acl: vec![b'a'; bytes], ..Default::default() };
+    engine.put_object_bytes("bkt", "k", with_acl(ACL_BYTES_MAX), b"").unwrap();
+    assert!(matches!(engine.put_object("bkt", "k", with_acl(ACL_BYTES_MAX + 1)), Err(Error::EntityTooLarge { .. })));
+    assert!(matches!(engine.create_upload("bkt", "k", with_acl(ACL_BYTES_MAX + 1)), Err(Error::EntityTooLarge { .. })));
+    engine.set_object_acl("bkt", "k", None, vec![b'b'; ACL_BYTES_MAX]).unwrap();
+    assert!(matches!(
+        engine.set_object_acl("bkt", "k", None, vec![b'b'; ACL_BYTES_MAX + 1]),
+        Err(Error::EntityTooLarge { .. })
+    ));
+    let owner = |bytes: usize| ObjectAttributes { owner: "o".repeat(bytes), ..Default::default() };
+    engine.put_object_bytes("bkt", "k", owner(OWNER_BYTES_MAX), b"").unwrap();
+    assert!(matches!(engine.put_object("bkt", "k", owner(OWNER_BYTES_MAX + 1)), Err(Error::InvalidArgument(_))));
+    let (_, info) = engine.head_object("bkt", "k", None).unwrap();
+    assert_eq!(info.attributes.owner.len(), OWNER_BYTES_MAX);
+}
+
+#[test]
 fn listing_pages_are_capped() {
     let dir = tempfile::tempdir().unwrap();
     let engine = open(dir.path(), cairn_engine::IoMode::Uring);

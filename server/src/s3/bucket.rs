@@ -65,8 +65,9 @@ impl Cairn {
         }
         let account = self.accounts.requester(req.credentials.as_ref())?;
         let owner = self.accounts.stored_id(account);
+        let configs = self.created_bucket_configs(&req.headers, account)?;
         let create = name.clone();
-        let created = self.blocking(move |engine| engine.create_bucket_owned(&create, &region, &owner)).await;
+        let created = self.blocking(move |engine| engine.create_bucket_with(&create, &region, &owner, configs)).await;
         if let Err(error) = created {
             if *error.code() == s3s::S3ErrorCode::BucketAlreadyOwnedByYou {
                 // Bucket names are global: someone else's bucket is BucketAlreadyExists.

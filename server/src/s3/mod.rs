@@ -71,8 +71,10 @@ macro_rules! operations {
     };
 }
 
+mod acl;
 mod bucket;
 mod configuration;
+pub(crate) mod control;
 mod listing;
 mod multipart;
 mod object;
@@ -310,6 +312,16 @@ operations! {
     DeleteBucketMetricsConfiguration => delete_bucket_metrics_configuration(DeleteBucketMetricsConfigurationInput) -> DeleteBucketMetricsConfigurationOutput,
     GetObjectRetention => get_object_retention(GetObjectRetentionInput) -> GetObjectRetentionOutput,
     GetObjectLegalHold => get_object_legal_hold(GetObjectLegalHoldInput) -> GetObjectLegalHoldOutput,
+    GetBucketAcl => get_bucket_acl(GetBucketAclInput) -> GetBucketAclOutput,
+    PutBucketAcl => put_bucket_acl(PutBucketAclInput) -> PutBucketAclOutput,
+    GetObjectAcl => get_object_acl(GetObjectAclInput) -> GetObjectAclOutput,
+    PutObjectAcl => put_object_acl(PutObjectAclInput) -> PutObjectAclOutput,
+    PutBucketOwnershipControls => put_bucket_ownership_controls(PutBucketOwnershipControlsInput) -> PutBucketOwnershipControlsOutput,
+    GetBucketOwnershipControls => get_bucket_ownership_controls(GetBucketOwnershipControlsInput) -> GetBucketOwnershipControlsOutput,
+    DeleteBucketOwnershipControls => delete_bucket_ownership_controls(DeleteBucketOwnershipControlsInput) -> DeleteBucketOwnershipControlsOutput,
+    PutPublicAccessBlock => put_public_access_block(PutPublicAccessBlockInput) -> PutPublicAccessBlockOutput,
+    GetPublicAccessBlock => get_public_access_block(GetPublicAccessBlockInput) -> GetPublicAccessBlockOutput,
+    DeletePublicAccessBlock => delete_public_access_block(DeletePublicAccessBlockInput) -> DeletePublicAccessBlockOutput,
 }
 
 /// S3's conditional GET and HEAD: If-Match and If-Unmodified-Since fail with 412, If-None-Match
@@ -402,6 +414,7 @@ impl Attributes {
             },
             user,
             tags: parse_tagging(self.tagging.as_deref())?,
+            ..ObjectAttributes::default()
         })
     }
 }

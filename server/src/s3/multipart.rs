@@ -68,8 +68,10 @@ impl Cairn {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         writes::refuse_unbuilt_write_options(&req.headers)?;
+        let written = self.written_acl(&req.headers, req.credentials.as_ref(), &req.input.bucket)?;
         let input = req.input;
-        let attributes = request_attributes!(input, input.tagging).into_engine()?;
+        let mut attributes = request_attributes!(input, input.tagging).into_engine()?;
+        (attributes.owner, attributes.acl) = (written.owner, written.acl);
         let spec = checksum::upload_spec(input.checksum_algorithm.as_ref(), input.checksum_type.as_ref())?;
         let (bucket, key) = (input.bucket.clone(), input.key.clone());
         let upload =

@@ -4,10 +4,12 @@ use super::*;
 
 impl Cairn {
     pub(super) async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
-        let S3Request { mut input, headers, trailing_headers, extensions, .. } = req;
+        let S3Request { mut input, headers, trailing_headers, extensions, credentials: req_credentials, .. } = req;
         writes::refuse_unbuilt_write_options(&headers)?;
         input.content_encoding = writes::stored_content_encoding(input.content_encoding);
-        let attributes = request_attributes!(input, input.tagging).into_engine()?;
+        let mut attributes = request_attributes!(input, input.tagging).into_engine()?;
+        let written = self.written_acl(&headers, req_credentials.as_ref(), &input.bucket)?;
+        (attributes.owner, attributes.acl) = (written.owner, written.acl);
         let condition = writes::write_condition(
             &self.engine,
             &input.bucket,
@@ -205,6 +207,9 @@ impl Cairn {
         } else {
             ObjectAttributes { tags: Vec::new(), ..info.attributes.clone() }
         };
+        // A copy's owner and ACL are the request's, never the source's (as AWS).
+        let written = self.written_acl(&req.headers, req.credentials.as_ref(), &input.bucket)?;
+        (attributes.owner, attributes.acl) = (written.owner, written.acl);
         attributes.tags =
             if replace_tags { parse_tagging(input.tagging.as_deref())? } else { info.attributes.tags.clone() };
         // The copy gets a full-object checksum: of the algorithm asked for, else the source's.

@@ -3,6 +3,7 @@
 //! byte) in the bucket's `policy` configuration record; `authorization.rs` parses and evaluates it.
 
 use super::*;
+use crate::acl::PUBLIC_ACCESS_BLOCK;
 use crate::authorization::BUCKET_POLICY;
 use crate::policy::Policy;
 
@@ -14,11 +15,20 @@ impl Cairn {
         let input = req.input;
         // ConfirmRemoveSelfBucketAccess is accepted: the owner's account never loses the right to
         // change the policy, so there is nothing for it to confirm.
-        Policy::parse(input.policy.as_bytes(), &input.bucket, self.accounts.as_ref()).map_err(|malformed| {
-            let mut error = s3_error!(MalformedPolicy);
-            error.set_message(malformed.0);
-            error
-        })?;
+        let parsed =
+            Policy::parse(input.policy.as_bytes(), &input.bucket, self.accounts.as_ref()).map_err(|malformed| {
+                let mut error = s3_error!(MalformedPolicy);
+                error.set_message(malformed.0);
+                error
+            })?;
+        // BlockPublicPolicy: a public policy is refused, as AWS refuses it.
+        if parsed.is_public() {
+            let info = self.engine.bucket_access(&input.bucket, [PUBLIC_ACCESS_BLOCK]).map_err(to_s3)?;
+            let [block] = &info.configs;
+            if self.authorizer.public_access_block(&info.owner, block.as_deref()).block_public_policy {
+                return Err(s3_error!(AccessDenied, "Access Denied"));
+            }
+        }
         let bucket = input.bucket;
         let document = input.policy;
         self.blocking(move |engine| engine.put_bucket_config(&bucket, BUCKET_POLICY, document.as_bytes())).await?;
