@@ -19,6 +19,17 @@ const GRANT_HEADERS: [(&str, rules::Permission); 5] = [
     ("x-amz-grant-full-control", rules::Permission::FullControl),
 ];
 
+/// `x-amz-acl` and the grant headers, as header names built once (a lookup by `&str` parses the
+/// name on every call, and every PUT asks).
+const ACL_HEADERS: [http::HeaderName; 6] = [
+    http::HeaderName::from_static("x-amz-acl"),
+    http::HeaderName::from_static("x-amz-grant-read"),
+    http::HeaderName::from_static("x-amz-grant-write"),
+    http::HeaderName::from_static("x-amz-grant-read-acp"),
+    http::HeaderName::from_static("x-amz-grant-write-acp"),
+    http::HeaderName::from_static("x-amz-grant-full-control"),
+];
+
 /// Where an object's owner and ACL come from when it is written.
 pub(super) struct WrittenAcl {
     /// The stored owner: empty for the bucket's owner, else the writer's canonical id.
@@ -120,33 +131,38 @@ impl Cairn {
         credentials: Option<&s3s::auth::Credentials>,
         bucket: &str,
     ) -> S3Result<WrittenAcl> {
-        let info = self.engine.bucket_access(bucket, [OWNERSHIP, PUBLIC_ACCESS_BLOCK]).map_err(to_s3)?;
-        let [ownership, block] = &info.configs;
-        let ownership = Ownership::stored(ownership.as_deref());
-        let bucket_owner = self.accounts.canonical(&info.owner);
-        // Anonymous writes (a policy or ACL may allow them) belong to the bucket's owner.
-        let writer = self.accounts.principal(credentials)?.map_or(bucket_owner.clone(), |a| a.canonical_id.clone());
         let none = WrittenAcl { owner: String::new(), acl: Vec::new() };
+        let info = self.engine.bucket_access(bucket, [OWNERSHIP]).map_err(to_s3)?;
+        let [ownership] = &info.configs;
+        let ownership = Ownership::stored(ownership.as_deref());
+        let asks = ACL_HEADERS.iter().any(|name| headers.contains_key(name));
+        // Every PUT: a bucket that enforces its ownership and a request that names no ACL.
+        if !asks && !ownership.acls_enabled() {
+            return Ok(none);
+        }
+        let bucket_owner = self.accounts.canonical(&info.owner);
         if !ownership.acls_enabled() {
             return match self.requested_acl(headers, &bucket_owner, &bucket_owner)? {
                 Some(acl) if acl != Acl::private(&bucket_owner) => Err(acl_not_supported()),
                 _ => Ok(none),
             };
         }
+        // Anonymous writes (a policy or ACL may allow them) belong to the bucket's owner.
+        let writer = self.accounts.principal(credentials)?.map_or(bucket_owner.clone(), |a| a.canonical_id.clone());
         let preferred = ownership == Ownership::BucketOwnerPreferred
-            && headers.get("x-amz-acl").is_some_and(|v| v.as_bytes() == b"bucket-owner-full-control");
+            && headers.get(&ACL_HEADERS[0]).is_some_and(|v| v.as_bytes() == b"bucket-owner-full-control");
         let owner = if preferred { bucket_owner.clone() } else { writer };
+        let stored_owner = if owner == bucket_owner { String::new() } else { owner.clone() };
         let Some(acl) = self.requested_acl(headers, &owner, &bucket_owner)? else {
-            return Ok(WrittenAcl {
-                acl: Vec::new(),
-                owner: if owner == bucket_owner { String::new() } else { owner },
-            });
+            return Ok(WrittenAcl { acl: Vec::new(), owner: stored_owner });
         };
-        if acl.is_public() && self.authorizer.public_access_block(&info.owner, block.as_deref()).block_public_acls {
-            return Err(s3_error!(AccessDenied, "Access Denied"));
+        if acl.is_public() {
+            let block = self.engine.get_bucket_config(bucket, PUBLIC_ACCESS_BLOCK).map_err(to_s3)?;
+            if self.authorizer.public_access_block(&info.owner, block.as_deref()).block_public_acls {
+                return Err(s3_error!(AccessDenied, "Access Denied"));
+            }
         }
-        let stored = acl.encode(&owner);
-        Ok(WrittenAcl { acl: stored, owner: if owner == bucket_owner { String::new() } else { owner } })
+        Ok(WrittenAcl { acl: acl.encode(&owner), owner: stored_owner })
     }
 
     /// The configurations a bucket is created with: its Object Ownership (the request's

@@ -4,11 +4,11 @@ use super::*;
 
 impl Cairn {
     pub(super) async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
-        let S3Request { mut input, headers, trailing_headers, extensions, credentials: req_credentials, .. } = req;
+        let written = self.written_acl(&req.headers, req.credentials.as_ref(), &req.input.bucket)?;
+        let S3Request { mut input, headers, trailing_headers, extensions, .. } = req;
         writes::refuse_unbuilt_write_options(&headers)?;
         input.content_encoding = writes::stored_content_encoding(input.content_encoding);
         let mut attributes = request_attributes!(input, input.tagging).into_engine()?;
-        let written = self.written_acl(&headers, req_credentials.as_ref(), &input.bucket)?;
         (attributes.owner, attributes.acl) = (written.owner, written.acl);
         let condition = writes::write_condition(
             &self.engine,
