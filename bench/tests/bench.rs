@@ -28,6 +28,9 @@ async fn cairn_with_domain(domain: Option<&str>) -> (cairn_server::ServerHandle,
         root: cairn_server::Credentials { access_key: ACCESS_KEY.into(), secret_key: SECRET_KEY.into() },
         users: Vec::new(),
         public_access_block: Default::default(),
+        allow_insecure_sse_c: false,
+        compression_level: cairn_engine::COMPRESSION_LEVEL_DEFAULT,
+        default_encryption: Default::default(),
     };
     (cairn_server::start(config).await.unwrap(), dir)
 }

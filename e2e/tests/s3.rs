@@ -11,6 +11,8 @@ mod checksums;
 mod common;
 #[path = "s3/conformance.rs"]
 mod conformance;
+#[path = "s3/encryption.rs"]
+mod encryption;
 #[path = "s3/policies.rs"]
 mod policies;
 
@@ -289,6 +291,9 @@ async fn data_survives_a_restart() {
         },
         users: Vec::new(),
         public_access_block: Default::default(),
+        allow_insecure_sse_c: false,
+        compression_level: cairn_engine::COMPRESSION_LEVEL_DEFAULT,
+        default_encryption: Default::default(),
     };
     let first = cairn_server::start(config.clone()).await.unwrap();
     let s3 = common::client(first.local_addr(), common::ACCESS_KEY, common::SECRET_KEY);

@@ -38,8 +38,14 @@ fn bench_root() -> PathBuf {
     target.join("bench-data")
 }
 
+/// `CAIRN_BENCH_COMPRESSION` sets the store's zstd level (default: the engine's), so a run can
+/// set the cost of compression against a store without it.
 fn config() -> EngineConfig {
-    EngineConfig { io: io_mode(), ..EngineConfig::default() }
+    let compression_level = std::env::var("CAIRN_BENCH_COMPRESSION")
+        .ok()
+        .and_then(|level| level.parse().ok())
+        .unwrap_or(cairn_engine::COMPRESSION_LEVEL_DEFAULT);
+    EngineConfig { io: io_mode(), compression_level, ..EngineConfig::default() }
 }
 
 /// `writers` threads each doing `per_writer` puts of `data`; returns the wall time.
@@ -223,6 +229,45 @@ fn hashing(c: &mut Criterion) {
     group.finish();
 }
 
+/// Sealing and opening one 1 MiB chunk: compression of text and of noise (the cost of trying),
+/// encryption, both, and DSSE's two layers; and a sealed PUT of 1 MiB per SSE mode.
+fn seal(c: &mut Criterion) {
+    use cairn_engine::seal::{self, ChunkKeys, ChunkPosition, DataKey, Opened, Sealer};
+    use std::sync::Arc;
+    let at = ChunkPosition { part: 0, index: 0, last: true };
+    let noise = body(21, 1024 * 1024);
+    let text: Vec<u8> = body(22, 1024 * 1024).iter().map(|b| b"etaoin shrdlu\n "[usize::from(b % 15)]).collect();
+    let one = || Some(Arc::new(ChunkKeys::single(DataKey::new(&[1; 32]))));
+    let two = || Some(Arc::new(ChunkKeys { inner: DataKey::new(&[1; 32]), outer: Some(DataKey::new(&[2; 32])) }));
+    let modes: [(&str, Sealer); 6] = [
+        ("zstd1", Sealer { level: 1, keys: None }),
+        ("zstd3", Sealer { level: 3, keys: None }),
+        ("zstd9", Sealer { level: 9, keys: None }),
+        ("aes", Sealer { level: 0, keys: one() }),
+        ("zstd1_aes", Sealer { level: 1, keys: one() }),
+        ("zstd1_dsse", Sealer { level: 1, keys: two() }),
+    ];
+    let mut group = c.benchmark_group("seal_1mib");
+    group.throughput(Throughput::Bytes(1024 * 1024));
+    for (mode, sealer) in &modes {
+        for (data_name, data) in [("noise", &noise), ("text", &text)] {
+            group.bench_function(format!("{mode}/{data_name}"), |b| b.iter(|| sealer.seal(data.clone(), at)));
+            let (flags, sealed) = sealer.seal(data.clone(), at);
+            group.bench_function(format!("open_{mode}/{data_name}"), |b| {
+                b.iter(|| {
+                    let mut copy = sealed.clone();
+                    match seal::open(flags, &mut copy, data.len() as u32, sealer.keys.as_deref(), at).unwrap() {
+                        Opened::Prefix(n) => n,
+                        Opened::Buffer(body) => body.len(),
+                    }
+                })
+            });
+        }
+    }
+    group.bench_function("copy_only/noise", |b| b.iter(|| noise.clone()));
+    group.finish();
+}
+
 /// The floor under every durable put: one 4 KiB append and fdatasync through each backend.
 fn io_backends(c: &mut Criterion) {
     use cairn_engine::io::{IoBackend, ThreadsBackend, UringBackend};
@@ -247,5 +292,5 @@ fn io_backends(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, hashing, io_backends, put, get, list, multipart, recovery);
+criterion_group!(benches, hashing, seal, io_backends, put, get, list, multipart, recovery);
 criterion_main!(benches);

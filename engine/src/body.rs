@@ -10,8 +10,10 @@ use md5::{Digest, Md5};
 
 use crate::engine::{Inner, wait};
 use crate::error::{Error, Result};
+use crate::format::RECORD_HEADER_BYTES;
 use crate::limits;
 use crate::queue::{Pending, oneshot};
+use crate::seal::{self, ChunkKeys, ChunkPosition, Opened, Sealer};
 use crate::segment::Segments;
 use crate::types::{Extent, Layout, ObjectInfo, Version};
 use crate::writer::{ChunkBuf, ChunkWritten, Request};
@@ -40,6 +42,11 @@ pub(crate) struct BodySink {
     extents: Vec<Extent>,
     in_flight: VecDeque<Pending<Result<ChunkWritten>>>,
     epoch: Option<u64>,
+    /// How chunks are compressed and encrypted, and the part they belong to (0: a single PUT).
+    sealer: Sealer,
+    part: u32,
+    /// Chunks sent so far: the next one's index.
+    sent: u32,
 }
 
 impl std::fmt::Debug for BodySink {
@@ -49,7 +56,8 @@ impl std::fmt::Debug for BodySink {
 }
 
 impl BodySink {
-    pub fn new(inner: Arc<Inner>, size_max: u64) -> BodySink {
+    /// A sink for the body of part `part` (0: a single PUT), its chunks sealed by `sealer`.
+    pub fn new(inner: Arc<Inner>, size_max: u64, part: u32, sealer: Sealer) -> BodySink {
         BodySink {
             inner,
             size_max,
@@ -59,11 +67,36 @@ impl BodySink {
             extents: Vec::new(),
             in_flight: VecDeque::new(),
             epoch: None,
+            sealer,
+            part,
+            sent: 0,
         }
+    }
+
+    /// The chunk record for the buffered bytes (`last`: the body's final chunk).
+    fn take_chunk(&mut self, last: bool) -> ChunkBuf {
+        let plain = std::mem::take(&mut self.buffer);
+        let len = plain.len() as u32;
+        let position = ChunkPosition { part: self.part, index: self.sent, last };
+        self.sent += 1;
+        if self.sealer.is_plain() {
+            return ChunkBuf::new(0, Bytes::from(plain), len);
+        }
+        let (flags, payload) = self.sealer.seal(plain, position);
+        ChunkBuf::new(flags, Bytes::from(payload), len)
     }
 
     pub fn len(&self) -> u64 {
         self.size
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+
+    /// Encrypts the chunks to come with `keys`.
+    pub fn set_keys(&mut self, keys: Arc<ChunkKeys>) {
+        self.sealer.keys = Some(keys);
     }
 
     pub fn md5(&self) -> [u8; 16] {
@@ -100,7 +133,7 @@ impl BodySink {
         while self.in_flight.len() >= limits::PUT_CHUNKS_IN_FLIGHT_MAX {
             self.wait_one()?;
         }
-        let chunk = ChunkBuf::new(Bytes::from(std::mem::take(&mut self.buffer)));
+        let chunk = self.take_chunk(false);
         let (reply, receiver) = oneshot();
         self.inner.writer.send(Request::Chunk { chunk, reply })?;
         self.in_flight.push_back(receiver);
@@ -145,8 +178,8 @@ impl BodySink {
     }
 
     fn into_body(mut self) -> Body {
-        let tail = (!self.buffer.is_empty()).then(|| ChunkBuf::new(Bytes::from(std::mem::take(&mut self.buffer))));
-        let tail_len = tail.as_ref().map_or(0, |chunk| chunk.payload.len() as u64);
+        let tail = (!self.buffer.is_empty()).then(|| self.take_chunk(true));
+        let tail_len = tail.as_ref().map_or(0, |chunk| u64::from(chunk.len));
         debug_assert_eq!(self.extents.iter().map(|e| u64::from(e.len)).sum::<u64>() + tail_len, self.size);
         Body { extents: self.extents, size: self.size, md5: self.md5.finalize().into(), epoch: self.epoch, tail }
     }
@@ -156,6 +189,8 @@ impl BodySink {
 #[derive(Debug)]
 pub struct ObjectReader {
     segments: Arc<Segments>,
+    /// The data keys of an encrypted object.
+    keys: Option<Arc<ChunkKeys>>,
     version: Version,
     info: Arc<ObjectInfo>,
     start: u64,
@@ -173,11 +208,22 @@ impl ObjectReader {
         segments: Arc<Segments>,
         version: Version,
         info: Arc<ObjectInfo>,
+        keys: Option<Arc<ChunkKeys>>,
         start: u64,
         end: u64,
     ) -> ObjectReader {
-        let mut reader =
-            ObjectReader { segments, version, info, start, end, position: start, part: 0, extent: 0, extent_start: 0 };
+        let mut reader = ObjectReader {
+            segments,
+            keys,
+            version,
+            info,
+            start,
+            end,
+            position: start,
+            part: 0,
+            extent: 0,
+            extent_start: 0,
+        };
         reader.seek(start);
         reader
     }
@@ -245,18 +291,38 @@ impl ObjectReader {
         self.extent_start = offset;
     }
 
-    fn current_extent(&self) -> Option<Extent> {
+    /// The extent at the cursor and where it sits in the object.
+    fn current_extent(&self) -> Option<(Extent, ChunkPosition)> {
         let mut index = self.part;
         let mut extent = self.extent;
         while index < self.part_count() {
             let (_, extents) = self.part(index);
             if extent < extents.len() {
-                return Some(extents[extent]);
+                let part = match &self.info.layout {
+                    Layout::Extents(_) => 0,
+                    Layout::Parts(parts) => parts[index].number,
+                };
+                let position = ChunkPosition { part, index: extent as u32, last: extent + 1 == extents.len() };
+                return Some((extents[extent], position));
             }
             index += 1;
             extent = 0;
         }
         None
+    }
+
+    /// Reads, verifies and opens one chunk: its body bytes.
+    fn read(&self, extent: &Extent, position: ChunkPosition) -> Result<Bytes> {
+        let (flags, mut record) = self.segments.read_chunk(extent)?;
+        if flags == 0 && self.keys.is_none() && extent.len == extent.stored {
+            return Ok(Bytes::from(record).slice(RECORD_HEADER_BYTES..));
+        }
+        let opened = seal::open(flags, &mut record[RECORD_HEADER_BYTES..], extent.len, self.keys.as_deref(), position)
+            .map_err(|e| Error::corruption(extent.location.segment, extent.location.offset, e.0))?;
+        Ok(match opened {
+            Opened::Prefix(len) => Bytes::from(record).slice(RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + len),
+            Opened::Buffer(body) => Bytes::from(body),
+        })
     }
 
     fn advance(&mut self, len: u32) {
@@ -279,7 +345,7 @@ impl Iterator for ObjectReader {
         if self.position >= self.end {
             return None;
         }
-        let Some(extent) = self.current_extent() else {
+        let Some((extent, position)) = self.current_extent() else {
             self.position = self.end;
             return Some(Err(Error::corruption(
                 crate::types::SegmentId(0),
@@ -287,7 +353,7 @@ impl Iterator for ObjectReader {
                 "object layout is shorter than its size",
             )));
         };
-        let chunk = match self.segments.read_chunk(&extent) {
+        let chunk = match self.read(&extent, position) {
             Ok(chunk) => chunk,
             Err(error) => {
                 self.position = self.end;

@@ -12,10 +12,12 @@ use crate::error::{Error, Result};
 use crate::format::records::{Mutation, ObjectPut, PutCondition, RecordLayout};
 use crate::index::{Applied, BucketState, Index};
 use crate::io::{self, IoBackend, IoMode};
+use crate::keyring::{Keyring, Sse};
 use crate::limits;
 use crate::list::{self, ListQuery, Page, PartPage, UploadEntry, UploadQuery, VersionEntry, VersionQuery};
 use crate::queue::{Pending, oneshot};
 use crate::recovery::{self, RecoveryReport};
+use crate::seal::{self, Sealer};
 use crate::segment::Segments;
 use crate::types::{
     Checksum, ChecksumSpec, ObjectAttributes, ObjectInfo, PartLayout, UploadId, Version, VersionId, VersionKind,
@@ -37,7 +39,14 @@ pub struct EngineConfig {
     pub segment_bytes: u64,
     /// Smallest size of every part but the last at completion. S3's is 5 MiB; tests lower it.
     pub part_bytes_min: u64,
+    /// The zstd level of chunks in the hot storage classes (STANDARD and its like); colder
+    /// classes use higher ones (`StorageClass::compression_level`). 0 turns compression off.
+    pub compression_level: i32,
 }
+
+/// The default zstd level: zstd's fastest, which on text still saves most of what higher
+/// levels do, and gives up quickly on data that does not compress (docs/benchmarks.md).
+pub const COMPRESSION_LEVEL_DEFAULT: i32 = 1;
 
 impl Default for EngineConfig {
     fn default() -> EngineConfig {
@@ -45,6 +54,7 @@ impl Default for EngineConfig {
             io: IoMode::Auto,
             segment_bytes: limits::SEGMENT_BYTES_DEFAULT,
             part_bytes_min: limits::PART_BYTES_MIN,
+            compression_level: COMPRESSION_LEVEL_DEFAULT,
         }
     }
 }
@@ -60,6 +70,12 @@ impl EngineConfig {
         }
         if self.part_bytes_min == 0 || self.part_bytes_min > limits::PART_BYTES_MAX {
             return Err(Error::InvalidConfig(format!("part_bytes_min must be 1 to {}", limits::PART_BYTES_MAX)));
+        }
+        if !(0..=seal::COMPRESSION_LEVEL_MAX).contains(&self.compression_level) {
+            return Err(Error::InvalidConfig(format!(
+                "compression_level must be 0 (off) to {}",
+                seal::COMPRESSION_LEVEL_MAX
+            )));
         }
         Ok(())
     }
@@ -152,6 +168,7 @@ pub(crate) struct Inner {
     pub segments: Arc<Segments>,
     pub writer: WriterHandle,
     pub report: RecoveryReport,
+    pub keyring: Keyring,
     _lock: std::fs::File,
 }
 
@@ -216,6 +233,7 @@ impl Engine {
         let dir = dir.as_ref().to_owned();
         std::fs::create_dir_all(&dir)?;
         let lock = io::lock_dir(&dir)?.ok_or_else(|| Error::Locked { path: dir.display().to_string() })?;
+        let keyring = Keyring::open(&dir)?;
         let fd_limit = io::raise_fd_limit()?;
         let recovered = recovery::recover(&dir, &backend, false)?;
         if recovered.files.len() as u64 + FDS_RESERVED > fd_limit {
@@ -246,13 +264,19 @@ impl Engine {
             recovered.report.metadata_records + recovered.report.chunk_records,
             recovered.report.duration_ms
         );
-        let inner = Inner { dir, config, backend, index, segments, writer, report: recovered.report, _lock: lock };
+        let inner =
+            Inner { dir, config, backend, index, segments, writer, report: recovered.report, keyring, _lock: lock };
         Ok(Engine { inner: Arc::new(inner) })
     }
 
     /// The I/O backend in use ("uring", "threads", ...).
     pub fn io_backend_name(&self) -> String {
         self.inner.backend.name()
+    }
+
+    /// The store's master keys and KMS keys.
+    pub fn keyring(&self) -> &Keyring {
+        &self.inner.keyring
     }
 
     /// What opening the store found.
@@ -425,10 +449,12 @@ impl Engine {
 
     /// Starts a PUT: write the body to the returned writer, then `finish` it. Nothing is
     /// visible until `finish` returns; a writer dropped before that leaves nothing behind.
-    pub fn put_object(&self, bucket: &str, key: &str, attributes: ObjectAttributes) -> Result<ObjectWriter> {
+    pub fn put_object(&self, bucket: &str, key: &str, mut attributes: ObjectAttributes) -> Result<ObjectWriter> {
         validate::key(key)?;
         validate::attributes(&attributes)?;
         self.bucket(bucket)?;
+        attributes.encryption = None;
+        let sealer = self.sealer(&attributes);
         Ok(ObjectWriter {
             inner: self.inner.clone(),
             bucket: bucket.to_owned(),
@@ -436,8 +462,14 @@ impl Engine {
             attributes,
             condition: PutCondition::None,
             checksum: None,
-            sink: BodySink::new(self.inner.clone(), limits::PUT_BYTES_MAX),
+            sink: BodySink::new(self.inner.clone(), limits::PUT_BYTES_MAX, 0, sealer),
         })
+    }
+
+    /// How the chunks of an object with `attributes` are compressed (encryption is added by
+    /// the writer's `Sse` request).
+    fn sealer(&self, attributes: &ObjectAttributes) -> Sealer {
+        Sealer { level: attributes.storage_class.compression_level(self.inner.config.compression_level), keys: None }
     }
 
     /// A whole PUT from one buffer.
@@ -487,22 +519,30 @@ impl Engine {
         range: Option<ByteRange>,
     ) -> Result<ObjectReader> {
         let (version, info) = self.head_object(bucket, key, version)?;
-        self.read_version(version, info, range)
+        self.read_version(bucket, key, version, info, range, None)
     }
 
-    /// Reads a version `head_object` returned (saving a second lookup of the key). The version's
-    /// chunks stay readable while the reader lives, whatever later writes do to the key.
+    /// Reads a version of `bucket`/`key` that `head_object` returned (saving a second lookup of
+    /// the key). The version's chunks stay readable while the reader lives, whatever later
+    /// writes do to the key. `customer` is the SSE-C key, for an object encrypted with one.
     pub fn read_version(
         &self,
+        bucket: &str,
+        key: &str,
         version: Version,
         info: Arc<ObjectInfo>,
         range: Option<ByteRange>,
+        customer: Option<&[u8; seal::KEY_BYTES]>,
     ) -> Result<ObjectReader> {
+        let keys = match &info.attributes.encryption {
+            Some(encryption) => Some(Arc::new(self.inner.keyring.open_keys(encryption, bucket, key, customer)?)),
+            None => None,
+        };
         let (start, end) = match range {
             Some(range) => range.resolve(info.size)?,
             None => (0, info.size),
         };
-        Ok(ObjectReader::new(self.inner.segments.clone(), version, info, start, end))
+        Ok(ObjectReader::new(self.inner.segments.clone(), version, info, keys, start, end))
     }
 
     /// Reads a whole object into memory (tests and small objects).
@@ -601,14 +641,31 @@ impl Engine {
         attributes: ObjectAttributes,
         checksum: Option<ChecksumSpec>,
     ) -> Result<UploadId> {
+        self.create_upload_with(bucket, key, attributes, checksum, None)
+    }
+
+    /// Starts an upload whose parts are encrypted under `sse` (with one data key for the
+    /// upload: the completed object is its parts, never re-encrypted).
+    pub fn create_upload_with(
+        &self,
+        bucket: &str,
+        key: &str,
+        mut attributes: ObjectAttributes,
+        checksum: Option<ChecksumSpec>,
+        sse: Option<&Sse>,
+    ) -> Result<UploadId> {
         validate::key(key)?;
         validate::attributes(&attributes)?;
         self.bucket(bucket)?;
+        attributes.encryption = match sse {
+            Some(sse) => Some(self.inner.keyring.seal_new(sse, bucket, key)?.0),
+            None => None,
+        };
         let mutation = Mutation::UploadCreate {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             initiated_ms: now_ms(),
-            attributes,
+            attributes: Box::new(attributes),
             checksum,
         };
         match self.commit(mutation)? {
@@ -625,18 +682,45 @@ impl Engine {
         Ok(state)
     }
 
+    /// How an upload in progress is encrypted.
+    pub fn upload_encryption(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload: UploadId,
+    ) -> Result<Option<crate::types::Encryption>> {
+        Ok(self.upload(bucket, key, upload)?.attributes.encryption.clone())
+    }
+
     /// Starts an UploadPart: write the body, then `finish`. Re-uploading a number replaces it.
     pub fn upload_part(&self, bucket: &str, key: &str, upload: UploadId, number: u32) -> Result<PartWriter> {
+        self.upload_part_with_key(bucket, key, upload, number, None)
+    }
+
+    /// `upload_part` of an upload encrypted with a customer's key (SSE-C): `customer` must be it.
+    pub fn upload_part_with_key(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload: UploadId,
+        number: u32,
+        customer: Option<&[u8; seal::KEY_BYTES]>,
+    ) -> Result<PartWriter> {
         validate::part_number(number)?;
         let state = self.upload(bucket, key, upload)?;
+        let mut sealer = self.sealer(&state.attributes);
+        if let Some(encryption) = &state.attributes.encryption {
+            sealer.keys = Some(Arc::new(self.inner.keyring.open_keys(encryption, bucket, key, customer)?));
+        }
         Ok(PartWriter {
             inner: self.inner.clone(),
             bucket: bucket.to_owned(),
             upload,
             number,
             spec: state.checksum,
+            encryption: state.attributes.encryption.clone(),
             checksum: None,
-            sink: BodySink::new(self.inner.clone(), limits::PART_BYTES_MAX),
+            sink: BodySink::new(self.inner.clone(), limits::PART_BYTES_MAX, number, sealer),
         })
     }
 
@@ -821,6 +905,23 @@ impl ObjectWriter {
         self.checksum = Some(checksum);
     }
 
+    /// Encrypts the object under `sse`: a fresh data key seals every chunk. Called before the
+    /// first `write` (an `InvalidArgument` after).
+    pub fn set_encryption(&mut self, sse: &Sse) -> Result<()> {
+        if !self.sink.is_empty() {
+            return Err(Error::InvalidArgument("encryption is chosen before the body is written".into()));
+        }
+        let (encryption, keys) = self.inner.keyring.seal_new(sse, &self.bucket, &self.key)?;
+        self.attributes.encryption = Some(encryption);
+        self.sink.set_keys(Arc::new(keys));
+        Ok(())
+    }
+
+    /// How the object is encrypted (after `set_encryption`).
+    pub fn encryption(&self) -> Option<&crate::types::Encryption> {
+        self.attributes.encryption.as_ref()
+    }
+
     /// Appends body bytes; may block while earlier chunks are written (back-pressure).
     pub fn write(&mut self, data: &[u8]) -> Result<()> {
         self.sink.write(data)
@@ -932,6 +1033,7 @@ pub struct PartWriter {
     upload: UploadId,
     number: u32,
     spec: Option<ChecksumSpec>,
+    encryption: Option<crate::types::Encryption>,
     checksum: Option<Checksum>,
     sink: BodySink,
 }
@@ -948,6 +1050,11 @@ impl PartWriter {
     /// The checksum spec the upload was created with.
     pub fn checksum_spec(&self) -> Option<ChecksumSpec> {
         self.spec
+    }
+
+    /// How the upload's parts are encrypted.
+    pub fn encryption(&self) -> Option<&crate::types::Encryption> {
+        self.encryption.as_ref()
     }
 
     /// The part's checksum (computed and verified by the caller).
@@ -1018,7 +1125,7 @@ mod tests {
         // limit exercises it without writing gigabytes.
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::open(dir.path(), EngineConfig { io: IoMode::Threads, ..EngineConfig::default() }).unwrap();
-        let mut sink = BodySink::new(engine.inner.clone(), 10);
+        let mut sink = BodySink::new(engine.inner.clone(), 10, 0, Sealer::default());
         sink.write(b"0123456789").unwrap();
         assert!(matches!(sink.write(b"x"), Err(Error::EntityTooLarge { size: 11, limit: 10 })));
         assert_eq!(sink.len(), 10);

@@ -63,6 +63,14 @@ pub enum Error {
     ChecksumMismatch { segment: SegmentId, offset: u64, expected: u64, actual: u64 },
     #[error("corruption in segment {segment} at offset {offset}: {reason}")]
     Corruption { segment: SegmentId, offset: u64, reason: String },
+    #[error("KMS key {0:?} does not exist")]
+    KmsKeyNotFound(String),
+    #[error("KMS key {0:?} is disabled")]
+    KmsKeyDisabled(String),
+    #[error("the object is encrypted with a customer-provided key, and the request gives none")]
+    CustomerKeyRequired,
+    #[error("the customer-provided key is not the one the object was encrypted with")]
+    CustomerKeyMismatch,
     #[error("a write failed midway; the operation was not committed, retry it")]
     WriteInterrupted,
     #[error("the engine is shut down")]

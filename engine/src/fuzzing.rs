@@ -46,6 +46,48 @@ impl Drop for TempDir {
     }
 }
 
+/// A sealed chunk's payload, its flags, its length and its position: opening never panics, and
+/// what opens is exactly the length named. Then the input's bytes sealed and opened again are
+/// themselves, and with one bit flipped do not open.
+pub fn sealed_chunk(data: &[u8]) {
+    use crate::seal::{self, ChunkKeys, ChunkPosition, DataKey, Opened, Sealer};
+    let [f0, f1, l0, l1, l2, part, index, last, dsse, payload @ ..] = data else { return };
+    let flags = u16::from_le_bytes([*f0, *f1]);
+    let len = u32::from_le_bytes([*l0, *l1, *l2, 0]);
+    let position = ChunkPosition { part: u32::from(*part), index: u32::from(*index), last: last & 1 == 1 };
+    let keys = ChunkKeys { inner: DataKey::new(&[7; 32]), outer: (dsse & 1 == 1).then(|| DataKey::new(&[9; 32])) };
+    let keys = (dsse & 2 == 2).then_some(keys);
+    let mut buffer = payload.to_vec();
+    if let Ok(opened) = seal::open(flags, &mut buffer, len, keys.as_ref(), position) {
+        let opened_len = match opened {
+            Opened::Prefix(n) => n,
+            Opened::Buffer(body) => body.len(),
+        };
+        assert_eq!(opened_len, len as usize, "an opened chunk is its named length");
+    }
+    let body = payload.get(..payload.len().min(crate::limits::CHUNK_BYTES_MAX as usize)).unwrap_or_default();
+    let sealer = Sealer { level: i32::from(*l0 % 4), keys: keys.map(Arc::new) };
+    let (flags, mut sealed) = sealer.seal(body.to_vec(), position);
+    let mut copy = sealed.clone();
+    let opened = match seal::open(flags, &mut copy, body.len() as u32, sealer.keys.as_deref(), position) {
+        Ok(Opened::Prefix(n)) => copy[..n].to_vec(),
+        Ok(Opened::Buffer(opened)) => opened,
+        Err(error) => panic!("a sealed chunk does not open: {error:?}"),
+    };
+    assert_eq!(opened, body);
+    if sealer.keys.is_some() && !sealed.is_empty() {
+        let at = usize::from(*index) % sealed.len();
+        sealed[at] ^= 1 << (part % 8);
+        let refused = seal::open(flags, &mut sealed, body.len() as u32, sealer.keys.as_deref(), position);
+        assert!(refused.is_err(), "a flipped bit in a sealed chunk goes unnoticed");
+    }
+}
+
+/// A keyring file: decoding never panics.
+pub fn keyring(data: &[u8]) {
+    crate::keyring::check_file(data);
+}
+
 /// A record header and payload: decoding never panics, and what decodes re-encodes to the same
 /// meaning.
 pub fn record(data: &[u8]) {

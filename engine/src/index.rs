@@ -249,7 +249,7 @@ impl Index {
                     key: key.clone(),
                     id: UploadId(seq),
                     initiated_ms: *initiated_ms,
-                    attributes: attributes.clone(),
+                    attributes: (**attributes).clone(),
                     checksum: *checksum,
                     parts: RwLock::default(),
                 };

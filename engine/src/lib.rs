@@ -24,11 +24,13 @@ pub mod format;
 pub mod fuzzing;
 mod index;
 pub mod io;
+pub mod keyring;
 pub mod limits;
 mod list;
 mod queue;
 mod recovery;
 mod scrub;
+pub mod seal;
 mod segment;
 #[doc(hidden)]
 pub mod testing;
@@ -38,20 +40,22 @@ mod writer;
 
 pub use body::ObjectReader;
 pub use engine::{
-    BucketAccess, BucketInfo, ByteRange, CompletedPart, DeleteOutcome, Engine, EngineConfig, ObjectWriter, PartWriter,
-    PutOutcome,
+    BucketAccess, BucketInfo, ByteRange, COMPRESSION_LEVEL_DEFAULT, CompletedPart, DeleteOutcome, Engine, EngineConfig,
+    ObjectWriter, PartWriter, PutOutcome,
 };
 pub use error::{Error, Result};
 pub use format::records::PutCondition;
 pub use io::IoMode;
+pub use keyring::{KmsKeyInfo, Sse};
 pub use list::{
     ListItem, ListQuery, ObjectEntry, Page, PartPage, UploadEntry, UploadQuery, VersionEntry, VersionQuery,
 };
 pub use recovery::RecoveryReport;
 pub use scrub::{Damage, DamagedObject, ScrubReport, scrub};
 pub use types::{
-    Checksum, ChecksumAlgorithm, ChecksumKind, ChecksumSpec, Extent, Layout, Location, ObjectAttributes, ObjectInfo,
-    PartLayout, SegmentId, Seq, SystemMetadata, UploadId, Version, VersionId, VersionKind, VersioningState, hex,
+    Checksum, ChecksumAlgorithm, ChecksumKind, ChecksumSpec, Encryption, Extent, Layout, Location, ObjectAttributes,
+    ObjectInfo, PartLayout, SegmentId, Seq, SseMode, StorageClass, SystemMetadata, UploadId, Version, VersionId,
+    VersionKind, VersioningState, hex,
 };
 pub use writer::LogStats;
 

@@ -47,6 +47,14 @@ pub const ACCOUNT_CONFIGS_MAX: usize = 4096;
 /// Largest access control list document stored with an object (S3 allows 100 grants; this
 /// holds them at their longest with room to spare).
 pub const ACL_BYTES_MAX: usize = 64 * 1024;
+/// Master keys a keyring may hold (each rotation adds one; every one stays, for the objects it
+/// wraps).
+pub const MASTER_KEYS_MAX: usize = 10_000;
+/// Keys of the local KMS a keyring may hold (AWS's default quota per region is 100,000; a local
+/// store needs far fewer, and the whole keyring is rewritten on each change).
+pub const KMS_KEYS_MAX: usize = 10_000;
+/// An alias name (AWS: `alias/` and up to 256 characters in all).
+pub const KMS_ALIAS_BYTES_MAX: usize = 250;
 /// Region names ("us-east-1") are short.
 pub const REGION_BYTES_MAX: usize = 64;
 /// Longest bucket owner id (a canonical user id is 64 hex digits).

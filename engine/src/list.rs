@@ -105,6 +105,8 @@ pub struct PartPage {
     pub is_truncated: bool,
     /// The upload's checksum spec.
     pub checksum: Option<crate::types::ChecksumSpec>,
+    /// The upload's storage class.
+    pub storage_class: crate::types::StorageClass,
 }
 
 /// The smallest byte string greater than every string starting with `prefix`, if any.
@@ -322,7 +324,7 @@ pub(crate) fn list_parts(upload: &UploadState, part_marker: u32, max_parts: usiz
     let taken: Vec<_> = range.by_ref().take(limit).map(|(_, part)| part.clone()).collect();
     // As for the other listings, a page of at most zero entries is not truncated.
     let is_truncated = limit > 0 && range.next().is_some();
-    PartPage { parts: taken, is_truncated, checksum: upload.checksum }
+    PartPage { parts: taken, is_truncated, checksum: upload.checksum, storage_class: upload.attributes.storage_class }
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use parking_lot::RwLock;
 
 use crate::error::{Error, Result};
@@ -85,13 +84,14 @@ impl Segments {
         self.files.read().get(&id).cloned().ok_or_else(|| Error::corruption(id, 0, "reference to a missing segment"))
     }
 
-    /// Reads the chunk at `extent` with one read, verifies its header and checksum, and returns
-    /// its payload. Damaged bytes are an error, never returned.
-    pub fn read_chunk(&self, extent: &Extent) -> Result<Bytes> {
+    /// Reads the chunk at `extent` with one read and verifies its header and checksum. Returns
+    /// its header flags and the whole record (its payload starts at `RECORD_HEADER_BYTES`).
+    /// Damaged bytes are an error, never returned.
+    pub fn read_chunk(&self, extent: &Extent) -> Result<(u16, Vec<u8>)> {
         let segment = extent.location.segment;
         let offset = extent.location.offset;
         let file = self.file(segment)?;
-        let mut buf = vec![0u8; RECORD_HEADER_BYTES + extent.len as usize];
+        let mut buf = vec![0u8; RECORD_HEADER_BYTES + extent.stored as usize];
         self.backend.read_at(&file, offset, &mut buf).map_err(|error| match error.kind() {
             io::ErrorKind::UnexpectedEof => {
                 Error::corruption(segment, offset, "chunk runs past the end of its segment")
@@ -100,13 +100,13 @@ impl Segments {
         })?;
         let header: &[u8; RECORD_HEADER_BYTES] = buf[..RECORD_HEADER_BYTES].try_into().expect("sized above");
         let decoded = format::decode_record_header(header).map_err(|e| Error::corruption(segment, offset, e.0))?;
-        if decoded.kind != RecordKind::Chunk || decoded.payload_len != extent.len {
+        if decoded.kind != RecordKind::Chunk || decoded.payload_len != extent.stored {
             return Err(Error::corruption(segment, offset, "record is not the chunk its reference names"));
         }
         let actual = format::compute_checksum(header, &buf[RECORD_HEADER_BYTES..]);
         if actual != decoded.checksum {
             return Err(Error::ChecksumMismatch { segment, offset, expected: decoded.checksum, actual });
         }
-        Ok(Bytes::from(buf).slice(RECORD_HEADER_BYTES..))
+        Ok((decoded.flags, buf))
     }
 }

@@ -20,11 +20,16 @@ pub struct Location {
     pub offset: u64,
 }
 
-/// A data chunk of an object body: the chunk record's location and its payload length.
+/// A data chunk of an object body: the chunk record's location, the body bytes it holds, and
+/// its payload's length on disk (smaller when compressed, larger by the seal when encrypted;
+/// equal to `len` in records before version 6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Extent {
     pub location: Location,
+    /// Body bytes: what the chunk contributes to the object once opened.
     pub len: u32,
+    /// Payload bytes of the chunk record.
+    pub stored: u32,
 }
 
 /// The commit sequence number of a metadata record: strictly increasing in log order, assigned
@@ -222,6 +227,146 @@ impl SystemMetadata {
     }
 }
 
+/// An S3 storage class. Each maps to how the engine keeps the data (docs/design.md, "Storage
+/// classes"): the infrequent-access and archive classes are compressed harder, and the archive
+/// classes must be restored before they are read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum StorageClass {
+    #[default]
+    Standard,
+    ReducedRedundancy,
+    StandardIa,
+    OnezoneIa,
+    IntelligentTiering,
+    GlacierIr,
+    Glacier,
+    DeepArchive,
+    ExpressOnezone,
+}
+
+impl StorageClass {
+    pub const ALL: [StorageClass; 9] = [
+        StorageClass::Standard,
+        StorageClass::ReducedRedundancy,
+        StorageClass::StandardIa,
+        StorageClass::OnezoneIa,
+        StorageClass::IntelligentTiering,
+        StorageClass::GlacierIr,
+        StorageClass::Glacier,
+        StorageClass::DeepArchive,
+        StorageClass::ExpressOnezone,
+    ];
+
+    /// S3's name for the class.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StorageClass::Standard => "STANDARD",
+            StorageClass::ReducedRedundancy => "REDUCED_REDUNDANCY",
+            StorageClass::StandardIa => "STANDARD_IA",
+            StorageClass::OnezoneIa => "ONEZONE_IA",
+            StorageClass::IntelligentTiering => "INTELLIGENT_TIERING",
+            StorageClass::GlacierIr => "GLACIER_IR",
+            StorageClass::Glacier => "GLACIER",
+            StorageClass::DeepArchive => "DEEP_ARCHIVE",
+            StorageClass::ExpressOnezone => "EXPRESS_ONEZONE",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<StorageClass> {
+        StorageClass::ALL.into_iter().find(|class| class.as_str() == name)
+    }
+
+    /// Whether objects of this class are archived: unreadable until restored (S3's GLACIER
+    /// and DEEP_ARCHIVE; GLACIER_IR is read at once).
+    pub fn is_archive(self) -> bool {
+        matches!(self, StorageClass::Glacier | StorageClass::DeepArchive)
+    }
+
+    /// The zstd level its chunks are compressed at, given the store's level for hot data
+    /// (0: compression off, for every class).
+    pub fn compression_level(self, hot: i32) -> i32 {
+        if hot == 0 {
+            return 0;
+        }
+        match self {
+            StorageClass::Standard
+            | StorageClass::ReducedRedundancy
+            | StorageClass::IntelligentTiering
+            | StorageClass::ExpressOnezone => hot,
+            // Colder data is written less often and kept longer: more CPU per byte buys space.
+            // (Levels past 9 cost several times the CPU for a few percent, measured in
+            // docs/benchmarks.md, so the archive classes stop there.)
+            StorageClass::StandardIa | StorageClass::OnezoneIa | StorageClass::GlacierIr => hot.max(3),
+            StorageClass::Glacier | StorageClass::DeepArchive => hot.max(9),
+        }
+    }
+
+    pub(crate) fn to_byte(self) -> u8 {
+        StorageClass::ALL.iter().position(|class| *class == self).expect("every class is listed") as u8 + 1
+    }
+
+    pub(crate) fn from_byte(byte: u8) -> Option<StorageClass> {
+        StorageClass::ALL.get(usize::from(byte).checked_sub(1)?).copied()
+    }
+}
+
+/// Which server-side encryption protects an object (S3's `x-amz-server-side-encryption` and
+/// the customer-key headers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SseMode {
+    /// SSE-S3: the data key is wrapped by the store's master key.
+    S3,
+    /// SSE-KMS: wrapped by a key of the store's key management service.
+    Kms,
+    /// DSSE-KMS: two layers, each with its own data key, both wrapped by the KMS key.
+    KmsDsse,
+    /// SSE-C: wrapped by the customer's key, which is never stored.
+    Customer,
+}
+
+impl SseMode {
+    pub(crate) fn to_byte(self) -> u8 {
+        match self {
+            SseMode::S3 => 1,
+            SseMode::Kms => 2,
+            SseMode::KmsDsse => 3,
+            SseMode::Customer => 4,
+        }
+    }
+
+    pub(crate) fn from_byte(byte: u8) -> Option<SseMode> {
+        [SseMode::S3, SseMode::Kms, SseMode::KmsDsse, SseMode::Customer].into_iter().find(|m| m.to_byte() == byte)
+    }
+}
+
+/// How an object's data keys are kept: set by the engine when the object or upload is created
+/// with an `Sse` request, stored with it, and read back to open its chunks.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Encryption {
+    pub mode: SseMode,
+    /// SSE-S3: the master key's id; SSE-KMS: the KMS key's id; SSE-C: empty.
+    pub key_id: String,
+    /// SSE-KMS: the encryption context the data keys are bound to (S3's JSON text).
+    pub context: String,
+    /// SSE-KMS: the data keys are wrapped by the bucket's key derived from the KMS key.
+    pub bucket_key: bool,
+    /// The data keys (one; two for DSSE-KMS), each sealed by the key-encryption key.
+    pub wrapped: Vec<u8>,
+    /// SSE-C: a random salt and HMAC-SHA256 of the customer's key under it, to refuse a wrong
+    /// key before any chunk is opened. Empty otherwise.
+    pub key_check: Vec<u8>,
+}
+
+impl fmt::Debug for Encryption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Encryption")
+            .field("mode", &self.mode)
+            .field("key_id", &self.key_id)
+            .field("bucket_key", &self.bucket_key)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What a writer supplies with a new object or multipart upload.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ObjectAttributes {
@@ -237,6 +382,11 @@ pub struct ObjectAttributes {
     /// The object's access control list, a document opaque to the engine (at most
     /// `ACL_BYTES_MAX`); empty for none (record version 5 and later).
     pub acl: Vec<u8>,
+    /// Record version 6 and later; STANDARD before.
+    pub storage_class: StorageClass,
+    /// Set by the engine from the write's `Sse` request (what a writer puts here is replaced);
+    /// record version 6 and later.
+    pub encryption: Option<Encryption>,
 }
 
 /// One part of a completed multipart object.

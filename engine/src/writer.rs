@@ -47,16 +47,19 @@ pub(crate) struct Committed {
     pub applied: Applied,
 }
 
-/// A chunk record ready to write: its header (checksum computed by the sender) and payload.
+/// A chunk record ready to write: its header (checksum computed by the sender), payload, and
+/// the body bytes it holds (the payload's length unless it is compressed or sealed).
 #[derive(Debug)]
 pub(crate) struct ChunkBuf {
     pub header: [u8; RECORD_HEADER_BYTES],
     pub payload: Bytes,
+    pub len: u32,
 }
 
 impl ChunkBuf {
-    pub fn new(payload: Bytes) -> ChunkBuf {
-        ChunkBuf { header: format::encode_record_header(format::RecordKind::Chunk, &payload), payload }
+    /// A chunk of `len` body bytes as `payload`, with header flags `flags`.
+    pub fn new(flags: u16, payload: Bytes, len: u32) -> ChunkBuf {
+        ChunkBuf { header: format::encode_chunk_header(flags, &payload), payload, len }
     }
 
     fn record_len(&self) -> u64 {
@@ -403,7 +406,8 @@ impl Writer {
                     // Size the record with placeholder extents for the tail (encoded extents
                     // have a fixed size), find room for chunks and record together, then fill
                     // in where the chunks landed.
-                    let placeholder = Extent { location: Location { segment: self.active_id, offset: 0 }, len: 0 };
+                    let placeholder =
+                        Extent { location: Location { segment: self.active_id, offset: 0 }, len: 0, stored: 0 };
                     if let Some(extents) = mutation.extents_mut() {
                         extents.extend(tail.iter().map(|_| placeholder));
                     }
@@ -451,7 +455,8 @@ impl Writer {
     fn place_chunk(&mut self, group: &mut Group, chunk: ChunkBuf) -> Extent {
         let extent = Extent {
             location: Location { segment: self.active_id, offset: self.len },
-            len: chunk.payload.len() as u32,
+            len: chunk.len,
+            stored: chunk.payload.len() as u32,
         };
         self.len += chunk.record_len();
         group.bufs.push(Bytes::copy_from_slice(&chunk.header));

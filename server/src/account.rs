@@ -129,6 +129,11 @@ impl Accounts {
     }
 
     /// Every account.
+    /// The root account's 12-digit id (the owner of the store's KMS keys in their ARNs).
+    pub fn root_account_id(&self) -> &str {
+        &self.root.account_id
+    }
+
     pub fn all(&self) -> impl Iterator<Item = &Arc<Account>> {
         self.by_id.values()
     }

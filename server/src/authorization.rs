@@ -606,6 +606,8 @@ pub fn action(operation: &str, query: Option<&str>) -> Option<&'static str> {
         "GetBucketMetricsConfiguration" => "s3:GetMetricsConfiguration",
         "PutBucketMetricsConfiguration" | "DeleteBucketMetricsConfiguration" => "s3:PutMetricsConfiguration",
         "GetBucketAcl" => "s3:GetBucketAcl",
+        "GetBucketEncryption" => "s3:GetEncryptionConfiguration",
+        "PutBucketEncryption" | "DeleteBucketEncryption" => "s3:PutEncryptionConfiguration",
         "GetBucketOwnershipControls" => "s3:GetBucketOwnershipControls",
         "PutBucketOwnershipControls" | "DeleteBucketOwnershipControls" => "s3:PutBucketOwnershipControls",
         "GetPublicAccessBlock" => "s3:GetBucketPublicAccessBlock",
@@ -668,6 +670,9 @@ mod tests {
             root: crate::Credentials { access_key: "ROOT".into(), secret_key: "secret".into() },
             users: Vec::new(),
             public_access_block: Default::default(),
+            allow_insecure_sse_c: false,
+            compression_level: cairn_engine::COMPRESSION_LEVEL_DEFAULT,
+            default_encryption: Default::default(),
         };
         let accounts = Arc::new(Accounts::new(&config));
         // Room for two of the three documents below.
@@ -742,6 +747,9 @@ mod tests {
         ("ListParts", "s3:ListMultipartUploadParts", "s3:ListMultipartUploadParts"),
         ("ListMultipartUploads", "s3:ListBucketMultipartUploads", "s3:ListBucketMultipartUploads"),
         ("GetBucketPolicy", "s3:GetBucketPolicy", "s3:GetBucketPolicy"),
+        ("GetBucketEncryption", "s3:GetEncryptionConfiguration", "s3:GetEncryptionConfiguration"),
+        ("PutBucketEncryption", "s3:PutEncryptionConfiguration", "s3:PutEncryptionConfiguration"),
+        ("DeleteBucketEncryption", "s3:PutEncryptionConfiguration", "s3:PutEncryptionConfiguration"),
         ("PutBucketPolicy", "s3:PutBucketPolicy", "s3:PutBucketPolicy"),
         ("GetBucketPolicyStatus", "s3:GetBucketPolicyStatus", "s3:GetBucketPolicyStatus"),
         ("GetBucketCors", "s3:GetBucketCORS", "s3:GetBucketCORS"),

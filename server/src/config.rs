@@ -60,6 +60,34 @@ pub struct Config {
     pub users: Vec<User>,
     /// The root account's Block Public Access (`[public_access_block]`).
     pub public_access_block: PublicAccessBlock,
+    /// Takes SSE-C over plain HTTP, which AWS refuses (the key would cross the network in the
+    /// clear); for local testing only, and logged at start.
+    pub allow_insecure_sse_c: bool,
+    /// The zstd level of chunks in the hot storage classes (0: no compression).
+    pub compression_level: i32,
+    /// What a bucket without an encryption configuration does: `SseS3` (AWS's default) or
+    /// `None` (objects unencrypted unless a request asks; for measuring the engine without AES).
+    pub default_encryption: DefaultEncryption,
+}
+
+/// `--default-encryption`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DefaultEncryption {
+    #[default]
+    SseS3,
+    None,
+}
+
+impl std::str::FromStr for DefaultEncryption {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<DefaultEncryption, String> {
+        match text {
+            "sse-s3" => Ok(DefaultEncryption::SseS3),
+            "none" => Ok(DefaultEncryption::None),
+            other => Err(format!("default encryption must be sse-s3 or none, not {other:?}")),
+        }
+    }
 }
 
 /// The TOML configuration file.
@@ -75,6 +103,12 @@ pub struct FileConfig {
     pub users: Vec<User>,
     #[serde(default)]
     pub public_access_block: PublicAccessBlock,
+    /// `--allow-insecure-sse-c`.
+    pub allow_insecure_sse_c: Option<bool>,
+    /// `--compression-level`.
+    pub compression_level: Option<i32>,
+    /// `--default-encryption`: `sse-s3` or `none`.
+    pub default_encryption: Option<String>,
 }
 
 /// Why a configuration was refused.
@@ -107,6 +141,9 @@ pub struct Overrides {
     pub domain: Option<String>,
     pub access_key: Option<String>,
     pub secret_key: Option<String>,
+    pub allow_insecure_sse_c: Option<bool>,
+    pub compression_level: Option<i32>,
+    pub default_encryption: Option<String>,
 }
 
 impl Config {
@@ -136,6 +173,15 @@ impl Config {
             root,
             users: file.users,
             public_access_block: file.public_access_block,
+            allow_insecure_sse_c: overrides.allow_insecure_sse_c.or(file.allow_insecure_sse_c).unwrap_or(false),
+            compression_level: overrides
+                .compression_level
+                .or(file.compression_level)
+                .unwrap_or(cairn_engine::COMPRESSION_LEVEL_DEFAULT),
+            default_encryption: match overrides.default_encryption.or(file.default_encryption) {
+                Some(text) => text.parse().map_err(ConfigError::Invalid)?,
+                None => DefaultEncryption::SseS3,
+            },
         };
         config.validate()?;
         Ok(config)

@@ -16,6 +16,13 @@ fn with_delete_marker(mut error: S3Error, version: cairn_engine::VersionId) -> S
     error
 }
 
+fn kms_error(code: &str, message: String) -> S3Error {
+    let mut error = S3Error::new(S3ErrorCode::Custom(code.to_owned().into()));
+    error.set_message(message);
+    error.set_status_code(http::StatusCode::BAD_REQUEST);
+    error
+}
+
 /// Maps an engine error to an S3 error (code, status and message). Internal failures are logged
 /// here, once, with their detail; the client sees only the S3 code.
 pub fn to_s3(error: Error) -> S3Error {
@@ -56,6 +63,14 @@ pub fn to_s3(error: Error) -> S3Error {
         Error::TooManyUploads { limit } => {
             s3_error!(InvalidRequest, "a bucket holds at most {limit} uploads in progress")
         }
+        // AWS passes KMS's own error codes through, as 400s.
+        Error::KmsKeyNotFound(key) => kms_error("KMS.NotFoundException", format!("Invalid keyId '{key}'")),
+        Error::KmsKeyDisabled(key) => kms_error("KMS.DisabledException", format!("{key} is disabled.")),
+        Error::CustomerKeyRequired => s3_error!(
+            InvalidRequest,
+            "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object."
+        ),
+        Error::CustomerKeyMismatch => s3_error!(AccessDenied, "Access Denied"),
         Error::Io(io) if io.raw_os_error() == Some(28) => {
             tracing::error!("disk full: {io}");
             s3_error!(ServiceUnavailable, "the server is out of disk space")

@@ -56,7 +56,8 @@ impl ServerHandle {
 
 /// Opens the store and starts serving S3 on `config.address`.
 pub async fn start(config: Config) -> std::io::Result<ServerHandle> {
-    let engine_config = EngineConfig { io: config.io, ..EngineConfig::default() };
+    let engine_config =
+        EngineConfig { io: config.io, compression_level: config.compression_level, ..EngineConfig::default() };
     let data_dir = config.data_dir.clone();
     let engine = tokio::task::spawn_blocking(move || Engine::open(data_dir, engine_config))
         .await
@@ -78,7 +79,19 @@ pub async fn start_with_engine(config: Config, engine: Engine) -> std::io::Resul
         tracing::info!("account {}: id {}, canonical id {}", account.name, account.account_id, account.canonical_id);
     }
     let authorizer = Arc::new(Authorizer::new(engine.clone(), accounts.clone(), config.region.clone()));
-    let cairn = Cairn::new(engine.clone(), config.region.clone(), accounts.clone(), authorizer.clone());
+    if config.allow_insecure_sse_c {
+        tracing::warn!(
+            "SSE-C is accepted over plain HTTP (--allow-insecure-sse-c): customer keys cross the network in the clear"
+        );
+    }
+    let cairn = Cairn::new(engine.clone(), config.region.clone(), accounts.clone(), authorizer.clone())
+        .with_insecure_sse_c(config.allow_insecure_sse_c)
+        .with_unencrypted_default(config.default_encryption == crate::config::DefaultEncryption::None);
+    if config.default_encryption == crate::config::DefaultEncryption::None {
+        tracing::warn!(
+            "buckets without an encryption configuration store objects unencrypted (--default-encryption none)"
+        );
+    }
     let mut builder = S3ServiceBuilder::new(cairn);
     builder.set_route(crate::s3::control::Control { engine: engine.clone(), accounts });
     builder.set_auth(auth);

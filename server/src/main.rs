@@ -24,6 +24,32 @@ enum Command {
         #[arg(long, env = "CAIRN_DATA_DIR", default_value = "cairn-data")]
         data_dir: PathBuf,
     },
+    /// Manage the store's encryption keys (the server must not have the store open).
+    Key {
+        /// Data directory [default: ./cairn-data]
+        #[arg(long, env = "CAIRN_DATA_DIR", default_value = "cairn-data")]
+        data_dir: PathBuf,
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyCommand {
+    /// Add a master key: SSE-S3 objects written from now on are wrapped by it; older ones keep
+    /// theirs and stay readable.
+    Rotate,
+    /// List the master keys and the KMS keys.
+    List,
+    /// Create a key of the local KMS (for SSE-KMS), with an alias if given (without `alias/`).
+    KmsCreate {
+        #[arg(long)]
+        alias: Option<String>,
+    },
+    /// Disable a KMS key (by id, ARN or alias/<name>): its objects cannot be read until enabled.
+    KmsDisable { key: String },
+    /// Enable a KMS key again.
+    KmsEnable { key: String },
 }
 
 #[derive(clap::Args, Debug)]
@@ -52,6 +78,15 @@ struct ServeArgs {
     /// Root secret key
     #[arg(long, env = "CAIRN_SECRET_KEY", hide_env_values = true)]
     secret_key: Option<String>,
+    /// Accept SSE-C (customer-provided keys) over plain HTTP, which AWS refuses; local testing only
+    #[arg(long, env = "CAIRN_ALLOW_INSECURE_SSE_C")]
+    allow_insecure_sse_c: bool,
+    /// zstd level for chunks of the hot storage classes, 0 (off) to 22 [default: 1]
+    #[arg(long, env = "CAIRN_COMPRESSION_LEVEL")]
+    compression_level: Option<i32>,
+    /// Encryption of buckets that have no configuration: sse-s3 (AWS's default) or none
+    #[arg(long, env = "CAIRN_DEFAULT_ENCRYPTION")]
+    default_encryption: Option<String>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -65,6 +100,7 @@ fn main() -> std::process::ExitCode {
             Ok(false) => return std::process::ExitCode::FAILURE,
             Err(error) => Err(error),
         },
+        Command::Key { data_dir, command } => key(&data_dir, command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -88,6 +124,9 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         domain: args.domain,
         access_key: args.access_key,
         secret_key: args.secret_key,
+        allow_insecure_sse_c: args.allow_insecure_sse_c.then_some(true),
+        compression_level: args.compression_level,
+        default_encryption: args.default_encryption,
     };
     let config = Config::resolve(file, overrides)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -111,6 +150,30 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         );
         Ok::<(), Box<dyn std::error::Error>>(())
     })
+}
+
+fn key(data_dir: &std::path::Path, command: KeyCommand) -> Result<(), Box<dyn std::error::Error>> {
+    let keyring = cairn_engine::keyring::OfflineKeyring::open(data_dir)?;
+    let show = |key: &cairn_engine::KmsKeyInfo| {
+        let aliases: Vec<String> = key.aliases.iter().map(|a| format!("alias/{a}")).collect();
+        let state = if key.enabled { "enabled" } else { "disabled" };
+        println!("kms key {} {state} {}", key.id, aliases.join(" "));
+    };
+    match command {
+        KeyCommand::Rotate => println!("master key {} now wraps new objects", keyring.rotate()?),
+        KeyCommand::List => {
+            let masters = keyring.master_key_ids();
+            for id in &masters {
+                let active = if Some(id) == masters.last() { " (active)" } else { "" };
+                println!("master key {id}{active}");
+            }
+            keyring.kms_keys().iter().for_each(show);
+        }
+        KeyCommand::KmsCreate { alias } => show(&keyring.create_kms_key(alias.as_deref())?),
+        KeyCommand::KmsDisable { key } => show(&keyring.set_kms_key_enabled(&key, false)?),
+        KeyCommand::KmsEnable { key } => show(&keyring.set_kms_key_enabled(&key, true)?),
+    }
+    Ok(())
 }
 
 /// Scrubs the store in `data_dir` and prints what is damaged; `Ok(true)` when nothing is.

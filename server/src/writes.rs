@@ -1,8 +1,7 @@
 //! What a write request asks of the object it writes, beyond its body: the conditions it is
 //! made on (If-Match / If-None-Match, as the engine checks them atomically), the digests its
-//! body must have (Content-MD5), what is stored of its Content-Encoding, what it asks for that
-//! Cairn does not build yet (server-side encryption, storage classes: refused, never stored
-//! without), and the Location it answers with.
+//! body must have (Content-MD5), what is stored of its Content-Encoding, and the Location it
+//! answers with. Encryption and storage classes are `s3/encryption.rs`.
 
 use cairn_engine::{Engine, PutCondition};
 use s3s::dto::{ETag, ETagCondition};
@@ -91,49 +90,6 @@ pub(crate) fn stored_content_encoding(encoding: Option<String>) -> Option<String
         .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
         .collect();
     (!kept.is_empty()).then(|| kept.join(", "))
-}
-
-/// S3's storage classes (`x-amz-storage-class`).
-const STORAGE_CLASSES: [&str; 13] = [
-    "STANDARD",
-    "REDUCED_REDUNDANCY",
-    "STANDARD_IA",
-    "ONEZONE_IA",
-    "INTELLIGENT_TIERING",
-    "GLACIER",
-    "DEEP_ARCHIVE",
-    "OUTPOSTS",
-    "GLACIER_IR",
-    "SNOW",
-    "EXPRESS_ONEZONE",
-    "FSX_OPENZFS",
-    "FSX_ONTAP",
-];
-
-/// Refuses a write that asks for what Cairn does not do yet, rather than storing it without:
-/// server-side encryption of any kind (SSE-S3, SSE-KMS, SSE-C, a copy source's SSE-C key) and
-/// storage classes other than STANDARD are `501 NotImplemented` (AWS would honor them; issue 12
-/// builds them); a storage class S3 does not have is `400 InvalidStorageClass`.
-pub(crate) fn refuse_unbuilt_write_options(headers: &http::HeaderMap) -> S3Result<()> {
-    let encryption = headers.keys().any(|name| {
-        let name = name.as_str();
-        name.starts_with("x-amz-server-side-encryption")
-            || name.starts_with("x-amz-copy-source-server-side-encryption-customer-")
-    });
-    if encryption {
-        return Err(s3_error!(
-            NotImplemented,
-            "A header you provided implies functionality that is not implemented: server-side encryption"
-        ));
-    }
-    match headers.get("x-amz-storage-class").map(|v| v.to_str().unwrap_or("")) {
-        None | Some("STANDARD") => Ok(()),
-        Some(class) if STORAGE_CLASSES.contains(&class) => Err(s3_error!(
-            NotImplemented,
-            "A header you provided implies functionality that is not implemented: storage class {class}"
-        )),
-        Some(_) => Err(s3_error!(InvalidStorageClass, "The storage class you specified is not valid")),
-    }
 }
 
 /// The URL of an object as CompleteMultipartUpload's Location gives it: on the host the request

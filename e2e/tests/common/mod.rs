@@ -27,6 +27,32 @@ impl TestServer {
 
     /// A server in `region` (clients still sign for us-east-1, as S3 accepts for bucket creation).
     pub async fn start_in(region: &str, users: Vec<cairn_server::User>, domain: Option<&str>) -> TestServer {
+        TestServer::start_configured(region, users, domain, true, Default::default()).await
+    }
+
+    /// A server that refuses SSE-C over plain HTTP, as AWS does (the others take it, for tests).
+    pub async fn start_refusing_insecure_sse_c() -> TestServer {
+        TestServer::start_configured("us-east-1", Vec::new(), None, false, Default::default()).await
+    }
+
+    /// A server whose buckets without an encryption configuration do not encrypt.
+    pub async fn start_unencrypted_by_default() -> TestServer {
+        let none = cairn_server::config::DefaultEncryption::None;
+        TestServer::start_configured("us-east-1", Vec::new(), None, true, none).await
+    }
+
+    /// The data directory the server keeps its store in.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.config.data_dir
+    }
+
+    async fn start_configured(
+        region: &str,
+        users: Vec<cairn_server::User>,
+        domain: Option<&str>,
+        allow_insecure_sse_c: bool,
+        default_encryption: cairn_server::config::DefaultEncryption,
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let config = Config {
             address: "127.0.0.1:0".parse().unwrap(),
@@ -37,6 +63,9 @@ impl TestServer {
             root: cairn_server::Credentials { access_key: ACCESS_KEY.into(), secret_key: SECRET_KEY.into() },
             users,
             public_access_block: Default::default(),
+            allow_insecure_sse_c,
+            compression_level: cairn_engine::COMPRESSION_LEVEL_DEFAULT,
+            default_encryption,
         };
         let handle = cairn_server::start(config.clone()).await.unwrap();
         let addr = handle.local_addr();

@@ -318,20 +318,66 @@ fn cases() -> Vec<Case> {
     cases.push(put("malformed Content-MD5", "digest", 400, "InvalidDigest").header("content-md5", "not base64"));
     cases.push(put("Content-MD5 of the wrong length", "digest", 400, "InvalidDigest").header("content-md5", "AAAA"));
     cases.push(put("empty Content-MD5", "digest", 400, "InvalidDigest").header("content-md5", ""));
-    // What Cairn does not build yet is refused, never stored without it.
-    cases.push(put("SSE-S3 asked for", "sse", 501, "NotImplemented").header("x-amz-server-side-encryption", "AES256"));
-    cases
-        .push(put("SSE-KMS asked for", "sse", 501, "NotImplemented").header("x-amz-server-side-encryption", "aws:kms"));
+    // Server-side encryption asked for wrongly: AWS's errors, nothing stored.
     cases.push(
-        put("SSE-C asked for", "sse", 501, "NotImplemented")
+        put("SSE method S3 does not have", "sse", 400, "InvalidArgument")
+            .header("x-amz-server-side-encryption", "AES128"),
+    );
+    cases.push(
+        put("KMS key id without aws:kms", "sse", 400, "InvalidArgument")
+            .header("x-amz-server-side-encryption-aws-kms-key-id", "alias/app"),
+    );
+    cases.push(
+        put("KMS key that does not exist", "sse", 400, "KMS.NotFoundException")
+            .header("x-amz-server-side-encryption", "aws:kms")
+            .header("x-amz-server-side-encryption-aws-kms-key-id", "alias/none"),
+    );
+    cases.push(
+        put("encryption context that is not base64 JSON", "sse", 400, "InvalidArgument")
+            .header("x-amz-server-side-encryption", "aws:kms")
+            .header("x-amz-server-side-encryption-context", "not json"),
+    );
+    cases.push(
+        put("bucket key flag that is not a bool", "sse", 400, "InvalidArgument")
+            .header("x-amz-server-side-encryption", "aws:kms")
+            .header("x-amz-server-side-encryption-bucket-key-enabled", "yes"),
+    );
+    cases.push(
+        put("SSE-C algorithm only", "sse", 400, "InvalidArgument")
             .header("x-amz-server-side-encryption-customer-algorithm", "AES256"),
+    );
+    cases.push(
+        put("SSE-C algorithm S3 does not have", "sse", 400, "InvalidEncryptionAlgorithmError")
+            .header("x-amz-server-side-encryption-customer-algorithm", "AES128")
+            .header("x-amz-server-side-encryption-customer-key", "AAAA")
+            .header("x-amz-server-side-encryption-customer-key-MD5", "AAAA"),
+    );
+    cases.push(
+        put("SSE-C key of the wrong length", "sse", 400, "InvalidArgument")
+            .header("x-amz-server-side-encryption-customer-algorithm", "AES256")
+            .header("x-amz-server-side-encryption-customer-key", "AAAA")
+            .header("x-amz-server-side-encryption-customer-key-MD5", "AAAA"),
+    );
+    cases.push(
+        put("SSE-C with SSE-S3", "sse", 400, "InvalidArgument")
+            .header("x-amz-server-side-encryption", "AES256")
+            .header("x-amz-server-side-encryption-customer-algorithm", "AES256")
+            .header("x-amz-server-side-encryption-customer-key", "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=")
+            .header("x-amz-server-side-encryption-customer-key-MD5", "8NB6psqPvuXCjIqE3J2m5Q=="),
     );
     cases.push(put("storage class GLACIER", "class", 501, "NotImplemented").header("x-amz-storage-class", "GLACIER"));
     cases.push(put("storage class BOGUS", "class", 400, "InvalidStorageClass").header("x-amz-storage-class", "BOGUS"));
     cases.push(
-        signed("CreateMultipartUpload with SSE", B, Method::POST, "sse", 501, "NotImplemented")
-            .query("uploads")
-            .header("x-amz-server-side-encryption", "AES256"),
+        signed(
+            "CreateMultipartUpload with an SSE method S3 does not have",
+            B,
+            Method::POST,
+            "sse",
+            400,
+            "InvalidArgument",
+        )
+        .query("uploads")
+        .header("x-amz-server-side-encryption", "AES128"),
     );
     // XML documents are held to the digests they claim too (nothing is deleted or tagged).
     let delete_exists = "<Delete><Object><Key>exists</Key></Object></Delete>";
@@ -590,7 +636,7 @@ fn cases() -> Vec<Case> {
     }
     // Operations Cairn does not implement yet, where AWS would succeed: 501 ...
     cases.push(signed("GetBucketAcl", B, Method::GET, "", 200, "").query("acl"));
-    cases.push(signed("GetBucketEncryption", B, Method::GET, "", 501, "NotImplemented").query("encryption"));
+    cases.push(signed("GetBucketEncryption", B, Method::GET, "", 200, "").query("encryption"));
     cases.push(signed("GetObjectAcl", B, Method::GET, "exists", 200, "").query("acl"));
     cases.push(signed("RestoreObject", B, Method::POST, "exists", 501, "NotImplemented").query("restore"));
     // ... and where AWS would not, AWS's error first.
@@ -692,7 +738,7 @@ async fn every_bad_request_gets_the_aws_error_and_changes_nothing() {
     let parts_body = format!("<CompleteMultipartUpload>{parts_body}</CompleteMultipartUpload>");
 
     let cases = cases();
-    assert!(cases.len() >= 158, "{} cases", cases.len());
+    assert!(cases.len() >= 164, "{} cases", cases.len());
     let mut wrong = Vec::new();
     for case in &cases {
         let (status, code) = send(server.addr, case, &upload, &parts_body).await;
@@ -741,6 +787,9 @@ async fn faulty_server() -> (cairn_server::ServerHandle, Arc<cairn_engine::io::f
         root: cairn_server::Credentials { access_key: ACCESS_KEY.into(), secret_key: SECRET_KEY.into() },
         users: Vec::new(),
         public_access_block: Default::default(),
+        allow_insecure_sse_c: false,
+        compression_level: cairn_engine::COMPRESSION_LEVEL_DEFAULT,
+        default_encryption: Default::default(),
     };
     let server = cairn_server::start_with_engine(server_config, engine).await.unwrap();
     (server, fault, dir)

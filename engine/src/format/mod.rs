@@ -24,12 +24,21 @@ pub const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"Crec");
 /// write condition at the end of `ObjectPut`; version 3 the bucket owner, the upload's checksum
 /// algorithm and the part and object checksums; version 4 the durable length stamp in the header's
 /// formerly reserved bytes; version 5 the configurations a bucket is created with, the
-/// account configuration kinds, each object's owner and access control list, and the `AclPut` kind. Older records are still read.
-pub const RECORD_VERSION: u8 = 5;
+/// account configuration kinds, each object's owner and access control list, and the `AclPut` kind;
+/// version 6 sealed chunks (the header's flags: compressed, encrypted), extents that hold both the
+/// body and the stored length, and each object's storage class and encryption. Older records are
+/// still read.
+pub const RECORD_VERSION: u8 = 6;
 /// The oldest record layout version this build reads.
 pub const RECORD_VERSION_MIN: u8 = 1;
 /// Size of a record header.
 pub const RECORD_HEADER_BYTES: usize = 24;
+/// Chunk flag (record version 6 and later): the payload is a zstd frame.
+pub const CHUNK_COMPRESSED: u16 = 1;
+/// Chunk flag (record version 6 and later): the payload is sealed with AES-256-GCM.
+pub const CHUNK_ENCRYPTED: u16 = 2;
+/// Every chunk flag this build knows; a record with another bit set is refused.
+pub const CHUNK_FLAGS_KNOWN: u16 = CHUNK_COMPRESSED | CHUNK_ENCRYPTED;
 
 const MAGIC_OFFSET: usize = 0;
 const KIND_OFFSET: usize = MAGIC_OFFSET + 4;
@@ -107,6 +116,9 @@ impl RecordKind {
 pub struct RecordHeader {
     pub kind: RecordKind,
     pub version: u8,
+    /// Chunks of record version 6 and later: `CHUNK_COMPRESSED`, `CHUNK_ENCRYPTED`. Zero
+    /// otherwise.
+    pub flags: u16,
     pub payload_len: u32,
     pub checksum: u64,
     /// Record version 4 and later: how much of the segment was durable (synced) when the log
@@ -124,17 +136,28 @@ pub fn record_checksum(header_prefix: &[u8; CHECKSUM_OFFSET], payload: &[u8]) ->
 
 /// Builds a record header for `payload` (no durable stamp: chunks, and metadata not yet placed).
 pub fn encode_record_header(kind: RecordKind, payload: &[u8]) -> [u8; RECORD_HEADER_BYTES] {
-    encode_record_header_durable(kind, payload, 0)
+    encode_header(kind, 0, payload, 0)
+}
+
+/// Builds a chunk record's header with its flags (`CHUNK_COMPRESSED`, `CHUNK_ENCRYPTED`).
+pub fn encode_chunk_header(flags: u16, payload: &[u8]) -> [u8; RECORD_HEADER_BYTES] {
+    debug_assert_eq!(flags & !CHUNK_FLAGS_KNOWN, 0);
+    encode_header(RecordKind::Chunk, flags, payload, 0)
 }
 
 /// Builds a record header for `payload` stamped with the segment's durable length when it is
 /// written (capped at `u32::MAX`).
 pub fn encode_record_header_durable(kind: RecordKind, payload: &[u8], durable: u64) -> [u8; RECORD_HEADER_BYTES] {
+    encode_header(kind, 0, payload, durable)
+}
+
+fn encode_header(kind: RecordKind, flags: u16, payload: &[u8], durable: u64) -> [u8; RECORD_HEADER_BYTES] {
     let payload_len = u32::try_from(payload.len()).expect("payloads are bounded by RECORD_PAYLOAD_BYTES_MAX");
     let mut header = [0u8; RECORD_HEADER_BYTES];
     header[MAGIC_OFFSET..KIND_OFFSET].copy_from_slice(&RECORD_MAGIC.to_le_bytes());
     header[KIND_OFFSET] = kind as u8;
     header[VERSION_OFFSET] = RECORD_VERSION;
+    header[FLAGS_OFFSET..PAYLOAD_LEN_OFFSET].copy_from_slice(&flags.to_le_bytes());
     header[PAYLOAD_LEN_OFFSET..RESERVED_OFFSET].copy_from_slice(&payload_len.to_le_bytes());
     let stamp = u32::try_from(durable).unwrap_or(u32::MAX);
     header[RESERVED_OFFSET..CHECKSUM_OFFSET].copy_from_slice(&stamp.to_le_bytes());
@@ -156,7 +179,9 @@ pub fn decode_record_header(bytes: &[u8; RECORD_HEADER_BYTES]) -> Result<RecordH
         return Err(DecodeError("unknown record version"));
     }
     let durable_before = u32::from_le_bytes(bytes[RESERVED_OFFSET..CHECKSUM_OFFSET].try_into().expect("4"));
-    if bytes[FLAGS_OFFSET..PAYLOAD_LEN_OFFSET] != [0, 0] || (version < 4 && durable_before != 0) {
+    let flags = u16::from_le_bytes(bytes[FLAGS_OFFSET..PAYLOAD_LEN_OFFSET].try_into().expect("2"));
+    let flags_allowed = if kind == RecordKind::Chunk && version >= 6 { CHUNK_FLAGS_KNOWN } else { 0 };
+    if flags & !flags_allowed != 0 || (version < 4 && durable_before != 0) {
         return Err(DecodeError("reserved header bytes are not zero"));
     }
     let payload_len = u32::from_le_bytes(bytes[PAYLOAD_LEN_OFFSET..RESERVED_OFFSET].try_into().expect("4"));
@@ -164,7 +189,7 @@ pub fn decode_record_header(bytes: &[u8; RECORD_HEADER_BYTES]) -> Result<RecordH
         return Err(DecodeError("payload length exceeds the limit"));
     }
     let checksum = u64::from_le_bytes(bytes[CHECKSUM_OFFSET..].try_into().expect("8"));
-    Ok(RecordHeader { kind, version, payload_len, checksum, durable_before })
+    Ok(RecordHeader { kind, version, flags, payload_len, checksum, durable_before })
 }
 
 /// Recomputes a record's checksum from its header bytes and payload.
@@ -229,6 +254,22 @@ mod tests {
             };
             assert!(caught, "flip of bit {bit} went unnoticed");
         }
+    }
+
+    #[test]
+    fn chunk_flags_are_read_and_unknown_ones_refused() {
+        let header = encode_chunk_header(CHUNK_COMPRESSED | CHUNK_ENCRYPTED, b"sealed");
+        assert_eq!(decode_record_header(&header).unwrap().flags, CHUNK_FLAGS_KNOWN);
+        let mut unknown = header;
+        unknown[FLAGS_OFFSET] |= 4;
+        assert!(decode_record_header(&unknown).is_err());
+        // Metadata records carry no flags, and neither did chunks before version 6.
+        let mut metadata = encode_record_header(RecordKind::BucketDelete, b"x");
+        metadata[FLAGS_OFFSET] = CHUNK_COMPRESSED as u8;
+        assert!(decode_record_header(&metadata).is_err());
+        let mut old = header;
+        old[VERSION_OFFSET] = 5;
+        assert!(decode_record_header(&old).is_err());
     }
 
     #[test]

@@ -4,12 +4,14 @@
 use super::codec::{Dec, DecodeError, DecodeResult, Enc};
 use super::{RECORD_HEADER_BYTES, RecordKind, encode_record_header_durable};
 use crate::types::{
-    Checksum, ChecksumAlgorithm, ChecksumKind, ChecksumSpec, Extent, Location, ObjectAttributes, SegmentId, Seq,
-    SystemMetadata, UploadId, VersionId, VersioningState,
+    Checksum, ChecksumAlgorithm, ChecksumKind, ChecksumSpec, Encryption, Extent, Location, ObjectAttributes, SegmentId,
+    Seq, SseMode, StorageClass, SystemMetadata, UploadId, VersionId, VersioningState,
 };
 
-/// Encoded size of an extent.
-const EXTENT_BYTES: usize = 8 + 8 + 4;
+/// Encoded size of an extent: segment, offset, body length, and (record version 6 and later)
+/// stored length.
+const EXTENT_BYTES: usize = 8 + 8 + 4 + 4;
+const EXTENT_BYTES_V5: usize = 8 + 8 + 4;
 
 /// How a committed object's body is laid out, as recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,7 +99,7 @@ pub(crate) enum Mutation {
         bucket: String,
         key: String,
         initiated_ms: u64,
-        attributes: ObjectAttributes,
+        attributes: Box<ObjectAttributes>,
         /// Record version 3 and later.
         checksum: Option<ChecksumSpec>,
     },
@@ -329,7 +331,7 @@ impl Mutation {
                 bucket: dec.str()?,
                 key: dec.str()?,
                 initiated_ms: dec.u64()?,
-                attributes: decode_attributes(&mut dec, version)?,
+                attributes: Box::new(decode_attributes(&mut dec, version)?),
                 checksum: if version >= 3 { decode_checksum_spec(&mut dec)? } else { None },
             },
             RecordKind::PartPut => Mutation::PartPut {
@@ -339,7 +341,7 @@ impl Mutation {
                 size: dec.u64()?,
                 md5: dec.array()?,
                 last_modified_ms: dec.u64()?,
-                extents: decode_extents(&mut dec)?,
+                extents: decode_extents(&mut dec, version)?,
                 checksum: if version >= 3 { decode_checksum(&mut dec)? } else { None },
             },
             RecordKind::UploadAbort => Mutation::UploadAbort { bucket: dec.str()?, upload: UploadId(dec.u64()?) },
@@ -462,7 +464,7 @@ fn decode_object_put(dec: &mut Dec<'_>, version: u8) -> DecodeResult<ObjectPut> 
     let last_modified_ms = dec.u64()?;
     let attributes = decode_attributes(dec, version)?;
     let layout = match dec.u8()? {
-        1 => RecordLayout::Extents(decode_extents(dec)?),
+        1 => RecordLayout::Extents(decode_extents(dec, version)?),
         2 => {
             let count = dec.count(12)?;
             let parts = (0..count).map(|_| Ok((dec.u32()?, dec.u64()?))).collect::<DecodeResult<_>>()?;
@@ -496,6 +498,18 @@ fn encode_attributes(enc: &mut Enc, attributes: &ObjectAttributes) {
     enc.pairs(&attributes.tags);
     enc.str(&attributes.owner);
     enc.bytes(&attributes.acl);
+    enc.u8(attributes.storage_class.to_byte());
+    match &attributes.encryption {
+        None => enc.u8(0),
+        Some(encryption) => {
+            enc.u8(encryption.mode.to_byte());
+            enc.str(&encryption.key_id);
+            enc.str(&encryption.context);
+            enc.u8(u8::from(encryption.bucket_key));
+            enc.bytes(&encryption.wrapped);
+            enc.bytes(&encryption.key_check);
+        }
+    }
 }
 
 fn decode_attributes(dec: &mut Dec<'_>, version: u8) -> DecodeResult<ObjectAttributes> {
@@ -509,7 +523,26 @@ fn decode_attributes(dec: &mut Dec<'_>, version: u8) -> DecodeResult<ObjectAttri
     };
     let (user, tags) = (dec.pairs()?, dec.pairs()?);
     let (owner, acl) = if version >= 5 { (dec.str()?, dec.bytes()?.to_vec()) } else { Default::default() };
-    Ok(ObjectAttributes { system, user, tags, owner, acl })
+    let (mut storage_class, mut encryption) = (StorageClass::Standard, None);
+    if version >= 6 {
+        storage_class = StorageClass::from_byte(dec.u8()?).ok_or(DecodeError("unknown storage class"))?;
+        encryption = match dec.u8()? {
+            0 => None,
+            mode => Some(Encryption {
+                mode: SseMode::from_byte(mode).ok_or(DecodeError("unknown encryption mode"))?,
+                key_id: dec.str()?,
+                context: dec.str()?,
+                bucket_key: match dec.u8()? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(DecodeError("bucket key flag is not a bool")),
+                },
+                wrapped: dec.bytes()?.to_vec(),
+                key_check: dec.bytes()?.to_vec(),
+            }),
+        };
+    }
+    Ok(ObjectAttributes { system, user, tags, owner, acl, storage_class, encryption })
 }
 
 fn encode_extents(enc: &mut Enc, extents: &[Extent]) {
@@ -518,17 +551,20 @@ fn encode_extents(enc: &mut Enc, extents: &[Extent]) {
         enc.u64(extent.location.segment.0);
         enc.u64(extent.location.offset);
         enc.u32(extent.len);
+        enc.u32(extent.stored);
     }
 }
 
-fn decode_extents(dec: &mut Dec<'_>) -> DecodeResult<Vec<Extent>> {
-    let count = dec.count(EXTENT_BYTES)?;
+fn decode_extents(dec: &mut Dec<'_>, version: u8) -> DecodeResult<Vec<Extent>> {
+    let count = dec.count(if version >= 6 { EXTENT_BYTES } else { EXTENT_BYTES_V5 })?;
     (0..count)
         .map(|_| {
             let segment = SegmentId(dec.u64()?);
             let offset = dec.u64()?;
             let len = dec.u32()?;
-            Ok(Extent { location: Location { segment, offset }, len })
+            // Before version 6 a chunk's payload was its body bytes.
+            let stored = if version >= 6 { dec.u32()? } else { len };
+            Ok(Extent { location: Location { segment, offset }, len, stored })
         })
         .collect()
 }
@@ -550,21 +586,34 @@ pub(crate) mod tests {
             proptest::collection::vec((text(), text()), 0..3),
             text(),
             proptest::collection::vec(any::<u8>(), 0..16),
+            (0..StorageClass::ALL.len(), proptest::option::of((1u8..=4, text(), any::<bool>(), any::<[u8; 8]>()))),
         )
-            .prop_map(|(content_type, cache_control, user, tags, owner, acl)| ObjectAttributes {
-                system: SystemMetadata { content_type, cache_control, ..Default::default() },
-                user,
-                tags,
-                owner,
-                acl,
+            .prop_map(|(content_type, cache_control, user, tags, owner, acl, (class, encryption))| {
+                ObjectAttributes {
+                    system: SystemMetadata { content_type, cache_control, ..Default::default() },
+                    user,
+                    tags,
+                    owner,
+                    acl,
+                    storage_class: StorageClass::ALL[class],
+                    encryption: encryption.map(|(mode, key_id, bucket_key, bytes)| Encryption {
+                        mode: SseMode::from_byte(mode).unwrap(),
+                        context: key_id.clone(),
+                        key_id,
+                        bucket_key,
+                        wrapped: bytes.to_vec(),
+                        key_check: bytes[..mode as usize].to_vec(),
+                    }),
+                }
             })
     }
 
     fn extents() -> impl Strategy<Value = Vec<Extent>> {
         proptest::collection::vec(
-            (1u64.., any::<u64>(), any::<u32>()).prop_map(|(segment, offset, len)| Extent {
+            (1u64.., any::<u64>(), any::<u32>(), any::<u32>()).prop_map(|(segment, offset, len, stored)| Extent {
                 location: Location { segment: SegmentId(segment), offset },
                 len,
+                stored,
             }),
             0..4,
         )
@@ -633,7 +682,7 @@ pub(crate) mod tests {
             }),
             (text(), text(), any::<u64>(), attributes()).prop_map(|(bucket, key, initiated_ms, attributes)| {
                 let checksum = checksum_of(initiated_ms).map(|c| ChecksumSpec { algorithm: c.algorithm, kind: c.kind });
-                Mutation::UploadCreate { bucket, key, initiated_ms, attributes, checksum }
+                Mutation::UploadCreate { bucket, key, initiated_ms, attributes: Box::new(attributes), checksum }
             }),
             (text(), 1u64.., 1u32..=10_000, any::<u64>(), any::<[u8; 16]>(), extents()).prop_map(
                 |(bucket, upload, number, size, md5, extents)| Mutation::PartPut {
@@ -672,7 +721,7 @@ pub(crate) mod tests {
         }
 
         #[test]
-        fn arbitrary_payloads_never_panic(kind in 2u8..=16, version in 1u8..=5, payload in proptest::collection::vec(any::<u8>(), 0..256)) {
+        fn arbitrary_payloads_never_panic(kind in 2u8..=16, version in 1u8..=6, payload in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = Mutation::decode(RecordKind::from_byte(kind).unwrap(), version, &payload);
         }
     }

@@ -1,7 +1,7 @@
 //! The fuzz targets' seed corpus and every crash they found, replayed through the same bodies
 //! (`cairn_engine::fuzzing`) in each test run.
 
-use cairn_engine::fuzzing::{model, names, record, recovery, replay};
+use cairn_engine::fuzzing::{keyring, model, names, record, recovery, replay, sealed_chunk};
 
 #[test]
 fn every_corpus_input_passes() {
@@ -9,4 +9,6 @@ fn every_corpus_input_passes() {
     replay("recovery", recovery);
     replay("names", names);
     replay("model", model);
+    replay("sealed_chunk", sealed_chunk);
+    replay("keyring", keyring);
 }

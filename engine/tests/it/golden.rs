@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use cairn_engine::{
-    Checksum, ChecksumAlgorithm, ChecksumKind, ChecksumSpec, CompletedPart, Engine, IoMode, ObjectAttributes,
-    SystemMetadata, VersionId, VersioningState,
+    Checksum, ChecksumAlgorithm, ChecksumKind, ChecksumSpec, CompletedPart, Engine, IoMode, ObjectAttributes, Sse,
+    StorageClass, SystemMetadata, VersionId, VersioningState,
 };
 
 use crate::{body, config};
@@ -83,6 +83,76 @@ fn write_fixture(dir: &Path) {
     engine.set_object_acl("configured", "acl", None, b"second".to_vec()).unwrap();
     let owned = ObjectAttributes { owner: WRITER.into(), acl: b"upload".to_vec(), ..ObjectAttributes::default() };
     engine.create_upload("configured", "pending", owned).unwrap();
+    // Version 6: sealed chunks (compressed, encrypted under each SSE mode), storage classes.
+    engine.create_bucket("sealed", "eu-west-1").unwrap();
+    engine.put_object_bytes("sealed", "compressed", ObjectAttributes::default(), &text(300_000)).unwrap();
+    let cold = ObjectAttributes { storage_class: StorageClass::StandardIa, ..ObjectAttributes::default() };
+    engine.put_object_bytes("sealed", "cold", cold, &text(5000)).unwrap();
+    engine.keyring().create_kms_key(Some("golden")).unwrap();
+    for (name, sse) in sse_modes() {
+        let mut writer = engine.put_object("sealed", name, ObjectAttributes::default()).unwrap();
+        writer.set_encryption(&sse).unwrap();
+        writer.write(&text(1_500_000)).unwrap();
+        writer.finish().unwrap();
+        if name == "sse-s3" {
+            engine.keyring().rotate().unwrap();
+        }
+    }
+    let upload =
+        engine.create_upload_with("sealed", "multi", ObjectAttributes::default(), None, Some(&Sse::S3)).unwrap();
+    let parts: Vec<CompletedPart> = (1..=2)
+        .map(|number| {
+            let mut writer = engine.upload_part("sealed", "multi", upload, number).unwrap();
+            writer.write(&text(1_100_000 + usize::from(number as u8))).unwrap();
+            CompletedPart { number, etag_md5: writer.finish().unwrap() }
+        })
+        .collect();
+    engine.complete_upload("sealed", "multi", upload, &parts).unwrap();
+}
+
+/// Compressible bytes.
+fn text(len: usize) -> Vec<u8> {
+    b"golden text, compressed. ".iter().copied().cycle().take(len).collect()
+}
+
+const CUSTOMER_KEY: [u8; 32] = [0x5c; 32];
+
+fn sse_modes() -> [(&'static str, Sse); 5] {
+    let kms = |key: Option<&str>, bucket_key, dsse| Sse::Kms {
+        key: key.map(str::to_owned),
+        context: r#"{"purpose":"golden"}"#.into(),
+        bucket_key,
+        dsse,
+    };
+    [
+        ("sse-s3", Sse::S3),
+        ("sse-kms", kms(Some("alias/golden"), false, false)),
+        ("sse-kms-bucket-key", kms(None, true, false)),
+        ("dsse-kms", kms(Some("alias/golden"), false, true)),
+        ("sse-c", Sse::Customer(CUSTOMER_KEY.into())),
+    ]
+}
+
+fn check_version_6_contents(engine: &Engine) {
+    check_version_5_contents(engine);
+    assert_eq!(engine.get_object_bytes("sealed", "compressed", None).unwrap(), text(300_000));
+    let (_, cold) = engine.head_object("sealed", "cold", None).unwrap();
+    assert_eq!(cold.attributes.storage_class, StorageClass::StandardIa);
+    assert_eq!(engine.get_object_bytes("sealed", "cold", None).unwrap(), text(5000));
+    for (name, sse) in sse_modes() {
+        let (version, info) = engine.head_object("sealed", name, None).unwrap();
+        let customer = matches!(sse, Sse::Customer(_)).then_some(&CUSTOMER_KEY);
+        let reader = engine.read_version("sealed", name, version, info.clone(), None, customer).unwrap();
+        let read: Vec<u8> = reader.flat_map(|chunk| chunk.unwrap().to_vec()).collect();
+        assert_eq!(read, text(1_500_000), "{name}");
+        assert!(info.attributes.encryption.is_some());
+    }
+    let (_, s3) = engine.head_object("sealed", "sse-s3", None).unwrap();
+    assert_eq!(s3.attributes.encryption.as_ref().unwrap().key_id, "1");
+    assert_eq!(engine.keyring().master_key_ids(), [1, 2]);
+    let mut multi = text(1_100_001);
+    multi.extend(text(1_100_002));
+    assert_eq!(engine.get_object_bytes("sealed", "multi", None).unwrap(), multi);
 }
 
 fn check_version_5_contents(engine: &Engine) {
@@ -137,20 +207,29 @@ fn the_current_version_store_reads_back() {
         std::fs::remove_file(fixture_dir(current).join("LOCK")).unwrap();
     }
     let (dir, engine) = open_copy(current);
-    check_version_5_contents(&engine);
+    check_version_6_contents(&engine);
     // Version 4: commit records carry the segment's durable length when they were written.
     drop(engine);
-    let segment = std::fs::read_dir(dir.path())
+    let stamped = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "cairn"))
-        .unwrap();
-    let bytes = std::fs::read(segment).unwrap();
-    let stamped = (0..bytes.len() - 24).filter(|&i| &bytes[i..i + 4] == b"Crec" && bytes[i + 4] != 1).any(|i| {
-        let header: &[u8; 24] = bytes[i..i + 24].try_into().unwrap();
-        cairn_engine::format::decode_record_header(header).is_ok_and(|h| h.version >= 4 && h.durable_before > 64)
-    });
+        .filter(|p| p.extension().is_some_and(|e| e == "cairn"))
+        .any(|segment| {
+            let bytes = std::fs::read(segment).unwrap();
+            (0..bytes.len() - 24).filter(|&i| &bytes[i..i + 4] == b"Crec" && bytes[i + 4] != 1).any(|i| {
+                let header: &[u8; 24] = bytes[i..i + 24].try_into().unwrap();
+                cairn_engine::format::decode_record_header(header)
+                    .is_ok_and(|h| h.version >= 4 && h.durable_before > 64)
+            })
+        });
     assert!(stamped, "commit records are stamped with the durable length");
+}
+
+#[test]
+fn a_version_5_store_still_opens_and_reads_the_same() {
+    let (_dir, engine) = open_copy(5);
+    check_version_5_contents(&engine);
+    assert!(engine.head_bucket("sealed").is_err());
 }
 
 #[test]

@@ -164,7 +164,8 @@ fn unsynced_bytes_stay_within_the_torn_write_window() {
     engine.create_bucket("bkt", "us-east-1").unwrap();
     let syncs_before = engine.log_stats().syncs;
     let mut writer = engine.put_object("bkt", "big", ObjectAttributes::default()).unwrap();
-    let chunk = vec![7u8; 1024 * 1024];
+    // Bytes that do not compress, so what is unsynced is what was written.
+    let chunk = crate::body(7, 1024 * 1024);
     let total = UNSYNCED_BYTES_MAX as usize * 2;
     for _ in 0..total / chunk.len() {
         writer.write(&chunk).unwrap();

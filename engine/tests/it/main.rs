@@ -10,6 +10,7 @@ mod listing;
 mod model;
 mod multipart;
 mod recovery;
+mod sealed;
 mod versioning;
 
 use cairn_engine::{Engine, EngineConfig, IoMode, ObjectAttributes};

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use cairn_engine::{
-    CompletedPart, Engine, Error, ListQuery, ObjectAttributes, UploadId, UploadQuery, VersionId, VersionQuery,
+    CompletedPart, Engine, Error, ListQuery, ObjectAttributes, Sse, UploadId, UploadQuery, VersionId, VersionQuery,
     VersioningState,
 };
 use proptest::prelude::*;
@@ -32,6 +32,12 @@ pub enum Op {
     Complete { bucket: usize, pick: usize },
     Abort { bucket: usize, pick: usize },
     Reopen,
+}
+
+/// A body for `seed`: pseudo-random bytes, or (one seed in two) bytes that compress.
+pub fn model_body(seed: u64, len: usize) -> Vec<u8> {
+    let data = body(seed, len);
+    if seed.is_multiple_of(2) { data.iter().map(|b| b'a' + b % 4).collect() } else { data }
 }
 
 fn length() -> impl Strategy<Value = usize> {
@@ -139,7 +145,7 @@ impl Model {
             Op::Put { bucket, key, len, seed } => {
                 if let Some(bk) = self.bucket(BUCKETS[*bucket]) {
                     let id = Model::new_id(bk, unknown);
-                    Model::push(bk, KEYS[*key], MVersion { id, body: Some(Arc::new(body(*seed, *len))) });
+                    Model::push(bk, KEYS[*key], MVersion { id, body: Some(Arc::new(model_body(*seed, *len))) });
                 }
             }
             Op::Delete { bucket, key } => {
@@ -173,7 +179,7 @@ impl Model {
             Op::UploadPart { bucket, pick, number, len, seed } => {
                 if let Some(upload) = self.pick_upload(BUCKETS[*bucket], *pick) {
                     let bk = self.bucket(BUCKETS[*bucket]).unwrap();
-                    bk.uploads.get_mut(&upload).unwrap().parts.insert(*number, Arc::new(body(*seed, *len)));
+                    bk.uploads.get_mut(&upload).unwrap().parts.insert(*number, Arc::new(model_body(*seed, *len)));
                 }
             }
             Op::Complete { bucket, pick } => {
@@ -237,8 +243,18 @@ pub fn run_op(engine: &Engine, model: &mut Model, op: &Op) -> Result<(), Error> 
             Err(e) => return io(e),
         },
         Op::Put { bucket, key, len, seed } => {
-            let data = body(*seed, *len);
-            match engine.put_object_bytes(BUCKETS[*bucket], KEYS[*key], ObjectAttributes::default(), &data) {
+            let data = model_body(*seed, *len);
+            // A quarter of the puts are encrypted (SSE-S3), so crashes and reopens meet sealed
+            // chunks as well as plain and compressed ones.
+            let sealed = (*seed >> 2).is_multiple_of(4);
+            let put = engine.put_object(BUCKETS[*bucket], KEYS[*key], ObjectAttributes::default()).and_then(|mut w| {
+                if sealed {
+                    w.set_encryption(&Sse::S3)?;
+                }
+                w.write(&data)?;
+                w.finish()
+            });
+            match put {
                 Ok(outcome) => {
                     assert_eq!(outcome.etag, format!("\"{}\"", md5_hex(&data)));
                     let bk = model.bucket(BUCKETS[*bucket]).expect("put succeeded, so the bucket exists");
@@ -295,7 +311,8 @@ pub fn run_op(engine: &Engine, model: &mut Model, op: &Op) -> Result<(), Error> 
             }
         }
         Op::CreateUpload { bucket, key } => {
-            match engine.create_upload(BUCKETS[*bucket], KEYS[*key], ObjectAttributes::default()) {
+            let sse = key.is_multiple_of(2).then_some(&Sse::S3);
+            match engine.create_upload_with(BUCKETS[*bucket], KEYS[*key], ObjectAttributes::default(), None, sse) {
                 Ok(id) => {
                     let bk = model.bucket(BUCKETS[*bucket]).expect("bucket");
                     bk.uploads.insert(id, MUpload { key: KEYS[*key].into(), parts: BTreeMap::new() });
@@ -307,7 +324,7 @@ pub fn run_op(engine: &Engine, model: &mut Model, op: &Op) -> Result<(), Error> 
         Op::UploadPart { bucket, pick, number, len, seed } => {
             let Some(upload) = model.pick_upload(BUCKETS[*bucket], *pick) else { return Ok(()) };
             let key = model.buckets[BUCKETS[*bucket]].uploads[&upload].key.clone();
-            let data = body(*seed, *len);
+            let data = model_body(*seed, *len);
             let result = engine.upload_part(BUCKETS[*bucket], &key, upload, *number).and_then(|mut writer| {
                 writer.write(&data)?;
                 writer.finish()

@@ -130,8 +130,8 @@ impl Cairn {
                             e_tag: Some(etag(info)),
                             size: Some(info.size as i64),
                             last_modified: Some(timestamp(info.last_modified_ms)),
-                            storage_class: Some(ObjectVersionStorageClass::from_static(
-                                ObjectVersionStorageClass::STANDARD,
+                            storage_class: Some(ObjectVersionStorageClass::from(
+                                info.attributes.storage_class.as_str().to_owned(),
                             )),
                             owner: Some(owner.clone()),
                             checksum_algorithm: info.checksum.as_ref().map(|c| vec![checksum::to_dto(c.algorithm)]),
@@ -194,7 +194,9 @@ impl Cairn {
                         size: Some(entry.info.size as i64),
                         e_tag: Some(etag(&entry.info)),
                         last_modified: Some(timestamp(entry.info.last_modified_ms)),
-                        storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+                        storage_class: Some(ObjectStorageClass::from(
+                            entry.info.attributes.storage_class.as_str().to_owned(),
+                        )),
                         owner: owner.cloned(),
                         checksum_algorithm: entry.info.checksum.as_ref().map(|c| vec![checksum::to_dto(c.algorithm)]),
                         checksum_type: entry.info.checksum.as_ref().map(|c| checksum::kind_to_dto(c.kind)),

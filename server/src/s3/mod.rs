@@ -75,6 +75,7 @@ mod acl;
 mod bucket;
 mod configuration;
 pub(crate) mod control;
+mod encryption;
 mod listing;
 mod multipart;
 mod object;
@@ -103,6 +104,10 @@ pub struct Cairn {
     region: String,
     accounts: Arc<Accounts>,
     authorizer: Arc<Authorizer>,
+    /// SSE-C is taken over plain HTTP (`--allow-insecure-sse-c`).
+    insecure_sse_c: bool,
+    /// Buckets without an encryption configuration do not encrypt (`--default-encryption none`).
+    unencrypted_default: bool,
 }
 
 /// The parts of a request a second authorization decision reads (a copy's source, a body's tags).
@@ -123,7 +128,20 @@ use origin;
 
 impl Cairn {
     pub fn new(engine: Engine, region: String, accounts: Arc<Accounts>, authorizer: Arc<Authorizer>) -> Cairn {
-        Cairn { engine, region, accounts, authorizer }
+        Cairn { engine, region, accounts, authorizer, insecure_sse_c: false, unencrypted_default: false }
+    }
+
+    /// Leaves objects of buckets without an encryption configuration unencrypted, as AWS did
+    /// before 2023 (`--default-encryption none`).
+    pub fn with_unencrypted_default(mut self, unencrypted: bool) -> Cairn {
+        self.unencrypted_default = unencrypted;
+        self
+    }
+
+    /// Takes SSE-C over plain HTTP, which AWS refuses (local testing).
+    pub fn with_insecure_sse_c(mut self, allow: bool) -> Cairn {
+        self.insecure_sse_c = allow;
+        self
     }
 
     /// A second decision on one request (see `authorization.rs`): `action` on `resource`, with
@@ -322,6 +340,9 @@ operations! {
     PutPublicAccessBlock => put_public_access_block(PutPublicAccessBlockInput) -> PutPublicAccessBlockOutput,
     GetPublicAccessBlock => get_public_access_block(GetPublicAccessBlockInput) -> GetPublicAccessBlockOutput,
     DeletePublicAccessBlock => delete_public_access_block(DeletePublicAccessBlockInput) -> DeletePublicAccessBlockOutput,
+    PutBucketEncryption => put_bucket_encryption(PutBucketEncryptionInput) -> PutBucketEncryptionOutput,
+    GetBucketEncryption => get_bucket_encryption(GetBucketEncryptionInput) -> GetBucketEncryptionOutput,
+    DeleteBucketEncryption => delete_bucket_encryption(DeleteBucketEncryptionInput) -> DeleteBucketEncryptionOutput,
 }
 
 /// S3's conditional GET and HEAD: If-Match and If-Unmodified-Since fail with 412, If-None-Match

@@ -7,7 +7,8 @@ impl Cairn {
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
-        writes::refuse_unbuilt_write_options(&req.headers)?;
+        let source_key_given = self.copy_source_key(&req.headers)?;
+        let customer = self.customer_key(&req.headers)?;
         let input = req.input;
         let upload = upload_param(&input.upload_id)?;
         let number = u32::try_from(input.part_number)
@@ -28,72 +29,98 @@ impl Cairn {
             None => None,
             Some(text) => Some(copy_source_range(text, info.size)?),
         };
+        encryption::check_key(info.attributes.encryption.as_ref(), source_key_given.as_ref())?;
         let copied = range.map_or(info.size, |(first, last)| last - first + 1);
         if copied > cairn_engine::limits::PART_BYTES_MAX {
             return Err(s3_error!(EntityTooLarge, "a part is at most {} bytes", cairn_engine::limits::PART_BYTES_MAX));
         }
         let source_versioned = self.versioned(&source_bucket)?;
         let (bucket, key, source_id) = (input.bucket, input.key, found.id);
-        let (md5, stored) = self
-            .blocking(move |engine| {
+        let customer_bytes = customer.as_ref().map(|c| c.key.clone());
+        let (md5, stored, sealed) = self
+            .blocking_s3(move |engine| {
                 let range = range.map(|(first, last)| ByteRange::From { first, last: Some(last) });
-                let reader = engine.get_object(&source_bucket, &source_key, Some(source_id), range)?;
-                let mut writer = engine.upload_part(&bucket, &key, upload, number)?;
+                // The source opened with its keys; the part sealed with the upload's.
+                let (version, source) =
+                    engine.head_object(&source_bucket, &source_key, Some(source_id)).map_err(to_s3)?;
+                let source_customer = source_key_given.as_ref().map(|c| &*c.key);
+                let reader = engine
+                    .read_version(&source_bucket, &source_key, version, source, range, source_customer)
+                    .map_err(to_s3)?;
+                let mut writer = engine
+                    .upload_part_with_key(&bucket, &key, upload, number, customer_bytes.as_deref())
+                    .map_err(to_s3)?;
+                let sealed = writer.encryption().cloned();
+                encryption::check_key(sealed.as_ref(), customer.as_ref())?;
                 let spec = writer.checksum_spec();
                 let algorithm = spec.map_or(checksum::DEFAULT_ALGORITHM, |s| s.algorithm);
                 let mut hasher = checksum::Hasher::new(algorithm);
                 for chunk in reader {
-                    let chunk = chunk?;
+                    let chunk = chunk.map_err(to_s3)?;
                     hasher.update(&chunk);
-                    writer.write(&chunk)?;
+                    writer.write(&chunk).map_err(to_s3)?;
                 }
                 let stored = checksum::full_object(algorithm, hasher);
                 writer.set_checksum(stored.clone());
-                Ok((writer.finish()?, spec.map(|_| stored)))
+                Ok((writer.finish().map_err(to_s3)?, spec.map(|_| stored), (sealed, customer)))
             })
             .await?;
         let sums = Fields::of(stored.as_ref(), None);
-        Ok(S3Response::new(UploadPartCopyOutput {
+        let mut response = S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some(with_checksums!(sums => CopyPartResult {
                 e_tag: Some(ETag::Strong(cairn_engine::hex(&md5))),
                 last_modified: Some(Timestamp::from(std::time::SystemTime::now())),
             })),
             copy_source_version_id: source_versioned.then(|| found.id.to_string()),
             ..Default::default()
-        }))
+        });
+        self.encryption_headers(&mut response.headers, sealed.0.as_ref(), sealed.1.as_ref(), false);
+        Ok(response)
     }
 
     pub(super) async fn create_multipart_upload(
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        writes::refuse_unbuilt_write_options(&req.headers)?;
         let written = self.written_acl(&req.headers, req.credentials.as_ref(), &req.input.bucket)?;
+        let storage_class = encryption::storage_class(&req.headers)?;
+        let (sse, customer) = self.write_encryption(&req.headers, &req.input.bucket, &req.input.key)?;
         let input = req.input;
         let mut attributes = request_attributes!(input, input.tagging).into_engine()?;
         (attributes.owner, attributes.acl) = (written.owner, written.acl);
+        attributes.storage_class = storage_class;
         let spec = checksum::upload_spec(input.checksum_algorithm.as_ref(), input.checksum_type.as_ref())?;
         let (bucket, key) = (input.bucket.clone(), input.key.clone());
-        let upload =
-            self.blocking(move |engine| engine.create_upload_with_checksum(&bucket, &key, attributes, spec)).await?;
-        Ok(S3Response::new(CreateMultipartUploadOutput {
+        let (upload, sealed) = self
+            .blocking(move |engine| {
+                let upload = engine.create_upload_with(&bucket, &key, attributes, spec, sse.as_ref())?;
+                Ok((upload, engine.upload_encryption(&bucket, &key, upload)?))
+            })
+            .await?;
+        let mut response = S3Response::new(CreateMultipartUploadOutput {
             bucket: Some(input.bucket),
             key: Some(input.key),
             upload_id: Some(upload.to_string()),
             checksum_algorithm: spec.map(|s| checksum::to_dto(s.algorithm)),
             checksum_type: spec.map(|s| checksum::kind_to_dto(s.kind)),
             ..Default::default()
-        }))
+        });
+        self.encryption_headers(&mut response.headers, sealed.as_ref(), customer.as_ref(), true);
+        Ok(response)
     }
 
     pub(super) async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
         let S3Request { input, headers, trailing_headers, extensions, .. } = req;
-        writes::refuse_unbuilt_write_options(&headers)?;
+        let customer = self.customer_key(&headers)?;
         let upload = upload_param(&input.upload_id)?;
         let number = u32::try_from(input.part_number)
             .map_err(|_| s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))?;
         let claim = checksum::claim(&headers)?;
-        let mut writer = self.engine.upload_part(&input.bucket, &input.key, upload, number).map_err(to_s3)?;
+        let key = customer.as_ref().map(|c| &*c.key);
+        let mut writer =
+            self.engine.upload_part_with_key(&input.bucket, &input.key, upload, number, key).map_err(to_s3)?;
+        encryption::check_key(writer.encryption(), customer.as_ref())?;
+        let sealed = writer.encryption().cloned();
         let algorithm = checksum::part_algorithm(writer.checksum_spec(), claim.as_ref())?;
         let mut sums = BodyChecksums::new(claim, algorithm);
         let content_length = input.content_length.filter(|_| extensions.get::<LengthUnknown>().is_none());
@@ -108,10 +135,12 @@ impl Cairn {
         let fields = Fields::of(shown.as_ref(), None);
         writer.set_checksum(stored);
         let md5 = writer.finish_async().await.map_err(to_s3)?;
-        Ok(S3Response::new(with_checksums!(fields => UploadPartOutput {
+        let mut response = S3Response::new(with_checksums!(fields => UploadPartOutput {
             e_tag: Some(ETag::Strong(cairn_engine::hex(&md5))),
             ..Default::default()
-        })))
+        }));
+        self.encryption_headers(&mut response.headers, sealed.as_ref(), customer.as_ref(), false);
+        Ok(response)
     }
 
     pub(super) async fn complete_multipart_upload(
@@ -164,7 +193,12 @@ impl Cairn {
             .await?;
         let fields = Fields::of(outcome.checksum.as_ref(), outcome.parts);
         let versioned = self.versioned(&input.bucket)?;
-        Ok(S3Response::new(with_checksums!(fields => CompleteMultipartUploadOutput {
+        let sealed = match self.engine.head_object(&input.bucket, &input.key, Some(outcome.version)) {
+            Ok((_, info)) => info.attributes.encryption.clone(),
+            // Overwritten or deleted since: nothing to report of it.
+            Err(_) => None,
+        };
+        let mut response = S3Response::new(with_checksums!(fields => CompleteMultipartUploadOutput {
             location: Some(location),
             bucket: Some(input.bucket),
             key: Some(input.key),
@@ -172,7 +206,9 @@ impl Cairn {
             version_id: version_header(outcome.version, versioned),
             checksum_type: fields.kind,
             ..Default::default()
-        })))
+        }));
+        self.encryption_headers(&mut response.headers, sealed.as_ref(), None, false);
+        Ok(response)
     }
 
     pub(super) async fn abort_multipart_upload(
@@ -222,7 +258,7 @@ impl Cairn {
             parts: Some(parts),
             owner: Some(owner.clone()),
             initiator: Some(Initiator { display_name: owner.display_name.clone(), id: owner.id.clone() }),
-            storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+            storage_class: Some(encryption::listed_storage_class(page.storage_class)),
             checksum_algorithm: spec.map(|s| checksum::to_dto(s.algorithm)),
             checksum_type: spec.map(|s| checksum::kind_to_dto(s.kind)),
             ..Default::default()
@@ -261,7 +297,7 @@ impl Cairn {
                         initiated: Some(timestamp(upload.initiated_ms)),
                         owner: Some(owner.clone()),
                         initiator: Some(Initiator { display_name: owner.display_name.clone(), id: owner.id.clone() }),
-                        storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+                        storage_class: Some(encryption::listed_storage_class(upload.attributes.storage_class)),
                         checksum_algorithm: upload.checksum.map(|s| checksum::to_dto(s.algorithm)),
                         checksum_type: upload.checksum.map(|s| checksum::kind_to_dto(s.kind)),
                     });

@@ -6,10 +6,11 @@ impl Cairn {
     pub(super) async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let written = self.written_acl(&req.headers, req.credentials.as_ref(), &req.input.bucket)?;
         let S3Request { mut input, headers, trailing_headers, extensions, .. } = req;
-        writes::refuse_unbuilt_write_options(&headers)?;
         input.content_encoding = writes::stored_content_encoding(input.content_encoding);
         let mut attributes = request_attributes!(input, input.tagging).into_engine()?;
         (attributes.owner, attributes.acl) = (written.owner, written.acl);
+        attributes.storage_class = encryption::storage_class(&headers)?;
+        let (sse, customer) = self.write_encryption(&headers, &input.bucket, &input.key)?;
         let condition = writes::write_condition(
             &self.engine,
             &input.bucket,
@@ -22,6 +23,10 @@ impl Cairn {
         let mut sums = BodyChecksums::new(claim, store);
         let mut writer = self.engine.put_object(&input.bucket, &input.key, attributes).map_err(to_s3)?;
         writer.set_condition(condition.condition);
+        if let Some(sse) = &sse {
+            writer.set_encryption(sse).map_err(to_s3)?;
+        }
+        let sealed = writer.encryption().cloned();
         let content_length = input.content_length.filter(|_| extensions.get::<LengthUnknown>().is_none());
         receive_body(input.body, content_length, &mut writer, &mut sums).await?;
         if let Some(content_md5) = writes::content_md5(input.content_md5.as_deref(), &headers) {
@@ -33,15 +38,18 @@ impl Cairn {
         let bucket = input.bucket.clone();
         let outcome = writer.finish_async().await.map_err(|error| condition.refusal(error))?;
         let versioned = self.versioned(&bucket)?;
-        Ok(S3Response::new(with_checksums!(fields => PutObjectOutput {
+        let mut response = S3Response::new(with_checksums!(fields => PutObjectOutput {
             e_tag: Some(ETag::Strong(outcome.etag.trim_matches('"').to_owned())),
             version_id: version_header(outcome.version, versioned),
             checksum_type: fields.kind,
             ..Default::default()
-        })))
+        }));
+        self.encryption_headers(&mut response.headers, sealed.as_ref(), customer.as_ref(), true);
+        Ok(response)
     }
 
     pub(super) async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        let customer = self.customer_key(&req.headers)?;
         let input = req.input;
         // Resolve the version once: the conditions, a part number and the body all refer to it.
         let conditions = Conditions {
@@ -51,6 +59,7 @@ impl Cairn {
             if_unmodified_since: input.if_unmodified_since.as_ref(),
         };
         let (found, info) = self.read_version(&input.bucket, &input.key, input.version_id.as_deref(), &conditions)?;
+        self.check_read_key(&req.headers, info.attributes.encryption.as_ref(), customer.as_ref())?;
         let range = match (input.range, input.part_number) {
             (Some(_), Some(_)) => {
                 return Err(s3_error!(
@@ -64,7 +73,8 @@ impl Cairn {
             (Some(Range::Suffix { length }), None) => Some(ByteRange::Suffix(length)),
         };
         let sums = read_checksum(&info, input.checksum_mode.as_ref(), input.range.is_some(), input.part_number);
-        let reader = self.engine.read_version(found, info, range).map_err(to_s3)?;
+        let key = customer.as_ref().map(|c| &*c.key);
+        let reader = self.engine.read_version(&input.bucket, &input.key, found, info, range, key).map_err(to_s3)?;
         let info = reader.info().clone();
         let version_id = reader.version().id;
         let (start, end) = reader.range();
@@ -106,12 +116,16 @@ impl Cairn {
             tag_count: (!info.attributes.tags.is_empty()).then_some(info.attributes.tags.len() as i32),
             version_id: version_header(version_id, versioned),
             checksum_type: sums.kind,
+            storage_class: encryption::storage_class_header(info.attributes.storage_class),
             ..Default::default()
         });
-        Ok(S3Response::new(output))
+        let mut response = S3Response::new(output);
+        self.encryption_headers(&mut response.headers, info.attributes.encryption.as_ref(), customer.as_ref(), false);
+        Ok(response)
     }
 
     pub(super) async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        let customer = self.customer_key(&req.headers)?;
         let input = req.input;
         let conditions = Conditions {
             if_match: input.if_match.as_ref(),
@@ -120,6 +134,7 @@ impl Cairn {
             if_unmodified_since: input.if_unmodified_since.as_ref(),
         };
         let (found, info) = self.read_version(&input.bucket, &input.key, input.version_id.as_deref(), &conditions)?;
+        self.check_read_key(&req.headers, info.attributes.encryption.as_ref(), customer.as_ref())?;
         let part = input.part_number.map(|number| part_range(&info, number)).transpose()?.flatten();
         let sums = read_checksum(&info, input.checksum_mode.as_ref(), false, input.part_number);
         let versioned = self.versioned(&input.bucket)?;
@@ -146,8 +161,10 @@ impl Cairn {
             parts_count: info.parts_count().filter(|_| input.part_number.is_some()).map(|n| n as i32),
             version_id: version_header(found.id, versioned),
             checksum_type: sums.kind,
+            storage_class: encryption::storage_class_header(info.attributes.storage_class),
             ..Default::default()
         }));
+        self.encryption_headers(&mut response.headers, info.attributes.encryption.as_ref(), customer.as_ref(), false);
         // GET's x-amz-tagging-count is in s3s's output; HEAD's is not, though S3 sends it.
         if !info.attributes.tags.is_empty() {
             response.headers.insert("x-amz-tagging-count", http::HeaderValue::from(info.attributes.tags.len()));
@@ -171,7 +188,9 @@ impl Cairn {
     }
 
     pub(super) async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
-        writes::refuse_unbuilt_write_options(&req.headers)?;
+        let storage_class = encryption::storage_class(&req.headers)?;
+        let source_key_given = self.copy_source_key(&req.headers)?;
+        let (sse, customer) = self.write_encryption(&req.headers, &req.input.bucket, &req.input.key)?;
         let input = req.input;
         let conditions = Conditions {
             if_match: input.copy_source_if_match.as_ref(),
@@ -195,8 +214,14 @@ impl Cairn {
         let replace_metadata =
             input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
         let replace_tags = input.tagging_directive.as_ref().is_some_and(|d| d.as_str() == TaggingDirective::REPLACE);
+        encryption::check_key(info.attributes.encryption.as_ref(), source_key_given.as_ref())?;
         let onto_itself = source_bucket == input.bucket && source_key == input.key;
-        if onto_itself && !replace_metadata && !replace_tags {
+        // Naming a storage class or an encryption is a change, as AWS counts them.
+        let changes_storage = req
+            .headers
+            .keys()
+            .any(|name| name.as_str() == "x-amz-storage-class" || name.as_str().starts_with(encryption::SSE));
+        if onto_itself && !replace_metadata && !replace_tags && !changes_storage {
             return Err(s3_error!(
                 InvalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
@@ -212,6 +237,8 @@ impl Cairn {
         (attributes.owner, attributes.acl) = (written.owner, written.acl);
         attributes.tags =
             if replace_tags { parse_tagging(input.tagging.as_deref())? } else { info.attributes.tags.clone() };
+        // The copy is stored as the request asks, not as the source was (as AWS).
+        attributes.storage_class = storage_class;
         // The copy gets a full-object checksum: of the algorithm asked for, else the source's.
         let algorithm = match &input.checksum_algorithm {
             Some(algorithm) => checksum::from_dto(algorithm)?,
@@ -223,8 +250,15 @@ impl Cairn {
             .blocking(move |engine| {
                 // Streamed chunk by chunk, each verified as it is read: a copy never holds the
                 // object in memory and never copies damaged bytes.
-                let reader = engine.get_object(&source_bucket, &source_key, Some(source_id), None)?;
+                // Opened with the source's keys and sealed again under the destination's.
+                let (version, source) = engine.head_object(&source_bucket, &source_key, Some(source_id))?;
+                let source_customer = source_key_given.as_ref().map(|c| &*c.key);
+                let reader =
+                    engine.read_version(&source_bucket, &source_key, version, source, None, source_customer)?;
                 let mut writer = engine.put_object(&bucket, &key, attributes)?;
+                if let Some(sse) = &sse {
+                    writer.set_encryption(sse)?;
+                }
                 let mut hasher = checksum::Hasher::new(algorithm);
                 for chunk in reader {
                     let chunk = chunk?;
@@ -239,7 +273,7 @@ impl Cairn {
             .await?;
         let versioned = self.versioned(&input.bucket)?;
         let sums = Fields::of(copied.checksum.as_ref(), None);
-        Ok(S3Response::new(CopyObjectOutput {
+        let mut response = S3Response::new(CopyObjectOutput {
             copy_object_result: Some(with_checksums!(sums => CopyObjectResult {
                 e_tag: Some(etag(&copied)),
                 last_modified: Some(timestamp(copied.last_modified_ms)),
@@ -248,16 +282,20 @@ impl Cairn {
             copy_source_version_id: source_versioned.then(|| found.id.to_string()),
             version_id: version_header(outcome.version, versioned),
             ..Default::default()
-        }))
+        });
+        self.encryption_headers(&mut response.headers, copied.attributes.encryption.as_ref(), customer.as_ref(), true);
+        Ok(response)
     }
 
     pub(super) async fn get_object_attributes(
         &self,
         req: S3Request<GetObjectAttributesInput>,
     ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        let customer = self.customer_key(&req.headers)?;
         let input = req.input;
         let version = version_param(input.version_id.as_deref())?;
         let (found, info) = self.engine.head_object(&input.bucket, &input.key, version).map_err(to_s3)?;
+        encryption::check_key(info.attributes.encryption.as_ref(), customer.as_ref())?;
         // The SDKs send the attributes as one comma-separated header; others repeat the header.
         let wants =
             |name: &str| input.object_attributes.iter().flat_map(|a| a.as_str().split(',')).any(|a| a.trim() == name);
@@ -293,7 +331,7 @@ impl Cairn {
             e_tag: wants(s3s::dto::ObjectAttributes::ETAG).then(|| etag(&info)),
             object_size: wants(s3s::dto::ObjectAttributes::OBJECT_SIZE).then_some(info.size as i64),
             storage_class: wants(s3s::dto::ObjectAttributes::STORAGE_CLASS)
-                .then(|| StorageClass::from_static(StorageClass::STANDARD)),
+                .then(|| encryption::listed_storage_class(info.attributes.storage_class)),
             object_parts,
             checksum: wants(s3s::dto::ObjectAttributes::CHECKSUM).then(|| {
                 let sums = Fields::of(info.checksum.as_ref(), info.parts_count());
