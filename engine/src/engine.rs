@@ -534,6 +534,10 @@ impl Engine {
         range: Option<ByteRange>,
         customer: Option<&[u8; seal::KEY_BYTES]>,
     ) -> Result<ObjectReader> {
+        // (The clock is read only for an archived version.)
+        if info.attributes.storage_class.is_archive() && !info.readable_at(now_ms()) {
+            return Err(Error::InvalidObjectState(info.attributes.storage_class.as_str()));
+        }
         let keys = match &info.attributes.encryption {
             Some(encryption) => Some(Arc::new(self.inner.keyring.open_keys(encryption, bucket, key, customer)?)),
             None => None,
@@ -612,6 +616,29 @@ impl Engine {
         let mutation = Mutation::AclPut { bucket: bucket.to_owned(), key: key.to_owned(), version: found.id, acl };
         self.commit(mutation)?;
         Ok(found.id)
+    }
+
+    /// Restores an archived version (the current one or the one named) until `until_ms`: reads
+    /// of it succeed until then (S3's RestoreObject; the restore is immediate). Returns the
+    /// version and whether a restored copy was already readable. `InvalidObjectState` for a
+    /// version whose storage class is not an archive one.
+    pub fn restore_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionId>,
+        until_ms: u64,
+    ) -> Result<(VersionId, bool)> {
+        let (found, info) = self.head_object(bucket, key, version)?;
+        let class = info.attributes.storage_class;
+        if !class.is_archive() {
+            return Err(Error::InvalidObjectState(class.as_str()));
+        }
+        let was_restored = info.readable_at(now_ms());
+        let mutation =
+            Mutation::RestorePut { bucket: bucket.to_owned(), key: key.to_owned(), version: found.id, until_ms };
+        self.commit(mutation)?;
+        Ok((found.id, was_restored))
     }
 
     /// ListObjects (v1 and v2).

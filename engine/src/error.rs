@@ -63,6 +63,8 @@ pub enum Error {
     ChecksumMismatch { segment: SegmentId, offset: u64, expected: u64, actual: u64 },
     #[error("corruption in segment {segment} at offset {offset}: {reason}")]
     Corruption { segment: SegmentId, offset: u64, reason: String },
+    #[error("the object is archived (its storage class is {0}) and not restored")]
+    InvalidObjectState(&'static str),
     #[error("KMS key {0:?} does not exist")]
     KmsKeyNotFound(String),
     #[error("KMS key {0:?} is disabled")]

@@ -278,21 +278,24 @@ impl Index {
                 Ok(Applied::Done)
             }
             Mutation::TagsPut { bucket, key, version, tags } => {
-                self.update_version(bucket, key, *version, |attributes| attributes.tags = tags.clone())
+                self.update_version(bucket, key, *version, |info| info.attributes.tags = tags.clone())
             }
             Mutation::AclPut { bucket, key, version, acl } => {
-                self.update_version(bucket, key, *version, |attributes| attributes.acl = acl.clone())
+                self.update_version(bucket, key, *version, |info| info.attributes.acl = acl.clone())
+            }
+            Mutation::RestorePut { bucket, key, version, until_ms } => {
+                self.update_version(bucket, key, *version, |info| info.restored_until_ms = *until_ms)
             }
         }
     }
 
-    /// Changes one object version's attributes in place (its tags or its ACL).
+    /// Changes one object version in place (its tags, its ACL, its restored copy).
     fn update_version(
         &self,
         bucket: &str,
         key: &str,
         version: VersionId,
-        change: impl FnOnce(&mut ObjectAttributes),
+        change: impl FnOnce(&mut ObjectInfo),
     ) -> Result<Applied> {
         let bucket = self.bucket(bucket)?;
         let old = bucket.chain(key).ok_or(Error::NoSuchVersion)?;
@@ -302,7 +305,7 @@ impl Index {
             return Err(Error::VersionIsDeleteMarker { version });
         };
         let mut updated = ObjectInfo::clone(info);
-        change(&mut updated.attributes);
+        change(&mut updated);
         entry.kind = VersionKind::Object(Arc::new(updated));
         bucket.objects.insert(key.as_bytes().to_vec(), Arc::new(chain));
         Ok(Applied::Done)
@@ -339,6 +342,7 @@ impl Index {
             attributes: put.attributes.clone(),
             layout,
             checksum: put.checksum.clone(),
+            restored_until_ms: 0,
         };
         let parts = info.parts_count().unwrap_or(0);
         push_version(&bucket, &put.key, Version { seq, id, kind: VersionKind::Object(Arc::new(info)) })?;

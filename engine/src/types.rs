@@ -424,6 +424,17 @@ pub struct ObjectInfo {
     pub layout: Layout,
     /// The additional checksum stored with the object (record version 3 and later).
     pub checksum: Option<Checksum>,
+    /// For an archive storage class: until when (Unix ms) its restored copy may be read; 0 if it
+    /// was never restored (`RestorePut` records, version 6 and later).
+    pub restored_until_ms: u64,
+}
+
+impl ObjectInfo {
+    /// Whether the body may be read now: always, but for an archive storage class only while a
+    /// restored copy lasts (S3's GLACIER and DEEP_ARCHIVE).
+    pub fn readable_at(&self, now_ms: u64) -> bool {
+        !self.attributes.storage_class.is_archive() || self.restored_until_ms > now_ms
+    }
 }
 
 impl ObjectInfo {

@@ -515,8 +515,8 @@ pub const DECIDED_WITH_BODY: [&str; 2] = ["PutObjectTagging", "DeleteObjects"];
 
 /// Object operations Cairn does not implement yet (s3s answers them NotImplemented), which must
 /// still answer NoSuchKey for a missing key, as AWS does before anything else.
-pub const UNIMPLEMENTED_OBJECT_OPERATIONS: [&str; 4] =
-    ["PutObjectRetention", "PutObjectLegalHold", "RestoreObject", "SelectObjectContent"];
+pub const UNIMPLEMENTED_OBJECT_OPERATIONS: [&str; 3] =
+    ["PutObjectRetention", "PutObjectLegalHold", "SelectObjectContent"];
 
 /// The resource a request acts on; its ARN is `arn:aws:s3:::bucket` or
 /// `arn:aws:s3:::bucket/key`, formatted only when something reads it.
@@ -748,6 +748,7 @@ mod tests {
         ("ListMultipartUploads", "s3:ListBucketMultipartUploads", "s3:ListBucketMultipartUploads"),
         ("GetBucketPolicy", "s3:GetBucketPolicy", "s3:GetBucketPolicy"),
         ("GetBucketEncryption", "s3:GetEncryptionConfiguration", "s3:GetEncryptionConfiguration"),
+        ("RestoreObject", "s3:RestoreObject", "s3:RestoreObject"),
         ("PutBucketEncryption", "s3:PutEncryptionConfiguration", "s3:PutEncryptionConfiguration"),
         ("DeleteBucketEncryption", "s3:PutEncryptionConfiguration", "s3:PutEncryptionConfiguration"),
         ("PutBucketPolicy", "s3:PutBucketPolicy", "s3:PutBucketPolicy"),

@@ -63,6 +63,9 @@ pub fn to_s3(error: Error) -> S3Error {
         Error::TooManyUploads { limit } => {
             s3_error!(InvalidRequest, "a bucket holds at most {limit} uploads in progress")
         }
+        Error::InvalidObjectState(class) => {
+            s3_error!(InvalidObjectState, "The operation is not valid for the object's storage class ({class})")
+        }
         // AWS passes KMS's own error codes through, as 400s.
         Error::KmsKeyNotFound(key) => kms_error("KMS.NotFoundException", format!("Invalid keyId '{key}'")),
         Error::KmsKeyDisabled(key) => kms_error("KMS.DisabledException", format!("{key} is disabled.")),

@@ -545,12 +545,21 @@ impl hyper::service::Service<Request<Incoming>> for Guard {
                 Some(peer) => crate::authorization::PEER.scope(peer, call).await?,
                 None => call.await?,
             };
+            if let Some(StatusOverride(status)) = response.extensions().get::<StatusOverride>().copied() {
+                *response.status_mut() = status;
+            }
             mend_xml(&mut response, attributes);
             stamp(&mut response, &header, &host_id, Some(&named));
             Ok(response)
         })
     }
 }
+
+/// A success status other than the one s3s gives an operation (which ignores
+/// `S3Response::status`): a handler puts it in the response's extensions and the guard sets it
+/// (RestoreObject's `202 Accepted`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StatusOverride(pub http::StatusCode);
 
 /// The `x-amz-id-2` of a request: AWS's is an opaque base64 token; Cairn's is the base64 of the
 /// request id with the server's name, so it too names one request.

@@ -365,7 +365,10 @@ fn cases() -> Vec<Case> {
             .header("x-amz-server-side-encryption-customer-key", "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=")
             .header("x-amz-server-side-encryption-customer-key-MD5", "8NB6psqPvuXCjIqE3J2m5Q=="),
     );
-    cases.push(put("storage class GLACIER", "class", 501, "NotImplemented").header("x-amz-storage-class", "GLACIER"));
+    cases.push(
+        put("storage class OUTPOSTS (not on general purpose buckets)", "class", 400, "InvalidStorageClass")
+            .header("x-amz-storage-class", "OUTPOSTS"),
+    );
     cases.push(put("storage class BOGUS", "class", 400, "InvalidStorageClass").header("x-amz-storage-class", "BOGUS"));
     cases.push(
         signed(
@@ -638,7 +641,11 @@ fn cases() -> Vec<Case> {
     cases.push(signed("GetBucketAcl", B, Method::GET, "", 200, "").query("acl"));
     cases.push(signed("GetBucketEncryption", B, Method::GET, "", 200, "").query("encryption"));
     cases.push(signed("GetObjectAcl", B, Method::GET, "exists", 200, "").query("acl"));
-    cases.push(signed("RestoreObject", B, Method::POST, "exists", 501, "NotImplemented").query("restore"));
+    cases.push(
+        signed("RestoreObject of a STANDARD object", B, Method::POST, "exists", 403, "InvalidObjectState")
+            .query("restore")
+            .body("<RestoreRequest><Days>1</Days></RestoreRequest>"),
+    );
     // ... and where AWS would not, AWS's error first.
     cases.push(
         signed("GetBucketAcl of a missing bucket", "nosuchbucket", Method::GET, "", 404, "NoSuchBucket").query("acl"),

@@ -649,3 +649,93 @@ async fn a_bucket_policy_can_require_encryption_headers() {
     let done = put("kms/a", Some(ServerSideEncryption::AwsKms)).await.unwrap();
     assert_eq!(done.server_side_encryption(), Some(&ServerSideEncryption::AwsKms));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archived_objects_read_only_once_restored() {
+    use aws_sdk_s3::types::{GlacierJobParameters, RestoreRequest, Tier};
+    let server = TestServer::start().await;
+    let s3 = &server.client;
+    s3.create_bucket().bucket("cold").send().await.unwrap();
+    for class in [StorageClass::Glacier, StorageClass::DeepArchive] {
+        let key = class.as_str();
+        s3.put_object()
+            .bucket("cold")
+            .key(key)
+            .storage_class(class.clone())
+            .body(ByteStream::from(text(3000)))
+            .send()
+            .await
+            .unwrap();
+        let head = s3.head_object().bucket("cold").key(key).send().await.unwrap();
+        assert_eq!((head.storage_class(), head.restore()), (Some(&class), None));
+        let archived = s3.get_object().bucket("cold").key(key).send().await.unwrap_err();
+        assert_eq!((status(&archived), code(&archived).as_str()), (403, "InvalidObjectState"));
+        let copy =
+            s3.copy_object().bucket("cold").key("copy").copy_source(format!("cold/{key}")).send().await.unwrap_err();
+        assert_eq!(code(&copy), "InvalidObjectState");
+        // No Days, or Expedited where the class has none: refused.
+        let no_days = s3
+            .restore_object()
+            .bucket("cold")
+            .key(key)
+            .restore_request(RestoreRequest::builder().build())
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(status(&no_days), 400);
+        let request = |tier: Tier| {
+            RestoreRequest::builder()
+                .days(2)
+                .glacier_job_parameters(GlacierJobParameters::builder().tier(tier).build().unwrap())
+                .build()
+        };
+        if class == StorageClass::DeepArchive {
+            let expedited = s3
+                .restore_object()
+                .bucket("cold")
+                .key(key)
+                .restore_request(request(Tier::Expedited))
+                .send()
+                .await
+                .unwrap_err();
+            assert_eq!(code(&expedited), "InvalidArgument");
+        }
+        // The first restore is accepted (202); one while a copy is readable moves its expiry (200).
+        s3.restore_object().bucket("cold").key(key).restore_request(request(Tier::Standard)).send().await.unwrap();
+        let mut raw = crate::common::bench_client(server.addr, "cold");
+        let body = bytes::Bytes::from_static(b"<RestoreRequest><Days>3</Days><Tier>Bulk</Tier></RestoreRequest>");
+        let call = cairn_bench::client::Call::new(http::Method::POST, key)
+            .query("restore")
+            .payload(cairn_bench::client::Payload::Small(body));
+        assert_eq!(raw.request(call).await.unwrap().status, 200);
+        let head = s3.head_object().bucket("cold").key(key).send().await.unwrap();
+        let restore = head.restore().unwrap();
+        assert!(
+            restore.starts_with("ongoing-request=\"false\", expiry-date=\"") && restore.ends_with(" 00:00:00 GMT\""),
+            "{restore}"
+        );
+        let got = s3.get_object().bucket("cold").key(key).send().await.unwrap();
+        assert_eq!(got.restore(), Some(restore));
+        assert_eq!(body_of(got).await, text(3000));
+    }
+    // A first restore answers 202 Accepted.
+    s3.put_object()
+        .bucket("cold")
+        .key("fresh")
+        .storage_class(StorageClass::Glacier)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    let mut raw = crate::common::bench_client(server.addr, "cold");
+    let body = bytes::Bytes::from_static(b"<RestoreRequest><Days>1</Days></RestoreRequest>");
+    let call = cairn_bench::client::Call::new(http::Method::POST, "fresh")
+        .query("restore")
+        .payload(cairn_bench::client::Payload::Small(body));
+    assert_eq!(raw.request(call).await.unwrap().status, 202);
+    // A class that is not archived has nothing to restore.
+    s3.put_object().bucket("cold").key("warm").body(ByteStream::from_static(b"x")).send().await.unwrap();
+    let request = RestoreRequest::builder().days(1).build();
+    let warm = s3.restore_object().bucket("cold").key("warm").restore_request(request).send().await.unwrap_err();
+    assert_eq!((status(&warm), code(&warm).as_str()), (403, "InvalidObjectState"));
+}

@@ -84,6 +84,8 @@ pub enum RecordKind {
     AccountConfigDelete = 15,
     /// Replaces the access control list of one object version (record version 5 and later).
     AclPut = 16,
+    /// Restores an archived object version for a time (record version 6 and later).
+    RestorePut = 17,
 }
 
 impl RecordKind {
@@ -106,6 +108,7 @@ impl RecordKind {
             14 => AccountConfigPut,
             15 => AccountConfigDelete,
             16 => AclPut,
+            17 => RestorePut,
             _ => return None,
         })
     }

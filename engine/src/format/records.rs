@@ -135,6 +135,14 @@ pub(crate) enum Mutation {
         version: VersionId,
         acl: Vec<u8>,
     },
+    /// Makes an archived version readable until `until_ms` (S3's RestoreObject; record version
+    /// 6 and later).
+    RestorePut {
+        bucket: String,
+        key: String,
+        version: VersionId,
+        until_ms: u64,
+    },
     /// Replaces the tags of one version of a key.
     TagsPut {
         bucket: String,
@@ -162,6 +170,7 @@ impl Mutation {
             Mutation::UploadAbort { .. } => RecordKind::UploadAbort,
             Mutation::TagsPut { .. } => RecordKind::TagsPut,
             Mutation::AclPut { .. } => RecordKind::AclPut,
+            Mutation::RestorePut { .. } => RecordKind::RestorePut,
         }
     }
 
@@ -266,6 +275,12 @@ impl Mutation {
                 enc.u64(version_seq(*version));
                 enc.bytes(acl);
             }
+            Mutation::RestorePut { bucket, key, version, until_ms } => {
+                enc.str(bucket);
+                enc.str(key);
+                enc.u64(version_seq(*version));
+                enc.u64(*until_ms);
+            }
         }
         enc.buf
     }
@@ -359,6 +374,13 @@ impl Mutation {
                 acl: dec.bytes()?.to_vec(),
             },
             RecordKind::AclPut => return Err(DecodeError("AclPut in a record before version 5")),
+            RecordKind::RestorePut if version >= 6 => Mutation::RestorePut {
+                bucket: dec.str()?,
+                key: dec.str()?,
+                version: seq_version(dec.u64()?),
+                until_ms: dec.u64()?,
+            },
+            RecordKind::RestorePut => return Err(DecodeError("RestorePut in a record before version 6")),
         };
         dec.finish()?;
         Ok((seq, mutation))
@@ -701,6 +723,12 @@ pub(crate) mod tests {
                 .prop_map(|(bucket, key, v, tags)| Mutation::TagsPut { bucket, key, version: seq_version(v), tags }),
             (text(), text(), any::<u64>(), proptest::collection::vec(any::<u8>(), 0..16))
                 .prop_map(|(bucket, key, v, acl)| Mutation::AclPut { bucket, key, version: seq_version(v), acl }),
+            (text(), text(), any::<u64>(), any::<u64>()).prop_map(|(bucket, key, v, until_ms)| Mutation::RestorePut {
+                bucket,
+                key,
+                version: seq_version(v),
+                until_ms
+            }),
         ]
     }
 
@@ -721,7 +749,7 @@ pub(crate) mod tests {
         }
 
         #[test]
-        fn arbitrary_payloads_never_panic(kind in 2u8..=16, version in 1u8..=6, payload in proptest::collection::vec(any::<u8>(), 0..256)) {
+        fn arbitrary_payloads_never_panic(kind in 2u8..=17, version in 1u8..=6, payload in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = Mutation::decode(RecordKind::from_byte(kind).unwrap(), version, &payload);
         }
     }

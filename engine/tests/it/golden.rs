@@ -108,7 +108,14 @@ fn write_fixture(dir: &Path) {
         })
         .collect();
     engine.complete_upload("sealed", "multi", upload, &parts).unwrap();
+    let archived = ObjectAttributes { storage_class: StorageClass::DeepArchive, ..ObjectAttributes::default() };
+    engine.put_object_bytes("sealed", "archived", archived.clone(), &text(700)).unwrap();
+    engine.put_object_bytes("sealed", "restored", archived, &text(800)).unwrap();
+    engine.restore_object("sealed", "restored", None, RESTORED_UNTIL_MS).unwrap();
 }
+
+/// A restore in the fixture that lasts (year 2100).
+const RESTORED_UNTIL_MS: u64 = 4_102_444_800_000;
 
 /// Compressible bytes.
 fn text(len: usize) -> Vec<u8> {
@@ -153,6 +160,13 @@ fn check_version_6_contents(engine: &Engine) {
     let mut multi = text(1_100_001);
     multi.extend(text(1_100_002));
     assert_eq!(engine.get_object_bytes("sealed", "multi", None).unwrap(), multi);
+    assert!(matches!(
+        engine.get_object_bytes("sealed", "archived", None),
+        Err(cairn_engine::Error::InvalidObjectState(_))
+    ));
+    let (_, restored) = engine.head_object("sealed", "restored", None).unwrap();
+    assert_eq!(restored.restored_until_ms, RESTORED_UNTIL_MS);
+    assert_eq!(engine.get_object_bytes("sealed", "restored", None).unwrap(), text(800));
 }
 
 fn check_version_5_contents(engine: &Engine) {

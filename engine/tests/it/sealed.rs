@@ -292,6 +292,9 @@ fn storage_classes_are_kept_and_colder_ones_compress_harder() {
         assert_eq!(info.attributes.storage_class, class);
         let cairn_engine::Layout::Extents(extents) = &info.layout else { panic!() };
         stored.push(extents.iter().map(|e| e.stored).sum::<u32>());
+        if class.is_archive() {
+            engine.restore_object("bkt", class.as_str(), None, u64::MAX).unwrap();
+        }
         assert_eq!(engine.get_object_bytes("bkt", class.as_str(), None).unwrap(), data);
     }
     assert!(stored[0] < data.len() as u32 && stored[1] <= stored[0] && stored[2] <= stored[1], "{stored:?}");
@@ -313,4 +316,32 @@ fn compression_can_be_turned_off() {
             cairn_engine::EngineConfig { compression_level: level, ..crate::config(cairn_engine::IoMode::Threads) };
         assert!(matches!(Engine::open(dir.path(), config), Err(Error::InvalidConfig(_))));
     }
+}
+
+#[test]
+fn archived_versions_read_only_while_a_restored_copy_lasts() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), cairn_engine::IoMode::Threads);
+    engine.create_bucket("bkt", "us-east-1").unwrap();
+    let archived = ObjectAttributes { storage_class: StorageClass::Glacier, ..ObjectAttributes::default() };
+    engine.put_object_bytes("bkt", "cold", archived, &text(3000)).unwrap();
+    assert!(matches!(read(&engine, "cold", None, None), Err(Error::InvalidObjectState("GLACIER"))));
+    // A restore that has already expired reads nothing; one that lasts reads, across a reopen.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let (_, was) = engine.restore_object("bkt", "cold", None, now - 1).unwrap();
+    assert!(!was);
+    assert!(matches!(read(&engine, "cold", None, None), Err(Error::InvalidObjectState(_))));
+    let (_, was) = engine.restore_object("bkt", "cold", None, now + 3_600_000).unwrap();
+    assert!(!was);
+    assert_eq!(read(&engine, "cold", None, None).unwrap(), text(3000));
+    drop(engine);
+    let engine = open(dir.path(), cairn_engine::IoMode::Threads);
+    let (_, info) = engine.head_object("bkt", "cold", None).unwrap();
+    assert_eq!(info.restored_until_ms, now + 3_600_000);
+    assert_eq!(read(&engine, "cold", None, None).unwrap(), text(3000));
+    let (_, was) = engine.restore_object("bkt", "cold", None, now + 7_200_000).unwrap();
+    assert!(was, "a readable copy had its expiry moved");
+    // Only archived versions are restored.
+    put_sealed(&engine, "warm", None, b"x");
+    assert!(matches!(engine.restore_object("bkt", "warm", None, now), Err(Error::InvalidObjectState("STANDARD"))));
 }

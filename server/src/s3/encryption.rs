@@ -400,18 +400,91 @@ fn json_escape(text: &str) -> String {
 }
 
 /// The storage class a write asks for (`x-amz-storage-class`; STANDARD without). A class S3 does
-/// not have on general purpose buckets is InvalidStorageClass; the archive classes wait for
-/// RestoreObject, without which their objects could never be read back.
+/// not have on general purpose buckets is InvalidStorageClass.
 pub(super) fn storage_class(headers: &http::HeaderMap) -> S3Result<StorageClass> {
     let Some(name) = header(headers, "x-amz-storage-class")? else { return Ok(StorageClass::Standard) };
-    match StorageClass::parse(name) {
-        Some(class) if class.is_archive() => Err(s3_error!(
-            NotImplemented,
-            "A header you provided implies functionality that is not implemented: storage class {name} needs RestoreObject"
-        )),
-        Some(class) => Ok(class),
-        None => Err(s3_error!(InvalidStorageClass, "The storage class you specified is not valid")),
+    StorageClass::parse(name)
+        .ok_or_else(|| s3_error!(InvalidStorageClass, "The storage class you specified is not valid"))
+}
+
+/// The most days a restored copy may be asked to last (AWS documents no bound; a century).
+pub(crate) const RESTORE_DAYS_MAX: i32 = 36_500;
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// When a restored copy of `days` made at `now_ms` expires: `days` later, rounded up to the next
+/// midnight UTC, as AWS computes it.
+pub(super) fn restore_expiry_ms(now_ms: u64, days: u64) -> u64 {
+    (now_ms + days * DAY_MS).div_ceil(DAY_MS) * DAY_MS
+}
+
+/// S3's `x-amz-restore` for an archived object's state: absent before any restore, else done
+/// (restores are immediate here) with the expiry date, also once it has passed.
+pub(super) fn restore_header(info: &ObjectInfo) -> Option<String> {
+    if !info.attributes.storage_class.is_archive() || info.restored_until_ms == 0 {
+        return None;
     }
+    let expiry = http_date(&timestamp(info.restored_until_ms)).ok()?;
+    Some(format!("ongoing-request=\"false\", expiry-date=\"{expiry}\""))
+}
+
+impl Cairn {
+    /// RestoreObject: a restored copy of a GLACIER or DEEP_ARCHIVE version, readable for `Days`
+    /// (made at once: `202 Accepted` for a new restore, `200` when one was readable and its
+    /// expiry is moved). Another storage class is `403 InvalidObjectState`; SELECT restores and
+    /// output locations are `501 NotImplemented`.
+    pub(super) async fn restore_object(
+        &self,
+        req: S3Request<RestoreObjectInput>,
+    ) -> S3Result<S3Response<RestoreObjectOutput>> {
+        let input = req.input;
+        let request = input.restore_request.unwrap_or_default();
+        if request.type_.is_some() || request.select_parameters.is_some() || request.output_location.is_some() {
+            return Err(s3_error!(
+                NotImplemented,
+                "A header you provided implies functionality that is not implemented: SELECT restores"
+            ));
+        }
+        let version = version_param(input.version_id.as_deref())?;
+        let (_, info) = self.engine.head_object(&input.bucket, &input.key, version).map_err(to_s3)?;
+        let class = info.attributes.storage_class;
+        if !class.is_archive() {
+            return Err(s3_error!(InvalidObjectState, "Restore is not allowed for the object's current storage class"));
+        }
+        let days = request.days.ok_or_else(|| {
+            s3_error!(
+                MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema"
+            )
+        })?;
+        if !(1..=RESTORE_DAYS_MAX).contains(&days) {
+            return Err(s3_error!(InvalidArgument, "Days must be 1 to {RESTORE_DAYS_MAX}"));
+        }
+        let tier = request.glacier_job_parameters.map(|p| p.tier).or(request.tier);
+        match tier.as_ref().map(|t| t.as_str()) {
+            None | Some("Standard" | "Bulk") => {}
+            Some("Expedited") if class == StorageClass::Glacier => {}
+            Some("Expedited") => {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "Expedited retrieval is not available for the DEEP_ARCHIVE storage class"
+                ));
+            }
+            Some(other) => return Err(s3_error!(MalformedXML, "unknown restore tier {other}")),
+        }
+        let until = restore_expiry_ms(now_ms(), days as u64);
+        let (bucket, key) = (input.bucket, input.key);
+        let (_, was_restored) =
+            self.blocking(move |engine| engine.restore_object(&bucket, &key, version, until)).await?;
+        let mut response = S3Response::new(RestoreObjectOutput::default());
+        if !was_restored {
+            response.extensions.insert(crate::guard::StatusOverride(http::StatusCode::ACCEPTED));
+        }
+        Ok(response)
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The storage class as s3s's outputs carry it; `None` for STANDARD on GET and HEAD, which AWS
@@ -478,6 +551,15 @@ mod tests {
     }
 
     #[test]
+    fn restored_copies_expire_at_the_midnight_utc_after_their_days() {
+        // 2026-12-04 19:30 UTC and one day: 2026-12-06 00:00 UTC.
+        let now = 1_796_412_600_000;
+        assert_eq!(restore_expiry_ms(now, 1), 1_796_515_200_000);
+        // Exactly at midnight: that midnight plus the days.
+        assert_eq!(restore_expiry_ms(1_796_428_800_000, 2), 1_796_428_800_000 + 2 * DAY_MS);
+    }
+
+    #[test]
     fn storage_classes_parse_as_s3_names_them() {
         let with = |class: &str| {
             let mut map = http::HeaderMap::new();
@@ -487,7 +569,8 @@ mod tests {
         assert_eq!(storage_class(&http::HeaderMap::new()).unwrap(), StorageClass::Standard);
         assert_eq!(with("STANDARD_IA").unwrap(), StorageClass::StandardIa);
         assert_eq!(with("EXPRESS_ONEZONE").unwrap(), StorageClass::ExpressOnezone);
-        assert_eq!(with("GLACIER").unwrap_err().code().as_str(), "NotImplemented");
+        assert_eq!(with("GLACIER").unwrap(), StorageClass::Glacier);
+        assert_eq!(with("DEEP_ARCHIVE").unwrap(), StorageClass::DeepArchive);
         assert_eq!(with("standard").unwrap_err().code().as_str(), "InvalidStorageClass");
         assert_eq!(with("OUTPOSTS").unwrap_err().code().as_str(), "InvalidStorageClass");
     }

@@ -343,6 +343,7 @@ operations! {
     PutBucketEncryption => put_bucket_encryption(PutBucketEncryptionInput) -> PutBucketEncryptionOutput,
     GetBucketEncryption => get_bucket_encryption(GetBucketEncryptionInput) -> GetBucketEncryptionOutput,
     DeleteBucketEncryption => delete_bucket_encryption(DeleteBucketEncryptionInput) -> DeleteBucketEncryptionOutput,
+    RestoreObject => restore_object(RestoreObjectInput) -> RestoreObjectOutput,
 }
 
 /// S3's conditional GET and HEAD: If-Match and If-Unmodified-Since fail with 412, If-None-Match

@@ -117,6 +117,7 @@ impl Cairn {
             version_id: version_header(version_id, versioned),
             checksum_type: sums.kind,
             storage_class: encryption::storage_class_header(info.attributes.storage_class),
+            restore: encryption::restore_header(&info),
             ..Default::default()
         });
         let mut response = S3Response::new(output);
@@ -162,6 +163,7 @@ impl Cairn {
             version_id: version_header(found.id, versioned),
             checksum_type: sums.kind,
             storage_class: encryption::storage_class_header(info.attributes.storage_class),
+            restore: encryption::restore_header(&info),
             ..Default::default()
         }));
         self.encryption_headers(&mut response.headers, info.attributes.encryption.as_ref(), customer.as_ref(), false);
