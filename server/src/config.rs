@@ -279,6 +279,28 @@ mod tests {
     }
 
     #[test]
+    fn encryption_and_compression_settings_come_from_the_file_or_the_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = Some(dir.path().to_owned());
+        let defaults =
+            Config::resolve(FileConfig::default(), Overrides { data_dir: data_dir.clone(), ..Overrides::default() })
+                .unwrap();
+        assert_eq!(defaults.default_encryption, DefaultEncryption::SseS3);
+        assert_eq!(defaults.compression_level, cairn_engine::COMPRESSION_LEVEL_DEFAULT);
+        assert!(!defaults.allow_insecure_sse_c);
+        let file: FileConfig =
+            toml::from_str("default_encryption = \"none\"\ncompression_level = 3\nallow_insecure_sse_c = true\n")
+                .unwrap();
+        let overrides = Overrides { data_dir: data_dir.clone(), compression_level: Some(0), ..Overrides::default() };
+        let config = Config::resolve(file, overrides).unwrap();
+        assert_eq!(config.default_encryption, DefaultEncryption::None);
+        assert_eq!(config.compression_level, 0, "the flag overrides the file");
+        assert!(config.allow_insecure_sse_c);
+        let bad = Overrides { data_dir, default_encryption: Some("aes".into()), ..Overrides::default() };
+        assert!(matches!(Config::resolve(FileConfig::default(), bad), Err(ConfigError::Invalid(_))));
+    }
+
+    #[test]
     fn flags_override_the_file_and_users_are_checked() {
         let dir = tempfile::tempdir().unwrap();
         let file: FileConfig = toml::from_str(&format!(
