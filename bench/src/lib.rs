@@ -5,11 +5,12 @@
 //! pool) and the ledger that verifies reads; `client.rs` a lean SigV4 client over one hyper
 //! connection per worker; `run.rs` the prefill and the closed- and open-loop drivers; `stats.rs`
 //! the HDR histograms, timeline and JSON result; `report.rs` the SVG plots and HTML page;
-//! `compare.rs` A/B rounds; `ceiling.rs` the do-nothing server; `disk.rs` the disk's own ceilings
+//! `compare.rs` A/B rounds; `churn.rs` the overwrite churn that measures compaction; `ceiling.rs` the do-nothing server; `disk.rs` the disk's own ceilings
 //! (fio); `crash.rs` the crash-consistency
 //! harness (kill -9 and restart `cairn serve`, check every acknowledged write).
 
 pub mod ceiling;
+pub mod churn;
 pub mod client;
 pub mod compare;
 pub mod crash;

@@ -99,6 +99,37 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Overwrite churn: prefill --live bytes, overwrite random keys until --written more, and
+    /// report the store's space amplification over time (its data directory's bytes over the
+    /// objects' bytes) with PUT throughput and latency.
+    Churn {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// The store's data directory (its disk usage is what is measured).
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "4GiB")]
+        live: String,
+        #[arg(long, default_value = "20GiB")]
+        written: String,
+        /// Object sizes, as for `run`.
+        #[arg(long, default_value = "4KiB..1MiB")]
+        size: String,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        #[arg(long, default_value = "churn/")]
+        key_prefix: String,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The run's name in reports.
+        #[arg(long, default_value = "target")]
+        label: String,
+        /// Another churn's result.json, drawn beside this one and compared with it.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
     /// Serve the HTTP ceiling: accepts PUTs, answers GETs, stores nothing.
     Ceiling {
         #[arg(long, default_value = "127.0.0.1:9100")]
@@ -257,6 +288,59 @@ fn main() -> std::process::ExitCode {
 
 async fn execute(command: Command) -> Result<(), String> {
     match command {
+        Command::Churn {
+            target,
+            data_dir,
+            live,
+            written,
+            size,
+            concurrency,
+            key_prefix,
+            seed,
+            label,
+            baseline,
+            output,
+        } => {
+            let spec = cairn_bench::churn::ChurnSpec {
+                live: spec::parse_bytes(&live)?,
+                written: spec::parse_bytes(&written)?,
+                sizes: Sizes::parse(&size)?,
+                concurrency,
+                key_prefix,
+                seed,
+                data_dir,
+            };
+            spec.check()?;
+            let target = target.target(&target.endpoint, None)?;
+            run::ensure_bucket(&target).await?;
+            let result = cairn_bench::churn::run(&target, &spec, &label, !output.quiet).await?;
+            say(&format!("{}\n", result.summary()));
+            std::fs::create_dir_all(&output.out).map_err(|e| e.to_string())?;
+            let json = serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?;
+            std::fs::write(output.out.join("result.json"), json).map_err(|e| e.to_string())?;
+            let other: Option<cairn_bench::churn::ChurnResult> = match &baseline {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                    Some(serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?)
+                }
+                None => None,
+            };
+            if let Some(other) = &other {
+                say(&format!(
+                    "{} / {}: PUT throughput {:.2}, p99 {:.2}, steady space amplification {:.2} vs {:.2}\n",
+                    result.label,
+                    other.label,
+                    result.put_mib_per_s / other.put_mib_per_s,
+                    result.put_p99_ms / other.put_p99_ms,
+                    result.steady_amplification,
+                    other.steady_amplification
+                ));
+            }
+            let runs: Vec<&cairn_bench::churn::ChurnResult> = std::iter::once(&result).chain(other.as_ref()).collect();
+            let svg = cairn_bench::churn::amplification_svg(&runs)?;
+            std::fs::write(output.out.join("amplification.svg"), svg).map_err(|e| e.to_string())?;
+            Ok(())
+        }
         Command::Ceiling { address } => {
             let bound = ceiling::start(address).await.map_err(|e| format!("binding {address}: {e}"))?;
             say(&format!("cairn-bench ceiling listening on http://{bound}\n"));

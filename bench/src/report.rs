@@ -28,34 +28,37 @@ fn failed<E: std::fmt::Display>(error: E) -> String {
 pub fn throughput_svg(runs: &[&RunResult]) -> Plot {
     let by_bytes = runs.iter().any(|r| r.total.mib_per_s >= 1.0);
     let value = |ops: u64, bytes: u64| if by_bytes { bytes as f64 / f64::from(1 << 20) } else { ops as f64 };
-    let seconds = runs.iter().map(|r| r.timeline.len()).max().unwrap_or(0).max(1) as f64;
-    let top =
-        runs.iter().flat_map(|r| r.timeline.iter().map(|s| value(s.ops, s.bytes))).fold(0.0f64, f64::max).max(1.0)
-            * 1.1;
+    let series: Vec<(String, Vec<(f64, f64)>)> = runs
+        .iter()
+        .map(|run| (run.label.clone(), run.timeline.iter().map(|s| (s.second as f64, value(s.ops, s.bytes))).collect()))
+        .collect();
+    let axes = ("second of the measured period", if by_bytes { "MiB/s" } else { "ops/s" });
+    lines_svg("Throughput over time", axes, 1.0, &series)
+}
+
+/// Lines of (x, y) points, one per series, from zero to a tenth above the largest y (at least
+/// `y_min`); `axes` are the x and y descriptions.
+pub fn lines_svg(caption: &str, axes: (&str, &str), y_min: f64, series: &[(String, Vec<(f64, f64)>)]) -> Plot {
+    let x_max = series.iter().flat_map(|(_, points)| points.iter().map(|p| p.0)).fold(1.0f64, f64::max);
+    let y_max = series.iter().flat_map(|(_, points)| points.iter().map(|p| p.1)).fold(y_min, f64::max) * 1.1;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(failed)?;
         let mut chart = ChartBuilder::on(&root)
-            .caption("Throughput over time", ("sans-serif", 20))
+            .caption(caption, ("sans-serif", 20))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(70)
-            .build_cartesian_2d(0.0..seconds, 0.0..top)
+            .build_cartesian_2d(0.0..x_max, 0.0..y_max)
             .map_err(failed)?;
-        chart
-            .configure_mesh()
-            .x_desc("second of the measured period")
-            .y_desc(if by_bytes { "MiB/s" } else { "ops/s" })
-            .draw()
-            .map_err(failed)?;
-        for (i, run) in runs.iter().enumerate() {
+        chart.configure_mesh().x_desc(axes.0).y_desc(axes.1).draw().map_err(failed)?;
+        for (i, (label, points)) in series.iter().enumerate() {
             let color = COLORS[i % COLORS.len()];
-            let points = run.timeline.iter().map(|s| (s.second as f64, value(s.ops, s.bytes)));
             chart
-                .draw_series(LineSeries::new(points, color.stroke_width(2)))
+                .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
                 .map_err(failed)?
-                .label(run.label.clone())
+                .label(label.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
         }
         chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(failed)?;

@@ -31,6 +31,8 @@ async fn cairn_with_domain(domain: Option<&str>) -> (cairn_server::ServerHandle,
         allow_insecure_sse_c: false,
         compression_level: cairn_engine::COMPRESSION_LEVEL_DEFAULT,
         default_encryption: Default::default(),
+        compaction_bytes_per_sec: 0,
+        space_amplification_target: 1.2,
     };
     (cairn_server::start(config).await.unwrap(), dir)
 }

@@ -294,6 +294,8 @@ async fn data_survives_a_restart() {
         allow_insecure_sse_c: false,
         compression_level: cairn_engine::COMPRESSION_LEVEL_DEFAULT,
         default_encryption: Default::default(),
+        compaction_bytes_per_sec: 0,
+        space_amplification_target: 1.2,
     };
     let first = cairn_server::start(config.clone()).await.unwrap();
     let s3 = common::client(first.local_addr(), common::ACCESS_KEY, common::SECRET_KEY);

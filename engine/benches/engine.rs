@@ -45,7 +45,9 @@ fn config() -> EngineConfig {
         .ok()
         .and_then(|level| level.parse().ok())
         .unwrap_or(cairn_engine::COMPRESSION_LEVEL_DEFAULT);
-    EngineConfig { io: io_mode(), compression_level, ..EngineConfig::default() }
+    // No background upkeep: a bench measures its own path, and the recovery bench replays a
+    // log with no checkpoint (the checkpointed open is `benches/scale.rs`).
+    EngineConfig { io: io_mode(), compression_level, background: false, ..EngineConfig::default() }
 }
 
 /// `writers` threads each doing `per_writer` puts of `data`; returns the wall time.

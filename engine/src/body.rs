@@ -14,7 +14,7 @@ use crate::format::RECORD_HEADER_BYTES;
 use crate::limits;
 use crate::queue::{Pending, oneshot};
 use crate::seal::{self, ChunkKeys, ChunkPosition, Opened, Sealer};
-use crate::segment::Segments;
+use crate::segment::{Pin, Segments};
 use crate::types::{Extent, Layout, ObjectInfo, Version};
 use crate::writer::{ChunkBuf, ChunkWritten, Request};
 
@@ -189,6 +189,8 @@ impl BodySink {
 #[derive(Debug)]
 pub struct ObjectReader {
     segments: Arc<Segments>,
+    /// Keeps the segments read open should compaction remove them meanwhile.
+    pin: Pin,
     /// The data keys of an encrypted object.
     keys: Option<Arc<ChunkKeys>>,
     version: Version,
@@ -213,6 +215,7 @@ impl ObjectReader {
         end: u64,
     ) -> ObjectReader {
         let mut reader = ObjectReader {
+            pin: segments.pin(),
             segments,
             keys,
             version,
@@ -313,7 +316,7 @@ impl ObjectReader {
 
     /// Reads, verifies and opens one chunk: its body bytes.
     fn read(&self, extent: &Extent, position: ChunkPosition) -> Result<Bytes> {
-        let (flags, mut record) = self.segments.read_chunk(extent)?;
+        let (flags, mut record) = self.segments.read_chunk(extent, Some(&self.pin))?;
         if flags == 0 && self.keys.is_none() && extent.len == extent.stored {
             return Ok(Bytes::from(record).slice(RECORD_HEADER_BYTES..));
         }

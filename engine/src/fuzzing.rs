@@ -83,6 +83,33 @@ pub fn sealed_chunk(data: &[u8]) {
     }
 }
 
+/// A checkpoint file next to three empty segments: checking it never panics; one that passes
+/// decodes whole or is caught by the scrub's chain check, and a store opened from it (or, if
+/// it is refused, from its log) reads without panicking.
+pub fn checkpoint(data: &[u8]) {
+    let dir = TempDir::new();
+    for id in 1..=3 {
+        std::fs::write(dir.path().join(format!("seg-{id:016x}.cairn")), format::encode_segment_header(id, 0))
+            .expect("writing a segment");
+    }
+    let path = dir.path().join("ckpt-0000000000000001.cairn");
+    std::fs::write(&path, data).expect("writing the checkpoint");
+    if let Ok(checkpoint) = crate::checkpoint::Checkpoint::open(&path) {
+        let _ = crate::checkpoint::check_chains(&checkpoint);
+    }
+    let config = EngineConfig { io: IoMode::Threads, background: false, ..EngineConfig::default() };
+    let Ok(engine) = Engine::open(dir.path(), config) else { return };
+    for bucket in engine.list_buckets() {
+        let query = crate::VersionQuery { max_keys: 100, ..Default::default() };
+        let Ok(page) = engine.list_versions(&bucket.name, &query) else { continue };
+        for entry in page.entries() {
+            let _ = engine.get_object_bytes(&bucket.name, &entry.key, Some(entry.version.id));
+        }
+        let _ = engine.list_uploads(&bucket.name, &crate::UploadQuery { max_uploads: 100, ..Default::default() });
+    }
+    let _ = engine.space();
+}
+
 /// A keyring file: decoding never panics.
 pub fn keyring(data: &[u8]) {
     crate::keyring::check_file(data);
@@ -141,13 +168,14 @@ pub fn names(data: &[u8]) {
     }
 }
 
-/// Operations on the engine against a model, with clean reopens and crashes: every
+/// Operations on the engine against a model, with clean reopens, crashes, checkpoints and
+/// compaction passes: every
 /// acknowledged write survives, and reads agree with the model.
 pub fn model(data: &[u8]) {
     const KEYS: u8 = 4;
     let dir = TempDir::new();
     let real = backend_for(IoMode::Threads).expect("the threads backend");
-    let config = EngineConfig { io: IoMode::Threads, ..EngineConfig::default() };
+    let config = EngineConfig { io: IoMode::Threads, background: false, ..EngineConfig::default() };
     let fault = Arc::new(FaultBackend::new(real));
     let open = || Engine::open_with_backend(dir.path(), config.clone(), fault.clone()).expect("the store opens");
     let mut engine = open();
@@ -157,7 +185,7 @@ pub fn model(data: &[u8]) {
     for op in data.chunks(2).take(64) {
         let (code, arg) = (op[0], op.get(1).copied().unwrap_or(0));
         let key = format!("k{}", arg % KEYS);
-        match code % 5 {
+        match code % 7 {
             0 | 1 => {
                 let body = crate::testing::body(u64::from(arg), usize::from(arg) * 97);
                 engine.put_object_bytes("fuzz", &key, ObjectAttributes::default(), &body).expect("a put");
@@ -171,6 +199,8 @@ pub fn model(data: &[u8]) {
                 drop(engine);
                 engine = open();
             }
+            5 => drop(engine.checkpoint().expect("a checkpoint")),
+            6 => drop(engine.compact(true).expect("a compaction pass")),
             _ => {
                 fault.crash();
                 drop(engine);

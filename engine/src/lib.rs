@@ -17,6 +17,8 @@
 //! byte layout of every record.
 
 mod body;
+mod checkpoint;
+mod compaction;
 mod engine;
 mod error;
 pub mod format;
@@ -39,6 +41,8 @@ pub mod validate;
 mod writer;
 
 pub use body::ObjectReader;
+pub use checkpoint::CheckpointPosition;
+pub use compaction::{CompactionReport, SegmentSpace, SpaceReport, UpkeepStats};
 pub use engine::{
     BucketAccess, BucketInfo, ByteRange, COMPRESSION_LEVEL_DEFAULT, CompletedPart, DeleteOutcome, Engine, EngineConfig,
     ObjectWriter, PartWriter, PutOutcome,
@@ -50,7 +54,7 @@ pub use keyring::{KmsKeyInfo, Sse};
 pub use list::{
     ListItem, ListQuery, ObjectEntry, Page, PartPage, UploadEntry, UploadQuery, VersionEntry, VersionQuery,
 };
-pub use recovery::RecoveryReport;
+pub use recovery::{CheckpointInfo, RecoveryReport};
 pub use scrub::{Damage, DamagedObject, ScrubReport, scrub};
 pub use types::{
     Checksum, ChecksumAlgorithm, ChecksumKind, ChecksumSpec, Encryption, Extent, Layout, Location, ObjectAttributes,

@@ -121,3 +121,51 @@ pub const UPLOADS_PER_BUCKET_MAX: usize = 10_000;
 /// again (a client retrying after a lost response) gets the first one's result, as S3 gives it.
 /// Each costs about 200 bytes of index memory; older ones are answered NoSuchUpload.
 pub const COMPLETED_UPLOADS_REMEMBERED_MAX: usize = 1_000;
+
+/// Bytes of keys and chains a checkpoint block holds (a block ends after the entry that reaches
+/// this; one large chain is a block of its own). A lookup reads one block.
+pub const CHECKPOINT_BLOCK_BYTES: usize = 16 * 1024;
+/// The largest meta section (buckets, uploads in progress, usage) a checkpoint may hold; it is
+/// read into memory whole when the checkpoint is opened.
+pub const CHECKPOINT_META_BYTES_MAX: u64 = 1 << 30;
+/// Buffers of checkpoint reads (the check at open) and writes.
+pub const CHECKPOINT_READ_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+pub const CHECKPOINT_WRITE_BUFFER_BYTES: usize = 1024 * 1024;
+/// Checkpoints kept: the newest, and the one before in case the newest does not open.
+pub const CHECKPOINTS_KEPT: usize = 2;
+/// A checkpoint is written once this many metadata records follow the last one (replaying them
+/// is most of an open's time: about 3 µs a record)...
+pub const CHECKPOINT_TAIL_RECORDS: u64 = 250_000;
+/// ...or once the log after it passes this many bytes and the last checkpoint's size (so that
+/// rewriting the index costs at most about what was written since).
+pub const CHECKPOINT_TAIL_BYTES_MIN: u64 = 256 * 1024 * 1024;
+/// Live bytes compaction copies in one pass at most; victims past it wait for the next pass.
+pub const COMPACTION_PASS_BYTES_MAX: u64 = 1024 * 1024 * 1024;
+/// Live bytes one `Compact` record moves at most: its copies are synced with it, so a pass is
+/// several records, each a bounded sync.
+pub const COMPACTION_RECORD_BYTES_MAX: u64 = 32 * 1024 * 1024;
+/// Moves one `Compact` record lists at most...
+pub const COMPACTION_RECORD_MOVES_MAX: usize = 16 * 1024;
+/// ...and bytes of encoded moves (each is 61 bytes and its bucket and key, which may be 1 KiB),
+/// so the record stays within `RECORD_PAYLOAD_BYTES_MAX` (4 MiB) whatever the keys.
+pub const COMPACTION_RECORD_ENCODED_BYTES_MAX: usize = 1024 * 1024;
+/// A segment whose live share is above this is never a victim: copying it frees too little.
+pub const COMPACTION_LIVE_FRACTION_MAX: f64 = 0.9;
+/// How often the maintenance thread looks at whether to checkpoint or compact.
+pub const MAINTENANCE_INTERVAL_MS: u64 = 1000;
+/// Dead bytes the sealed segments must hold before a pass runs (less is not worth a pass).
+pub const COMPACTION_DEAD_BYTES_MIN: u64 = 64 * 1024 * 1024;
+/// Compaction sends its next copy only while at most this many requests wait for the log
+/// writer: foreground writes go first...
+pub const COMPACTION_YIELD_QUEUED: usize = 32;
+/// ...for at most this many waits of 200 µs per copy (so a busy store still compacts).
+pub const COMPACTION_YIELD_WAITS_MAX: usize = 5;
+/// The default I/O budget of compaction's copies and checkpoint writes.
+pub const COMPACTION_BYTES_PER_SEC_DEFAULT: u64 = 256 * 1024 * 1024;
+/// The default space amplification above which compaction runs.
+pub const SPACE_AMPLIFICATION_TARGET_DEFAULT: f64 = 1.2;
+/// Chunk reads compaction has in flight (in parallel: its victims are read from the disk).
+pub const COMPACTION_READS_IN_FLIGHT: usize = 16;
+/// Copies compaction has queued to the log writer and not yet confirmed (each up to a chunk, so
+/// at most this many MiB in memory).
+pub const COMPACTION_COPIES_IN_FLIGHT: usize = 16;

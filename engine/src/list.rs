@@ -3,10 +3,10 @@
 //! rolls keys up into common prefixes, and the walk jumps past each prefix rather than visiting
 //! every key under it.
 
-use std::ops::Bound;
+use std::ops::{Bound, ControlFlow};
 use std::sync::Arc;
 
-use crate::index::{BucketState, UploadState};
+use crate::index::{BucketState, Chain, ObjectMap, UploadState};
 use crate::limits;
 use crate::types::{ObjectAttributes, ObjectInfo, PartLayout, UploadId, Version, VersionId, VersionKind};
 
@@ -137,15 +137,15 @@ fn utf8(bytes: &[u8]) -> String {
 /// into common prefixes, and calling `visit` for each key not rolled up, until the page holds
 /// `limit` items. The shared core of the key-ordered listings.
 #[allow(clippy::too_many_arguments)]
-fn walk<V, T>(
-    map: &crossbeam_skiplist::SkipMap<Vec<u8>, V>,
+fn walk<T>(
+    map: &ObjectMap,
     prefix: &str,
     delimiter: Option<&str>,
     mut lower: Bound<Vec<u8>>,
     marker: Option<&[u8]>,
     limit: usize,
-    live: impl Fn(&V) -> bool,
-    mut visit: impl FnMut(&[u8], &V, &mut Vec<ListItem<T>>),
+    live: impl Fn(&Chain) -> bool,
+    mut visit: impl FnMut(&[u8], &Chain, &mut Vec<ListItem<T>>),
 ) -> Page<T> {
     // S3: a page of at most zero entries is empty and not truncated, and an empty delimiter is
     // no delimiter.
@@ -158,41 +158,39 @@ fn walk<V, T>(
     if let Bound::Unbounded = lower {
         lower = Bound::Included(prefix_bytes.to_vec());
     }
+    let mut truncated = false;
     loop {
         let mut jump = None;
-        let range = (lower.as_ref().map(|b| b.as_slice()), Bound::Unbounded);
-        for entry in map.range::<[u8], _>(range) {
-            let key = entry.key().as_slice();
+        map.scan(lower.as_ref().map(|b| b.as_slice()), |key, chain| {
             if !key.starts_with(prefix_bytes) {
-                if key > prefix_bytes {
-                    break;
-                }
-                continue;
+                return if key > prefix_bytes { ControlFlow::Break(()) } else { ControlFlow::Continue(()) };
             }
-            if !live(entry.value()) {
-                continue;
+            if !live(chain) {
+                return ControlFlow::Continue(());
             }
             if let Some(common) = common_prefix(key, prefix_bytes, delimiter) {
                 // A marker inside a common prefix means that prefix was the last item returned.
                 if !marker.is_some_and(|marker| marker.starts_with(common)) {
                     if items.len() >= limit {
-                        return Page { items, is_truncated: true };
+                        truncated = true;
+                        return ControlFlow::Break(());
                     }
                     items.push(ListItem::CommonPrefix(utf8(common)));
                 }
                 jump = prefix_successor(common);
-                break;
+                return ControlFlow::Break(());
             }
             let before = items.len();
-            visit(key, entry.value(), &mut items);
-            if items.len() > before && before >= limit {
+            visit(key, chain, &mut items);
+            if items.len() > limit || (items.len() > before && before >= limit) {
                 items.truncate(limit);
-                return Page { items, is_truncated: true };
+                truncated = true;
+                return ControlFlow::Break(());
             }
-            if items.len() > limit {
-                items.truncate(limit);
-                return Page { items, is_truncated: true };
-            }
+            ControlFlow::Continue(())
+        });
+        if truncated {
+            return Page { items, is_truncated: true };
         }
         match jump {
             Some(next) => lower = Bound::Included(next),

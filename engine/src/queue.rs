@@ -55,6 +55,11 @@ impl<T> Queue<T> {
         Ok(())
     }
 
+    /// Items waiting.
+    pub fn len(&self) -> usize {
+        self.state.lock().items.len()
+    }
+
     /// Waits for at least one item, then takes items from the front while `fits` accepts them
     /// (the first is always taken). `None` once the queue is closed and empty.
     pub fn pop_batch(&self, mut fits: impl FnMut(&T) -> bool) -> Option<Vec<T>> {

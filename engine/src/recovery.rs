@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
+use crate::checkpoint::{self, Checkpoint, CheckpointPosition};
 use crate::error::{Error, Result};
 use crate::format::records::Mutation;
 use crate::format::{self, RECORD_HEADER_BYTES, RecordKind, SEGMENT_HEADER_BYTES};
@@ -42,11 +43,27 @@ pub struct RecoveryReport {
     /// Chunks whose checksum fails; reads of objects using them fail.
     pub damaged_chunks: Vec<Location>,
     pub duration_ms: u64,
+    /// The checkpoint the index was loaded from (the log before its position was not read).
+    pub checkpoint: Option<CheckpointInfo>,
+    /// Checkpoints that failed their checks and were passed over: (file, why).
+    pub rejected_checkpoints: Vec<(String, String)>,
+}
+
+/// A checkpoint, as reports and `cairn verify` show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointInfo {
+    pub file: String,
+    pub position: CheckpointPosition,
+    pub bytes: u64,
+    pub keys: u64,
+    pub duration_ms: u64,
 }
 
 /// The state a store opens into.
 pub(crate) struct Recovered {
     pub index: Index,
+    pub checkpoint: Option<Checkpoint>,
+    /// The log's segments, in order (the last is the active one).
     pub files: Vec<(SegmentId, Arc<IoFile>)>,
     pub active_len: u64,
     pub next_seq: Seq,
@@ -135,7 +152,7 @@ fn synced_past(bytes: &[u8], pos: usize) -> bool {
     valid_records_after(bytes, pos + 1).any(|(_, durable_before)| durable_before as usize > pos)
 }
 
-fn scan_segment(id: SegmentId, file: &IoFile, is_last: bool) -> Result<SegmentScan> {
+fn scan_segment(id: SegmentId, file: &IoFile, is_last: bool, from: usize) -> Result<SegmentScan> {
     let map = io::map_readonly(file)?;
     let bytes: &[u8] = map.as_deref().unwrap_or(&[]);
     let file_len = bytes.len() as u64;
@@ -160,7 +177,10 @@ fn scan_segment(id: SegmentId, file: &IoFile, is_last: bool) -> Result<SegmentSc
         _ if in_torn_window(0) => return Ok(scan),
         _ => return Err(Error::corruption(id, 0, "bad segment header")),
     }
-    let mut pos = SEGMENT_HEADER_BYTES;
+    if from > bytes.len() {
+        return Err(Error::corruption(id, from as u64, "the checkpoint resumes past the end of its segment"));
+    }
+    let mut pos = from.max(SEGMENT_HEADER_BYTES);
     while pos < bytes.len() {
         let location = Location { segment: id, offset: pos as u64 };
         match parse_at(bytes, pos, is_last) {
@@ -213,30 +233,63 @@ pub(crate) fn recover(dir: &Path, backend: &Arc<dyn IoBackend>, read_only: bool)
     let started = Instant::now();
     if !read_only {
         crate::segment::remove_prepared(dir)?;
+        checkpoint::remove_partial(dir)?;
     }
-    let ids = list_segment_ids(dir)?;
+    let mut ids = list_segment_ids(dir)?;
     if ids.len() as u64 > limits::SEGMENTS_MAX {
         return Err(Error::InvalidConfig(format!("{} segments exceed the limit {}", ids.len(), limits::SEGMENTS_MAX)));
+    }
+    let mut report = RecoveryReport::default();
+    let loaded = newest_checkpoint(dir, &ids, &mut report)?;
+    let (index, resume, mut last_seq) = match &loaded {
+        Some(checkpoint) => {
+            let index = Index::from_checkpoint(checkpoint)?;
+            // Retired segments whose deletion a crash interrupted go now.
+            let retired = index.retired.lock().clone();
+            for id in ids.iter().filter(|id| retired.contains(id)) {
+                if !read_only {
+                    remove_file_if_present(&segment_path(dir, *id))?;
+                }
+            }
+            ids.retain(|id| !retired.contains(id));
+            report.checkpoint = Some(CheckpointInfo {
+                file: checkpoint.path.display().to_string(),
+                position: checkpoint.position,
+                bytes: checkpoint.bytes,
+                keys: checkpoint.meta.buckets.iter().map(|b| b.keys).sum(),
+                duration_ms: started.elapsed().as_millis() as u64,
+            });
+            (index, checkpoint.position.resume, checkpoint.position.seq)
+        }
+        None => (Index::default(), Location { segment: SegmentId(1), offset: SEGMENT_HEADER_BYTES as u64 }, 0),
+    };
+    if !read_only && loaded.is_some() {
+        // Keep the resumed-from checkpoint and the one before it; drop anything older.
+        for (_, path) in checkpoint::list_checkpoints(dir)?.into_iter().skip(limits::CHECKPOINTS_KEPT) {
+            remove_file_if_present(&path)?;
+        }
     }
     let mut files = Vec::with_capacity(ids.len() + 1);
     for id in &ids {
         files.push((*id, Arc::new(backend.open(&segment_path(dir, *id), false)?)));
     }
-    let index = Index::default();
-    let mut report = RecoveryReport { segments: ids.len(), ..RecoveryReport::default() };
-    let mut last_seq: Seq = 0;
+    report.segments = ids.len();
     let mut active_len = SEGMENT_HEADER_BYTES as u64;
-    let last_index = files.len().checked_sub(1);
-    for (window_start, window) in files.chunks(limits::RECOVERY_SEGMENTS_IN_FLIGHT_MAX).enumerate() {
+    let tail: Vec<&(SegmentId, Arc<IoFile>)> = files.iter().filter(|(id, _)| *id >= resume.segment).collect();
+    let last_index = tail.len().checked_sub(1);
+    for (window_start, window) in tail.chunks(limits::RECOVERY_SEGMENTS_IN_FLIGHT_MAX).enumerate() {
         let base = window_start * limits::RECOVERY_SEGMENTS_IN_FLIGHT_MAX;
         let scans: Vec<Result<SegmentScan>> = window
             .par_iter()
             .enumerate()
-            .map(|(i, (id, file))| scan_segment(*id, file, Some(base + i) == last_index))
+            .map(|(i, (id, file))| {
+                let from = if *id == resume.segment { resume.offset as usize } else { SEGMENT_HEADER_BYTES };
+                scan_segment(*id, file, Some(base + i) == last_index, from)
+            })
             .collect();
         for (i, scan) in scans.into_iter().enumerate() {
             let mut scan = scan?;
-            let (id, file) = &window[i];
+            let (id, file) = window[i];
             report.bytes += scan.valid_len;
             report.chunk_records += scan.chunk_records;
             report.damaged_chunks.append(&mut scan.damaged_chunks);
@@ -263,7 +316,44 @@ pub(crate) fn recover(dir: &Path, backend: &Arc<dyn IoBackend>, read_only: bool)
         files.push((id, file));
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
-    Ok(Recovered { index, files, active_len, next_seq: last_seq + 1, report })
+    Ok(Recovered { index, checkpoint: loaded, files, active_len, next_seq: last_seq + 1, report })
+}
+
+/// Deletes a file; one already gone is no error.
+pub(crate) fn remove_file_if_present(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error.into()),
+        _ => Ok(()),
+    }
+}
+
+/// The newest checkpoint that passes its checks and whose log tail is whole: every segment from
+/// the one it resumes in on, without gaps. Without one, the log must be whole from segment 1
+/// (compaction deletes segments only once a checkpoint covers them, so a compacted store whose
+/// checkpoints all fail cannot be rebuilt from its log, and is refused, not half-opened).
+fn newest_checkpoint(dir: &Path, ids: &[SegmentId], report: &mut RecoveryReport) -> Result<Option<Checkpoint>> {
+    let whole_from = |first: SegmentId| {
+        let tail: Vec<u64> = ids.iter().filter(|id| **id >= first).map(|id| id.0).collect();
+        tail.first() == Some(&first.0) && tail.windows(2).all(|pair| pair[1] == pair[0] + 1)
+    };
+    for (_, path) in checkpoint::list_checkpoints(dir)? {
+        match Checkpoint::open(&path) {
+            Ok(checkpoint) if whole_from(checkpoint.position.resume.segment) => return Ok(Some(checkpoint)),
+            Ok(_) => {
+                report.rejected_checkpoints.push((path.display().to_string(), "segments after it are missing".into()))
+            }
+            Err(error) => report.rejected_checkpoints.push((path.display().to_string(), error.to_string())),
+        }
+        log::warn!("{}: passed over: {}", path.display(), report.rejected_checkpoints.last().expect("pushed").1);
+    }
+    if ids.is_empty() || whole_from(SegmentId(1)) {
+        return Ok(None);
+    }
+    Err(Error::corruption(
+        ids[0],
+        0,
+        "segments are missing (compacted) and no checkpoint covering them opens: the index cannot be rebuilt",
+    ))
 }
 
 /// Cuts a torn tail off the last segment (rewriting its header if that was torn too) and

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::format::{self, RecordKind, SEGMENT_HEADER_BYTES};
 use crate::index::BucketState;
 use crate::io::{self, IoFile};
-use crate::recovery::{self, Parse};
+use crate::recovery::{self, CheckpointInfo, Parse};
 use crate::segment::{list_segment_ids, segment_path};
 use crate::types::{Layout, Location, SegmentId, VersionId, VersionKind};
 
@@ -44,11 +44,29 @@ pub struct ScrubReport {
     /// Why the metadata could not be replayed (damaged metadata stops an open): the damaged
     /// records are still listed, but not traced to objects.
     pub replay_error: Option<String>,
+    /// The checkpoint the index was loaded from, and the log after it replayed.
+    pub checkpoint: Option<CheckpointInfo>,
+    /// Checkpoints passed over, and why.
+    pub rejected_checkpoints: Vec<(String, String)>,
+    /// Versions in the checkpoint, every one decoded (an open checks blocks, not chains).
+    pub checkpoint_versions: u64,
+    /// A checkpoint chain that does not decode.
+    pub checkpoint_error: Option<String>,
+    /// Chunk bytes the index references, and the segments' bytes.
+    pub live_bytes: u64,
+    pub retired_segments: usize,
+    /// The index's live-byte counts differ from a recount of its references (a bug).
+    pub usage_mismatch: bool,
 }
 
 impl ScrubReport {
     pub fn is_clean(&self) -> bool {
-        self.damaged.is_empty()
+        self.damaged.is_empty() && self.checkpoint_error.is_none() && !self.usage_mismatch
+    }
+
+    /// Segment bytes per live byte (1 for an empty store).
+    pub fn space_amplification(&self) -> f64 {
+        if self.live_bytes == 0 { 1.0 } else { self.bytes as f64 / self.live_bytes as f64 }
     }
 }
 
@@ -132,6 +150,33 @@ pub fn scrub(dir: &Path) -> Result<ScrubReport> {
     match recovery::recover(dir, &backend, true) {
         Ok(recovered) => {
             let mut report = scan_files(&recovered.files)?;
+            report.checkpoint = recovered.report.checkpoint.clone();
+            report.rejected_checkpoints = recovered.report.rejected_checkpoints.clone();
+            if let Some(checkpoint) = &recovered.checkpoint {
+                match crate::checkpoint::check_chains(checkpoint) {
+                    Ok(versions) => report.checkpoint_versions = versions,
+                    Err(error) => report.checkpoint_error = Some(error.0.to_owned()),
+                }
+            }
+            let usage = recovered.index.usage.lock().clone();
+            report.live_bytes = usage.values().sum();
+            report.retired_segments = recovered.index.retired.lock().len();
+            let mut recount = std::collections::BTreeMap::new();
+            let present: HashSet<SegmentId> = recovered.files.iter().map(|(id, _)| *id).collect();
+            let mut missing = Vec::new();
+            recovered.index.for_each_reference(|_, _, extents| {
+                for extent in extents {
+                    *recount.entry(extent.location.segment).or_insert(0u64) +=
+                        format::RECORD_HEADER_BYTES as u64 + u64::from(extent.stored);
+                    if !present.contains(&extent.location.segment) {
+                        missing.push(extent.location);
+                    }
+                }
+            });
+            report.usage_mismatch = recount != usage;
+            report.damaged.extend(
+                missing.into_iter().map(|location| Damage { location, what: "reference to a missing segment".into() }),
+            );
             let damaged: HashSet<Location> = report.damaged.iter().map(|d| d.location).collect();
             if !damaged.is_empty() {
                 for entry in recovered.index.buckets.iter() {
@@ -156,8 +201,8 @@ pub fn scrub(dir: &Path) -> Result<ScrubReport> {
 
 fn damaged_objects(bucket: &BucketState, damaged: &HashSet<Location>) -> Vec<DamagedObject> {
     let mut found = Vec::new();
-    for entry in bucket.objects.iter() {
-        for version in entry.value().iter() {
+    bucket.objects.scan(std::ops::Bound::Unbounded, |key, chain| {
+        for version in chain.iter() {
             let VersionKind::Object(info) = &version.kind else { continue };
             let hit = match &info.layout {
                 Layout::Extents(extents) => extents.iter().any(|e| damaged.contains(&e.location)),
@@ -168,11 +213,12 @@ fn damaged_objects(bucket: &BucketState, damaged: &HashSet<Location>) -> Vec<Dam
             if hit {
                 found.push(DamagedObject {
                     bucket: bucket.name.clone(),
-                    key: String::from_utf8_lossy(entry.key()).into_owned(),
+                    key: String::from_utf8_lossy(key).into_owned(),
                     version: version.id,
                 });
             }
         }
-    }
+        std::ops::ControlFlow::Continue(())
+    });
     found
 }

@@ -82,6 +82,23 @@ pub(crate) enum Request {
         epoch: Option<u64>,
         reply: Reply<Result<Committed>>,
     },
+    /// Starts a checkpoint: everything before is written, synced and applied, then the index is
+    /// frozen at this position of the log.
+    Freeze {
+        reply: Reply<Result<Frozen>>,
+    },
+}
+
+/// The index frozen at a log position (`None` if a frozen layer still waits for its checkpoint).
+pub(crate) struct Frozen {
+    pub snapshot: Option<crate::index::Snapshot>,
+    pub position: crate::checkpoint::CheckpointPosition,
+}
+
+impl std::fmt::Debug for Frozen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Frozen").field("position", &self.position).finish()
+    }
 }
 
 impl Request {
@@ -91,6 +108,7 @@ impl Request {
             Request::Commit { tail, .. } => {
                 RECORD_HEADER_BYTES + 256 + tail.iter().map(|c| c.record_len() as usize).sum::<usize>()
             }
+            Request::Freeze { .. } => 0,
         }
     }
 
@@ -98,6 +116,7 @@ impl Request {
         match self {
             Request::Chunk { reply, .. } => reply.send(Err(error)),
             Request::Commit { reply, .. } => reply.send(Err(error)),
+            Request::Freeze { reply } => reply.send(Err(error)),
         }
     }
 }
@@ -193,6 +212,11 @@ impl WriterHandle {
 
     pub fn send(&self, request: Request) -> Result<()> {
         self.queue.push(request).map_err(|_| Error::Closed)
+    }
+
+    /// Requests waiting for the writer (compaction holds back while foreground writes queue).
+    pub fn queued(&self) -> usize {
+        self.queue.len()
     }
 }
 
@@ -390,6 +414,22 @@ impl Writer {
         let mut requests = batch.into_iter();
         while let Some(request) = requests.next() {
             let placed = match request {
+                Request::Freeze { reply } => {
+                    let placed = std::mem::take(&mut group);
+                    if let Err(error) = self.flush(placed, true) {
+                        reply.send(Err(error));
+                        fail_rest(requests);
+                        return;
+                    }
+                    group.start = self.len;
+                    let position = crate::checkpoint::CheckpointPosition {
+                        seq: self.next_seq - 1,
+                        resume: Location { segment: self.active_id, offset: self.len },
+                        created_ms: crate::now_ms(),
+                    };
+                    reply.send(Ok(Frozen { snapshot: self.index.freeze(), position }));
+                    continue;
+                }
                 Request::Chunk { chunk, reply } => {
                     if let Err(error) = self.make_room(&mut group, chunk.record_len()) {
                         reply.send(Err(error));

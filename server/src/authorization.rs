@@ -673,6 +673,8 @@ mod tests {
             allow_insecure_sse_c: false,
             compression_level: cairn_engine::COMPRESSION_LEVEL_DEFAULT,
             default_encryption: Default::default(),
+            compaction_bytes_per_sec: 0,
+            space_amplification_target: 1.2,
         };
         let accounts = Arc::new(Accounts::new(&config));
         // Room for two of the three documents below.

@@ -68,6 +68,10 @@ pub struct Config {
     /// What a bucket without an encryption configuration does: `SseS3` (AWS's default) or
     /// `None` (objects unencrypted unless a request asks; for measuring the engine without AES).
     pub default_encryption: DefaultEncryption,
+    /// The I/O budget of compaction's copies and checkpoint writes, bytes per second (0: none).
+    pub compaction_bytes_per_sec: u64,
+    /// Compaction runs while sealed segments hold more than this many bytes per live byte.
+    pub space_amplification_target: f64,
 }
 
 /// `--default-encryption`.
@@ -109,6 +113,10 @@ pub struct FileConfig {
     pub compression_level: Option<i32>,
     /// `--default-encryption`: `sse-s3` or `none`.
     pub default_encryption: Option<String>,
+    /// `--compaction-bytes-per-sec`.
+    pub compaction_bytes_per_sec: Option<u64>,
+    /// `--space-amplification-target`.
+    pub space_amplification_target: Option<f64>,
 }
 
 /// Why a configuration was refused.
@@ -144,6 +152,8 @@ pub struct Overrides {
     pub allow_insecure_sse_c: Option<bool>,
     pub compression_level: Option<i32>,
     pub default_encryption: Option<String>,
+    pub compaction_bytes_per_sec: Option<u64>,
+    pub space_amplification_target: Option<f64>,
 }
 
 impl Config {
@@ -182,12 +192,23 @@ impl Config {
                 Some(text) => text.parse().map_err(ConfigError::Invalid)?,
                 None => DefaultEncryption::SseS3,
             },
+            compaction_bytes_per_sec: overrides
+                .compaction_bytes_per_sec
+                .or(file.compaction_bytes_per_sec)
+                .unwrap_or(cairn_engine::limits::COMPACTION_BYTES_PER_SEC_DEFAULT),
+            space_amplification_target: overrides
+                .space_amplification_target
+                .or(file.space_amplification_target)
+                .unwrap_or(cairn_engine::limits::SPACE_AMPLIFICATION_TARGET_DEFAULT),
         };
         config.validate()?;
         Ok(config)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if !(1.0..=100.0).contains(&self.space_amplification_target) {
+            return Err(ConfigError::Invalid("the space amplification target must be 1 to 100".into()));
+        }
         if self.users.len() > USERS_MAX {
             return Err(ConfigError::Invalid(format!("at most {USERS_MAX} users")));
         }
@@ -298,6 +319,32 @@ mod tests {
         assert!(config.allow_insecure_sse_c);
         let bad = Overrides { data_dir, default_encryption: Some("aes".into()), ..Overrides::default() };
         assert!(matches!(Config::resolve(FileConfig::default(), bad), Err(ConfigError::Invalid(_))));
+    }
+
+    #[test]
+    fn compaction_settings_come_from_the_file_or_the_flags_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = Some(dir.path().to_owned());
+        let defaults =
+            Config::resolve(FileConfig::default(), Overrides { data_dir: data_dir.clone(), ..Overrides::default() })
+                .unwrap();
+        assert_eq!(defaults.compaction_bytes_per_sec, cairn_engine::limits::COMPACTION_BYTES_PER_SEC_DEFAULT);
+        assert_eq!(defaults.space_amplification_target, cairn_engine::limits::SPACE_AMPLIFICATION_TARGET_DEFAULT);
+        let file: FileConfig = toml::from_str(
+            "compaction_bytes_per_sec = 1000
+space_amplification_target = 1.5
+",
+        )
+        .unwrap();
+        let overrides =
+            Overrides { data_dir: data_dir.clone(), compaction_bytes_per_sec: Some(7), ..Overrides::default() };
+        let config = Config::resolve(file, overrides).unwrap();
+        assert_eq!((config.compaction_bytes_per_sec, config.space_amplification_target), (7, 1.5));
+        for bad in [0.5, 101.0, f64::NAN] {
+            let overrides =
+                Overrides { data_dir: data_dir.clone(), space_amplification_target: Some(bad), ..Overrides::default() };
+            assert!(matches!(Config::resolve(FileConfig::default(), overrides), Err(ConfigError::Invalid(_))));
+        }
     }
 
     #[test]

@@ -56,8 +56,13 @@ impl ServerHandle {
 
 /// Opens the store and starts serving S3 on `config.address`.
 pub async fn start(config: Config) -> std::io::Result<ServerHandle> {
-    let engine_config =
-        EngineConfig { io: config.io, compression_level: config.compression_level, ..EngineConfig::default() };
+    let engine_config = EngineConfig {
+        io: config.io,
+        compression_level: config.compression_level,
+        compaction_bytes_per_sec: config.compaction_bytes_per_sec,
+        space_amplification_target: config.space_amplification_target,
+        ..EngineConfig::default()
+    };
     let data_dir = config.data_dir.clone();
     let engine = tokio::task::spawn_blocking(move || Engine::open(data_dir, engine_config))
         .await

@@ -16,10 +16,17 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Serve S3 over HTTP.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Check every record of a store (the server must not have it open) and name the objects
     /// whose data is damaged. Exits 1 when anything is damaged.
     Verify {
+        /// Data directory [default: ./cairn-data]
+        #[arg(long, env = "CAIRN_DATA_DIR", default_value = "cairn-data")]
+        data_dir: PathBuf,
+    },
+    /// Run compaction passes by hand until no sealed segment has dead bytes to free (the server
+    /// must not have the store open; `cairn serve` compacts in the background).
+    Compact {
         /// Data directory [default: ./cairn-data]
         #[arg(long, env = "CAIRN_DATA_DIR", default_value = "cairn-data")]
         data_dir: PathBuf,
@@ -87,6 +94,13 @@ struct ServeArgs {
     /// Encryption of buckets that have no configuration: sse-s3 (AWS's default) or none
     #[arg(long, env = "CAIRN_DEFAULT_ENCRYPTION")]
     default_encryption: Option<String>,
+    /// I/O budget of background compaction and checkpoints, bytes per second, 0 for none
+    /// [default: 268435456]
+    #[arg(long, env = "CAIRN_COMPACTION_BYTES_PER_SEC")]
+    compaction_bytes_per_sec: Option<u64>,
+    /// Compaction keeps sealed segments under this many bytes per live byte [default: 1.2]
+    #[arg(long, env = "CAIRN_SPACE_AMPLIFICATION_TARGET")]
+    space_amplification_target: Option<f64>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -94,13 +108,14 @@ fn main() -> std::process::ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG").unwrap_or_else(|_| "info".into()))
         .init();
     let result = match Cli::parse().command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Verify { data_dir } => match verify(&data_dir) {
             Ok(true) => Ok(()),
             Ok(false) => return std::process::ExitCode::FAILURE,
             Err(error) => Err(error),
         },
         Command::Key { data_dir, command } => key(&data_dir, command),
+        Command::Compact { data_dir } => compact(&data_dir),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -127,6 +142,8 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         allow_insecure_sse_c: args.allow_insecure_sse_c.then_some(true),
         compression_level: args.compression_level,
         default_encryption: args.default_encryption,
+        compaction_bytes_per_sec: args.compaction_bytes_per_sec,
+        space_amplification_target: args.space_amplification_target,
     };
     let config = Config::resolve(file, overrides)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -176,6 +193,44 @@ fn key(data_dir: &std::path::Path, command: KeyCommand) -> Result<(), Box<dyn st
     Ok(())
 }
 
+/// Passes a compaction makes by hand at most (each takes up to `COMPACTION_PASS_BYTES_MAX`).
+const COMPACT_PASSES_MAX: usize = 1000;
+
+fn compact(data_dir: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    if !data_dir.is_dir() {
+        return Err(format!("{} is not a directory", data_dir.display()).into());
+    }
+    let config = cairn_engine::EngineConfig { background: false, compaction_bytes_per_sec: 0, ..Default::default() };
+    let engine = cairn_engine::Engine::open(data_dir, config)?;
+    let before = engine.space();
+    for _ in 0..COMPACT_PASSES_MAX {
+        let pass = engine.compact(true)?;
+        if pass.victims.is_empty() {
+            break;
+        }
+        println!(
+            "compacted {} segments: {} chunks ({} bytes) copied, {} bytes freed in {} ms",
+            pass.victims.len(),
+            pass.chunks_copied,
+            pass.bytes_copied,
+            pass.bytes_freed,
+            pass.duration_ms
+        );
+    }
+    let after = engine.space();
+    println!(
+        "segments: {} -> {} files, {} -> {} bytes; {} live; space amplification {:.2} -> {:.2}",
+        before.segments.len(),
+        after.segments.len(),
+        before.segment_bytes,
+        after.segment_bytes,
+        after.live_bytes,
+        before.amplification,
+        after.amplification
+    );
+    Ok(())
+}
+
 /// Scrubs the store in `data_dir` and prints what is damaged; `Ok(true)` when nothing is.
 fn verify(data_dir: &std::path::Path) -> Result<bool, Box<dyn std::error::Error>> {
     if !data_dir.is_dir() {
@@ -197,6 +252,35 @@ fn verify(data_dir: &std::path::Path) -> Result<bool, Box<dyn std::error::Error>
     }
     for object in &report.damaged_objects {
         println!("  damaged object: {}/{} version {}", object.bucket, object.key, object.version);
+    }
+    match &report.checkpoint {
+        Some(checkpoint) => println!(
+            "checkpoint {} (seq {}, {} keys, {} bytes, {} versions decoded): the log replays from segment {} offset {}",
+            checkpoint.file,
+            checkpoint.position.seq,
+            checkpoint.keys,
+            checkpoint.bytes,
+            report.checkpoint_versions,
+            checkpoint.position.resume.segment,
+            checkpoint.position.resume.offset
+        ),
+        None => println!("no checkpoint: the index is the whole log replayed"),
+    }
+    for (file, why) in &report.rejected_checkpoints {
+        println!("  checkpoint passed over: {file}: {why}");
+    }
+    if let Some(error) = &report.checkpoint_error {
+        println!("  the checkpoint's version chains do not decode: {error}");
+    }
+    println!(
+        "space: {} live bytes in {} segment bytes (amplification {:.2}), {} segments retired by compaction",
+        report.live_bytes,
+        report.bytes,
+        report.space_amplification(),
+        report.retired_segments
+    );
+    if report.usage_mismatch {
+        println!("  the index's live-byte counts differ from a recount of its references");
     }
     Ok(report.is_clean())
 }

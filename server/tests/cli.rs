@@ -62,3 +62,45 @@ fn verify_names_damaged_objects_and_fails() {
     let (ok, text) = verify(&dir.path().join("missing"));
     assert!(!ok && text.contains("is not a directory"), "{text}");
 }
+
+fn cairn(args: &[&str], dir: &std::path::Path) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_cairn")).args(args).arg("--data-dir").arg(dir).output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), text)
+}
+
+#[test]
+fn compact_frees_overwritten_bytes_and_verify_shows_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = EngineConfig {
+        io: IoMode::Threads,
+        segment_bytes: cairn_engine::limits::SEGMENT_BYTES_MIN,
+        background: false,
+        ..EngineConfig::default()
+    };
+    let last = |key: u64| cairn_engine::testing::body(100 + key, 1 << 20);
+    {
+        let engine = Engine::open(dir.path(), config.clone()).unwrap();
+        engine.create_bucket("photos", "us-east-1").unwrap();
+        for round in 0..6 {
+            for key in 0..3u64 {
+                let data = if round == 5 { last(key) } else { cairn_engine::testing::body(round * 10 + key, 1 << 20) };
+                engine.put_object_bytes("photos", &format!("k{key}"), ObjectAttributes::default(), &data).unwrap();
+            }
+        }
+    }
+    let (ok, text) = cairn(&["verify"], dir.path());
+    assert!(ok && text.contains("no checkpoint") && text.contains("amplification"), "{text}");
+    let (ok, text) = cairn(&["compact"], dir.path());
+    assert!(ok && text.contains("compacted") && text.contains("space amplification"), "{text}");
+    let (ok, text) = cairn(&["verify"], dir.path());
+    assert!(ok && text.contains("checkpoint ") && text.contains("the log replays from segment"), "{text}");
+    let engine = Engine::open(dir.path(), config).unwrap();
+    assert!(engine.space().amplification < 2.5, "{:?}", engine.space());
+    for key in 0..3 {
+        assert_eq!(engine.get_object_bytes("photos", &format!("k{key}"), None).unwrap(), last(key));
+    }
+    drop(engine);
+    let (ok, text) = cairn(&["compact"], &dir.path().join("missing"));
+    assert!(!ok && text.contains("is not a directory"), "{text}");
+}

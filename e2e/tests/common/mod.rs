@@ -66,6 +66,8 @@ impl TestServer {
             allow_insecure_sse_c,
             compression_level: cairn_engine::COMPRESSION_LEVEL_DEFAULT,
             default_encryption,
+            compaction_bytes_per_sec: cairn_engine::limits::COMPACTION_BYTES_PER_SEC_DEFAULT,
+            space_amplification_target: cairn_engine::limits::SPACE_AMPLIFICATION_TARGET_DEFAULT,
         };
         let handle = cairn_server::start(config.clone()).await.unwrap();
         let addr = handle.local_addr();

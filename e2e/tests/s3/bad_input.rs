@@ -797,6 +797,8 @@ async fn faulty_server() -> (cairn_server::ServerHandle, Arc<cairn_engine::io::f
         allow_insecure_sse_c: false,
         compression_level: cairn_engine::COMPRESSION_LEVEL_DEFAULT,
         default_encryption: Default::default(),
+        compaction_bytes_per_sec: 0,
+        space_amplification_target: 1.2,
     };
     let server = cairn_server::start_with_engine(server_config, engine).await.unwrap();
     (server, fault, dir)

@@ -28,7 +28,7 @@ pub const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"Crec");
 /// version 6 sealed chunks (the header's flags: compressed, encrypted), extents that hold both the
 /// body and the stored length, and each object's storage class and encryption. Older records are
 /// still read.
-pub const RECORD_VERSION: u8 = 6;
+pub const RECORD_VERSION: u8 = 7;
 /// The oldest record layout version this build reads.
 pub const RECORD_VERSION_MIN: u8 = 1;
 /// Size of a record header.
@@ -86,6 +86,8 @@ pub enum RecordKind {
     AclPut = 16,
     /// Restores an archived object version for a time (record version 6 and later).
     RestorePut = 17,
+    /// Compaction moved chunks and retired segments (record version 7 and later).
+    Compact = 18,
 }
 
 impl RecordKind {
@@ -109,6 +111,7 @@ impl RecordKind {
             15 => AccountConfigDelete,
             16 => AclPut,
             17 => RestorePut,
+            18 => Compact,
             _ => return None,
         })
     }

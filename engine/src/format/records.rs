@@ -52,6 +52,23 @@ pub(crate) struct ObjectPut {
     pub checksum: Option<Checksum>,
 }
 
+/// What references a chunk: an object version or a part of an upload in progress.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum ChunkOwner {
+    Version { key: String, version: VersionId },
+    Part { upload: UploadId, number: u32 },
+}
+
+/// One chunk compaction copied: the references of `owner` in `bucket` to the chunk at `from`
+/// now name the copy, `to`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ChunkMove {
+    pub bucket: String,
+    pub owner: ChunkOwner,
+    pub from: Location,
+    pub to: Extent,
+}
+
 /// One change to the store's metadata: a record's meaning.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Mutation {
@@ -143,6 +160,13 @@ pub(crate) enum Mutation {
         version: VersionId,
         until_ms: u64,
     },
+    /// Compaction copied chunks forward: each move points one reference at the copy. Then the
+    /// segments in `retire` that nothing references any more are retired: never referenced
+    /// again, deleted once a checkpoint covers this record (record version 7 and later).
+    Compact {
+        moves: Vec<ChunkMove>,
+        retire: Vec<SegmentId>,
+    },
     /// Replaces the tags of one version of a key.
     TagsPut {
         bucket: String,
@@ -171,6 +195,7 @@ impl Mutation {
             Mutation::TagsPut { .. } => RecordKind::TagsPut,
             Mutation::AclPut { .. } => RecordKind::AclPut,
             Mutation::RestorePut { .. } => RecordKind::RestorePut,
+            Mutation::Compact { .. } => RecordKind::Compact,
         }
     }
 
@@ -281,6 +306,31 @@ impl Mutation {
                 enc.u64(version_seq(*version));
                 enc.u64(*until_ms);
             }
+            Mutation::Compact { moves, retire } => {
+                enc.u32(moves.len() as u32);
+                for chunk in moves {
+                    enc.str(&chunk.bucket);
+                    match &chunk.owner {
+                        ChunkOwner::Version { key, version } => {
+                            enc.u8(1);
+                            enc.str(key);
+                            enc.u64(version_seq(*version));
+                        }
+                        ChunkOwner::Part { upload, number } => {
+                            enc.u8(2);
+                            enc.u64(upload.0);
+                            enc.u32(*number);
+                        }
+                    }
+                    enc.u64(chunk.from.segment.0);
+                    enc.u64(chunk.from.offset);
+                    encode_extent(&mut enc, &chunk.to);
+                }
+                enc.u32(retire.len() as u32);
+                for id in retire {
+                    enc.u64(id.0);
+                }
+            }
         }
         enc.buf
     }
@@ -381,6 +431,26 @@ impl Mutation {
                 until_ms: dec.u64()?,
             },
             RecordKind::RestorePut => return Err(DecodeError("RestorePut in a record before version 6")),
+            RecordKind::Compact if version >= 7 => {
+                // A move is at least a bucket, a tag, an owner and two locations.
+                let count = dec.count(4 + 1 + 12 + 16 + EXTENT_BYTES)?;
+                let mut moves = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let bucket = dec.str()?;
+                    let owner = match dec.u8()? {
+                        1 => ChunkOwner::Version { key: dec.str()?, version: seq_version(dec.u64()?) },
+                        2 => ChunkOwner::Part { upload: UploadId(dec.u64()?), number: dec.u32()? },
+                        _ => return Err(DecodeError("unknown chunk owner")),
+                    };
+                    let from = Location { segment: SegmentId(dec.u64()?), offset: dec.u64()? };
+                    let to = decode_extents_one(&mut dec)?;
+                    moves.push(ChunkMove { bucket, owner, from, to });
+                }
+                let count = dec.count(8)?;
+                let retire = (0..count).map(|_| Ok(SegmentId(dec.u64()?))).collect::<DecodeResult<_>>()?;
+                Mutation::Compact { moves, retire }
+            }
+            RecordKind::Compact => return Err(DecodeError("Compact in a record before version 7")),
         };
         dec.finish()?;
         Ok((seq, mutation))
@@ -421,7 +491,7 @@ fn encode_object_put(enc: &mut Enc, put: &ObjectPut) {
     encode_checksum(enc, put.checksum.as_ref());
 }
 
-fn kind_byte(kind: ChecksumKind) -> u8 {
+pub(crate) fn kind_byte(kind: ChecksumKind) -> u8 {
     match kind {
         ChecksumKind::FullObject => 1,
         ChecksumKind::Composite => 2,
@@ -437,7 +507,7 @@ fn decode_kind(dec: &mut Dec<'_>) -> DecodeResult<ChecksumKind> {
 }
 
 /// An optional checksum: algorithm byte (0: none), kind byte, length-prefixed digest.
-fn encode_checksum(enc: &mut Enc, checksum: Option<&Checksum>) {
+pub(crate) fn encode_checksum(enc: &mut Enc, checksum: Option<&Checksum>) {
     match checksum {
         None => enc.u8(0),
         Some(checksum) => {
@@ -455,26 +525,26 @@ fn decode_algorithm(byte: u8) -> DecodeResult<Option<ChecksumAlgorithm>> {
     }
 }
 
-fn decode_checksum(dec: &mut Dec<'_>) -> DecodeResult<Option<Checksum>> {
+pub(crate) fn decode_checksum(dec: &mut Dec<'_>) -> DecodeResult<Option<Checksum>> {
     let Some(algorithm) = decode_algorithm(dec.u8()?)? else { return Ok(None) };
     let kind = decode_kind(dec)?;
     Checksum::new(algorithm, kind, dec.bytes()?).map(Some).ok_or(DecodeError("checksum digest has the wrong length"))
 }
 
-fn decode_checksum_spec(dec: &mut Dec<'_>) -> DecodeResult<Option<ChecksumSpec>> {
+pub(crate) fn decode_checksum_spec(dec: &mut Dec<'_>) -> DecodeResult<Option<ChecksumSpec>> {
     let Some(algorithm) = decode_algorithm(dec.u8()?)? else { return Ok(None) };
     Ok(Some(ChecksumSpec { algorithm, kind: decode_kind(dec)? }))
 }
 
 /// The null version is 0 on disk.
-fn version_seq(version: VersionId) -> u64 {
+pub(crate) fn version_seq(version: VersionId) -> u64 {
     match version {
         VersionId::Null => 0,
         VersionId::Id(seq) => seq,
     }
 }
 
-fn seq_version(seq: u64) -> VersionId {
+pub(crate) fn seq_version(seq: u64) -> VersionId {
     if seq == 0 { VersionId::Null } else { VersionId::Id(seq) }
 }
 
@@ -512,7 +582,7 @@ fn decode_object_put(dec: &mut Dec<'_>, version: u8) -> DecodeResult<ObjectPut> 
     Ok(ObjectPut { bucket, key, size, etag_md5, last_modified_ms, attributes, layout, upload, condition, checksum })
 }
 
-fn encode_attributes(enc: &mut Enc, attributes: &ObjectAttributes) {
+pub(crate) fn encode_attributes(enc: &mut Enc, attributes: &ObjectAttributes) {
     for field in attributes.system.fields() {
         enc.opt_str(field);
     }
@@ -534,7 +604,7 @@ fn encode_attributes(enc: &mut Enc, attributes: &ObjectAttributes) {
     }
 }
 
-fn decode_attributes(dec: &mut Dec<'_>, version: u8) -> DecodeResult<ObjectAttributes> {
+pub(crate) fn decode_attributes(dec: &mut Dec<'_>, version: u8) -> DecodeResult<ObjectAttributes> {
     let system = SystemMetadata {
         content_type: dec.opt_str()?,
         content_encoding: dec.opt_str()?,
@@ -567,17 +637,27 @@ fn decode_attributes(dec: &mut Dec<'_>, version: u8) -> DecodeResult<ObjectAttri
     Ok(ObjectAttributes { system, user, tags, owner, acl, storage_class, encryption })
 }
 
-fn encode_extents(enc: &mut Enc, extents: &[Extent]) {
+pub(crate) fn encode_extents(enc: &mut Enc, extents: &[Extent]) {
     enc.u32(extents.len() as u32);
     for extent in extents {
-        enc.u64(extent.location.segment.0);
-        enc.u64(extent.location.offset);
-        enc.u32(extent.len);
-        enc.u32(extent.stored);
+        encode_extent(enc, extent);
     }
 }
 
-fn decode_extents(dec: &mut Dec<'_>, version: u8) -> DecodeResult<Vec<Extent>> {
+fn encode_extent(enc: &mut Enc, extent: &Extent) {
+    enc.u64(extent.location.segment.0);
+    enc.u64(extent.location.offset);
+    enc.u32(extent.len);
+    enc.u32(extent.stored);
+}
+
+/// One extent of the current layout (24 bytes).
+fn decode_extents_one(dec: &mut Dec<'_>) -> DecodeResult<Extent> {
+    let location = Location { segment: SegmentId(dec.u64()?), offset: dec.u64()? };
+    Ok(Extent { location, len: dec.u32()?, stored: dec.u32()? })
+}
+
+pub(crate) fn decode_extents(dec: &mut Dec<'_>, version: u8) -> DecodeResult<Vec<Extent>> {
     let count = dec.count(if version >= 6 { EXTENT_BYTES } else { EXTENT_BYTES_V5 })?;
     (0..count)
         .map(|_| {
@@ -729,6 +809,30 @@ pub(crate) mod tests {
                 version: seq_version(v),
                 until_ms
             }),
+            (
+                proptest::collection::vec((text(), text(), any::<u64>(), 1u64.., any::<u32>(), extents()), 0..4),
+                proptest::collection::vec(1u64.., 0..4)
+            )
+                .prop_map(|(moves, retire)| Mutation::Compact {
+                    moves: moves
+                        .into_iter()
+                        .map(|(bucket, key, v, offset, number, extents)| ChunkMove {
+                            bucket,
+                            owner: if number % 2 == 0 {
+                                ChunkOwner::Version { key, version: seq_version(v) }
+                            } else {
+                                ChunkOwner::Part { upload: UploadId(v.max(1)), number }
+                            },
+                            from: Location { segment: SegmentId(offset), offset },
+                            to: extents.first().copied().unwrap_or(Extent {
+                                location: Location { segment: SegmentId(1), offset: 64 },
+                                len: 1,
+                                stored: 1,
+                            }),
+                        })
+                        .collect(),
+                    retire: retire.into_iter().map(SegmentId).collect(),
+                }),
         ]
     }
 
@@ -749,7 +853,7 @@ pub(crate) mod tests {
         }
 
         #[test]
-        fn arbitrary_payloads_never_panic(kind in 2u8..=17, version in 1u8..=6, payload in proptest::collection::vec(any::<u8>(), 0..256)) {
+        fn arbitrary_payloads_never_panic(kind in 2u8..=18, version in 1u8..=7, payload in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = Mutation::decode(RecordKind::from_byte(kind).unwrap(), version, &payload);
         }
     }

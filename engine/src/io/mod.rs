@@ -134,6 +134,11 @@ pub(crate) fn open_direct_std(path: &Path) -> io::Result<Option<IoFile>> {
     }
 }
 
+/// Syncs a directory (its created, renamed and removed entries).
+pub(crate) fn sync_dir_path(dir: &Path) -> io::Result<()> {
+    sync_dir_std(dir)
+}
+
 pub(crate) fn sync_dir_std(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }

@@ -112,6 +112,14 @@ fn write_fixture(dir: &Path) {
     engine.put_object_bytes("sealed", "archived", archived.clone(), &text(700)).unwrap();
     engine.put_object_bytes("sealed", "restored", archived, &text(800)).unwrap();
     engine.restore_object("sealed", "restored", None, RESTORED_UNTIL_MS).unwrap();
+    // Version 7: checkpoints, and compaction's Compact records (a dead body collected).
+    engine.create_bucket("compacted", "eu-west-1").unwrap();
+    engine.put_object_bytes("compacted", "overwritten", ObjectAttributes::default(), &body(7, 3000)).unwrap();
+    engine.put_object_bytes("compacted", "overwritten", ObjectAttributes::default(), b"second").unwrap();
+    engine.put_object_bytes("compacted", "kept", ObjectAttributes::default(), &text(2000)).unwrap();
+    let report = engine.compact(true).unwrap();
+    assert!(!report.victims.is_empty() && report.bytes_freed > 0, "{report:?}");
+    engine.put_object_bytes("compacted", "after", ObjectAttributes::default(), b"after the checkpoint").unwrap();
 }
 
 /// A restore in the fixture that lasts (year 2100).
@@ -138,6 +146,16 @@ fn sse_modes() -> [(&'static str, Sse); 5] {
         ("dsse-kms", kms(Some("alias/golden"), false, true)),
         ("sse-c", Sse::Customer(CUSTOMER_KEY.into())),
     ]
+}
+
+fn check_version_7_contents(engine: &Engine) {
+    check_version_6_contents(engine);
+    assert!(engine.recovery_report().checkpoint.is_some(), "opened from its checkpoint");
+    assert_eq!(engine.get_object_bytes("compacted", "overwritten", None).unwrap(), b"second");
+    assert_eq!(engine.get_object_bytes("compacted", "kept", None).unwrap(), text(2000));
+    assert_eq!(engine.get_object_bytes("compacted", "after", None).unwrap(), b"after the checkpoint");
+    let (space, recount) = engine.usage_check();
+    assert_eq!(space, recount);
 }
 
 fn check_version_6_contents(engine: &Engine) {
@@ -221,7 +239,7 @@ fn the_current_version_store_reads_back() {
         std::fs::remove_file(fixture_dir(current).join("LOCK")).unwrap();
     }
     let (dir, engine) = open_copy(current);
-    check_version_6_contents(&engine);
+    check_version_7_contents(&engine);
     // Version 4: commit records carry the segment's durable length when they were written.
     drop(engine);
     let stamped = std::fs::read_dir(dir.path())
@@ -237,6 +255,16 @@ fn the_current_version_store_reads_back() {
             })
         });
     assert!(stamped, "commit records are stamped with the durable length");
+}
+
+#[test]
+fn a_version_6_store_still_opens_and_reads_the_same() {
+    let (_dir, engine) = open_copy(6);
+    check_version_6_contents(&engine);
+    assert!(engine.head_bucket("compacted").is_err());
+    assert!(engine.recovery_report().checkpoint.is_none(), "a version 6 store has no checkpoint");
+    let (space, recount) = engine.usage_check();
+    assert_eq!(space, recount, "live bytes are counted on replay");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Integration tests of cairn-engine, one binary with a module per area.
 
 mod basics;
+mod compaction;
 mod conditions;
 mod crash;
 mod fuzz_corpus;
@@ -18,7 +19,7 @@ use cairn_engine::{Engine, EngineConfig, IoMode, ObjectAttributes};
 pub const BACKENDS: [IoMode; 2] = [IoMode::Uring, IoMode::Threads];
 
 pub fn config(io: IoMode) -> EngineConfig {
-    EngineConfig { io, part_bytes_min: 16, ..EngineConfig::default() }
+    EngineConfig { io, part_bytes_min: 16, background: false, ..EngineConfig::default() }
 }
 
 pub fn open(dir: &std::path::Path, io: IoMode) -> Engine {

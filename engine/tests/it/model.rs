@@ -23,15 +23,49 @@ pub const UNKNOWN: u64 = u64::MAX;
 pub enum Op {
     CreateBucket(usize),
     DeleteBucket(usize),
-    Put { bucket: usize, key: usize, len: usize, seed: u64 },
-    Delete { bucket: usize, key: usize },
-    DeleteVersion { bucket: usize, key: usize, pick: usize },
-    Versioning { bucket: usize, enabled: bool },
-    CreateUpload { bucket: usize, key: usize },
-    UploadPart { bucket: usize, pick: usize, number: u32, len: usize, seed: u64 },
-    Complete { bucket: usize, pick: usize },
-    Abort { bucket: usize, pick: usize },
+    Put {
+        bucket: usize,
+        key: usize,
+        len: usize,
+        seed: u64,
+    },
+    Delete {
+        bucket: usize,
+        key: usize,
+    },
+    DeleteVersion {
+        bucket: usize,
+        key: usize,
+        pick: usize,
+    },
+    Versioning {
+        bucket: usize,
+        enabled: bool,
+    },
+    CreateUpload {
+        bucket: usize,
+        key: usize,
+    },
+    UploadPart {
+        bucket: usize,
+        pick: usize,
+        number: u32,
+        len: usize,
+        seed: u64,
+    },
+    Complete {
+        bucket: usize,
+        pick: usize,
+    },
+    Abort {
+        bucket: usize,
+        pick: usize,
+    },
     Reopen,
+    /// Writes a checkpoint of the index (later reopens load it and replay only what follows).
+    Checkpoint,
+    /// A compaction pass over every sealed segment with dead bytes.
+    Compact,
 }
 
 /// A body for `seed`: pseudo-random bytes, or (one seed in two) bytes that compress.
@@ -60,6 +94,8 @@ pub fn op() -> impl Strategy<Value = Op> {
         1 => (b.clone(), 0..3usize).prop_map(|(bucket, pick)| Op::Complete { bucket, pick }),
         1 => (b, 0..3usize).prop_map(|(bucket, pick)| Op::Abort { bucket, pick }),
         1 => Just(Op::Reopen),
+        1 => Just(Op::Checkpoint),
+        1 => Just(Op::Compact),
     ]
 }
 
@@ -197,7 +233,7 @@ impl Model {
                     self.bucket(BUCKETS[*bucket]).unwrap().uploads.remove(&upload);
                 }
             }
-            Op::Reopen => {}
+            Op::Reopen | Op::Checkpoint | Op::Compact => {}
         }
     }
 
@@ -378,6 +414,16 @@ pub fn run_op(engine: &Engine, model: &mut Model, op: &Op) -> Result<(), Error> 
             }
         }
         Op::Reopen => {}
+        Op::Checkpoint => {
+            if let Err(e) = engine.checkpoint() {
+                return io(e);
+            }
+        }
+        Op::Compact => {
+            if let Err(e) = engine.compact(true) {
+                return io(e);
+            }
+        }
     }
     if let Op::CreateBucket(b) = op {
         model.apply_unacknowledged(&Op::CreateBucket(*b));
@@ -475,6 +521,9 @@ pub fn matches(model: &Snapshot, engine: &Snapshot) -> bool {
 pub fn check(engine: &Engine, model: &Model) {
     let engine_snapshot = snapshot_engine(engine).unwrap();
     assert_eq!(engine_snapshot, snapshot_model(model));
+    // The live bytes the index counts per segment are what its references add up to.
+    let (counted, recounted) = engine.usage_check();
+    assert_eq!(counted, recounted);
     for (name, bucket) in &model.buckets {
         // Current objects: gets and a flat listing.
         let live: Vec<(&String, &Arc<Vec<u8>>)> =
