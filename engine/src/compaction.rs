@@ -304,6 +304,32 @@ impl Upkeep {
         if victims.is_empty() {
             return Ok(report);
         }
+        let mut batch = self.copy_live(inner, &victims, &mut report)?;
+        batch.commit(inner, victims.clone())?;
+        let retired: BTreeSet<SegmentId> = inner.index.retired.lock().clone();
+        report.victims = victims.into_iter().filter(|id| retired.contains(id)).collect();
+        let before = self.stats().bytes_freed;
+        // The checkpoint that covers the retirement deletes the victims' files.
+        self.checkpoint_locked(inner)?;
+        let mut stats = self.stats.lock();
+        report.bytes_freed = stats.bytes_freed - before;
+        stats.compaction_passes += 1;
+        stats.bytes_copied += report.bytes_copied;
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        log::info!(
+            "compaction: {} segments, {} chunks ({} bytes) copied, {} bytes freed in {} ms",
+            report.victims.len(),
+            report.chunks_copied,
+            report.bytes_copied,
+            report.bytes_freed,
+            report.duration_ms
+        );
+        Ok(report)
+    }
+
+    /// Copies every chunk the index references in `victims` to the end of the log, committing
+    /// `Compact` records as the batch fills; returns the batch holding the last moves.
+    fn copy_live(&self, inner: &Inner, victims: &[SegmentId], report: &mut CompactionReport) -> Result<Batch> {
         let wanted: BTreeSet<SegmentId> = victims.iter().copied().collect();
         let mut refs: Vec<(String, ChunkOwner, Extent)> = Vec::new();
         inner.index.for_each_reference(|bucket, owner, extents| {
@@ -340,26 +366,7 @@ impl Upkeep {
                 }
             }
         }
-        batch.commit(inner, victims.clone())?;
-        let retired: BTreeSet<SegmentId> = inner.index.retired.lock().clone();
-        report.victims = victims.into_iter().filter(|id| retired.contains(id)).collect();
-        let before = self.stats().bytes_freed;
-        // The checkpoint that covers the retirement deletes the victims' files.
-        self.checkpoint_locked(inner)?;
-        let mut stats = self.stats.lock();
-        report.bytes_freed = stats.bytes_freed - before;
-        stats.compaction_passes += 1;
-        stats.bytes_copied += report.bytes_copied;
-        report.duration_ms = started.elapsed().as_millis() as u64;
-        log::info!(
-            "compaction: {} segments, {} chunks ({} bytes) copied, {} bytes freed in {} ms",
-            report.victims.len(),
-            report.chunks_copied,
-            report.bytes_copied,
-            report.bytes_freed,
-            report.duration_ms
-        );
-        Ok(report)
+        Ok(batch)
     }
 
     /// Dead bytes in `segments`.

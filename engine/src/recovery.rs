@@ -241,28 +241,7 @@ pub(crate) fn recover(dir: &Path, backend: &Arc<dyn IoBackend>, read_only: bool)
     }
     let mut report = RecoveryReport::default();
     let loaded = newest_checkpoint(dir, &ids, &mut report)?;
-    let (index, resume, mut last_seq) = match &loaded {
-        Some(checkpoint) => {
-            let index = Index::from_checkpoint(checkpoint)?;
-            // Retired segments whose deletion a crash interrupted go now.
-            let retired = index.retired.lock().clone();
-            for id in ids.iter().filter(|id| retired.contains(id)) {
-                if !read_only {
-                    remove_file_if_present(&segment_path(dir, *id))?;
-                }
-            }
-            ids.retain(|id| !retired.contains(id));
-            report.checkpoint = Some(CheckpointInfo {
-                file: checkpoint.path.display().to_string(),
-                position: checkpoint.position,
-                bytes: checkpoint.bytes,
-                keys: checkpoint.meta.buckets.iter().map(|b| b.keys).sum(),
-                duration_ms: started.elapsed().as_millis() as u64,
-            });
-            (index, checkpoint.position.resume, checkpoint.position.seq)
-        }
-        None => (Index::default(), Location { segment: SegmentId(1), offset: SEGMENT_HEADER_BYTES as u64 }, 0),
-    };
+    let (index, resume, mut last_seq) = load_index(dir, loaded.as_ref(), &mut ids, read_only, &mut report, started)?;
     if !read_only && loaded.is_some() {
         // Keep the resumed-from checkpoint and the one before it; drop anything older.
         for (_, path) in checkpoint::list_checkpoints(dir)?.into_iter().skip(limits::CHECKPOINTS_KEPT) {
@@ -317,6 +296,39 @@ pub(crate) fn recover(dir: &Path, backend: &Arc<dyn IoBackend>, read_only: bool)
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(Recovered { index, checkpoint: loaded, files, active_len, next_seq: last_seq + 1, report })
+}
+
+/// The index to replay the tail onto (a checkpoint's, or empty), where replay resumes and the
+/// last sequence number before it. Deletes retired segments a crash left behind (and takes them
+/// out of `ids`).
+fn load_index(
+    dir: &Path,
+    loaded: Option<&Checkpoint>,
+    ids: &mut Vec<SegmentId>,
+    read_only: bool,
+    report: &mut RecoveryReport,
+    started: Instant,
+) -> Result<(Index, Location, Seq)> {
+    let Some(checkpoint) = loaded else {
+        return Ok((Index::default(), Location { segment: SegmentId(1), offset: SEGMENT_HEADER_BYTES as u64 }, 0));
+    };
+    let index = Index::from_checkpoint(checkpoint)?;
+    // Retired segments whose deletion a crash interrupted go now.
+    let retired = index.retired.lock().clone();
+    for id in ids.iter().filter(|id| retired.contains(id)) {
+        if !read_only {
+            remove_file_if_present(&segment_path(dir, *id))?;
+        }
+    }
+    ids.retain(|id| !retired.contains(id));
+    report.checkpoint = Some(CheckpointInfo {
+        file: checkpoint.path.display().to_string(),
+        position: checkpoint.position,
+        bytes: checkpoint.bytes,
+        keys: checkpoint.meta.buckets.iter().map(|b| b.keys).sum(),
+        duration_ms: started.elapsed().as_millis() as u64,
+    });
+    Ok((index, checkpoint.position.resume, checkpoint.position.seq))
 }
 
 /// Deletes a file; one already gone is no error.
