@@ -257,7 +257,7 @@ impl Upkeep {
             .ids()
             .into_iter()
             .map(|id| {
-                let bytes = std::fs::metadata(crate::segment::segment_path(&inner.dir, id)).map_or(0, |m| m.len());
+                let bytes = segment_file_bytes(inner, id);
                 SegmentSpace { id, bytes, live: usage.get(&id).copied().unwrap_or(0) }
             })
             .collect();
@@ -347,10 +347,9 @@ impl Upkeep {
             for ((bucket, owner, extent), read) in group.iter().zip(reads) {
                 match read {
                     Ok((flags, record)) => {
-                        let payload = Bytes::from(record).slice(RECORD_HEADER_BYTES..);
                         yield_to_writes(inner);
-                        self.budget.spend(payload.len() as u64 + RECORD_HEADER_BYTES as u64);
-                        let chunk = ChunkBuf::new(flags, payload, extent.len);
+                        self.budget.spend(record.len() as u64);
+                        let chunk = ChunkBuf::copy_of(flags, Bytes::from(record), extent.len);
                         batch.send(inner, bucket.clone(), owner.clone(), *extent, chunk)?;
                         report.chunks_copied += 1;
                         report.bytes_copied += RECORD_HEADER_BYTES as u64 + u64::from(extent.stored);
@@ -375,7 +374,7 @@ impl Upkeep {
         segments
             .iter()
             .map(|id| {
-                let bytes = std::fs::metadata(crate::segment::segment_path(&inner.dir, *id)).map_or(0, |m| m.len());
+                let bytes = segment_file_bytes(inner, *id);
                 bytes.saturating_sub(usage.get(id).copied().unwrap_or(0))
             })
             .sum()
@@ -435,7 +434,7 @@ impl Upkeep {
         let Some((_, sealed)) = ids.split_last() else { return false };
         let (mut bytes, mut live) = (0u64, 0u64);
         for id in sealed {
-            bytes += std::fs::metadata(crate::segment::segment_path(&inner.dir, *id)).map_or(0, |m| m.len());
+            bytes += segment_file_bytes(inner, *id);
             live += usage.get(id).copied().unwrap_or(0);
         }
         bytes.saturating_sub(live) >= limits::COMPACTION_DEAD_BYTES_MIN
@@ -452,6 +451,11 @@ impl Upkeep {
         inner.segments.expire_removed();
         Ok(())
     }
+}
+
+/// A segment file's length (0 if it is gone).
+fn segment_file_bytes(inner: &Inner, id: SegmentId) -> u64 {
+    std::fs::metadata(crate::segment::segment_path(&inner.dir, id)).map_or(0, |meta| meta.len())
 }
 
 /// Waits (a bounded while) for the log writer's queue to drain below a few requests, so copies

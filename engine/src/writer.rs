@@ -62,6 +62,21 @@ impl ChunkBuf {
         ChunkBuf { header: format::encode_chunk_header(flags, &payload), payload, len }
     }
 
+    /// A copy of a chunk record read (and verified) whole: its header is kept when it is of the
+    /// current record version, so the payload is not hashed again; an older one is re-encoded
+    /// (its checksum covers its version byte).
+    pub fn copy_of(flags: u16, record: Bytes, len: u32) -> ChunkBuf {
+        let payload = record.slice(RECORD_HEADER_BYTES..);
+        let header: [u8; RECORD_HEADER_BYTES] = record[..RECORD_HEADER_BYTES].try_into().expect("a whole record");
+        match format::decode_record_header(&header) {
+            Ok(decoded) if decoded.version == format::RECORD_VERSION && decoded.durable_before == 0 => {
+                debug_assert_eq!(header, format::encode_chunk_header(flags, &payload));
+                ChunkBuf { header, payload, len }
+            }
+            _ => ChunkBuf::new(flags, payload, len),
+        }
+    }
+
     fn record_len(&self) -> u64 {
         (RECORD_HEADER_BYTES + self.payload.len()) as u64
     }
