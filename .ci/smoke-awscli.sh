@@ -9,10 +9,12 @@ cargo build --locked -p cairn-server --bin cairn
 
 work=$(mktemp -d)
 port=$((20000 + RANDOM % 20000))
+web=$((port + 1))
 export AWS_ACCESS_KEY_ID=SMOKEROOT AWS_SECRET_ACCESS_KEY=smoke-secret-key AWS_DEFAULT_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true AWS_PAGER=""
 target/debug/cairn serve --address "127.0.0.1:$port" --data-dir "$work/data" \
-  --access-key "$AWS_ACCESS_KEY_ID" --secret-key "$AWS_SECRET_ACCESS_KEY" > "$work/server.log" 2>&1 &
+  --access-key "$AWS_ACCESS_KEY_ID" --secret-key "$AWS_SECRET_ACCESS_KEY" \
+  --website-address "127.0.0.1:$web" > "$work/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 50); do
@@ -42,4 +44,30 @@ api list-object-versions --bucket smoke-bucket --output json \
   | while read -r key version; do api delete-object --bucket smoke-bucket --key "$key" --version-id "$version" > /dev/null; done
 s3 rb s3://smoke-bucket
 s3 ls | { ! grep -q smoke-bucket; }
-echo "awscli smoke: 1 passed, 0 failed"
+
+# The README's "Host a site from a bucket", then a browser form from `cairn presign-post`.
+mkdir -p "$work/public/docs"
+echo "<h1>Home</h1>" > "$work/public/index.html"
+echo "<h1>Docs</h1>" > "$work/public/docs/index.html"
+echo "<h1>Not here</h1>" > "$work/public/404.html"
+s3 mb s3://site
+s3 cp --no-progress "$work/public" s3://site/ --recursive
+api delete-public-access-block --bucket site
+api put-bucket-policy --bucket site --policy \
+  '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::site/*"}]}'
+s3 website s3://site --index-document index.html --error-document 404.html
+page() { timeout 10 curl -s -o "$work/page" -w '%{http_code}' -H "Host: site.s3-website.localhost:$web" "http://127.0.0.1:$web$1"; }
+test "$(page /)" = 200 && grep -q Home "$work/page"
+test "$(page /docs/)" = 200 && grep -q Docs "$work/page"
+test "$(page /docs)" = 302
+test "$(page /missing.html)" = 404 && grep -q "Not here" "$work/page"
+timeout 10 target/debug/cairn presign-post --endpoint "http://127.0.0.1:$port" --bucket site \
+  --key 'uploads/${filename}' --access-key "$AWS_ACCESS_KEY_ID" --secret-key "$AWS_SECRET_ACCESS_KEY" \
+  --content-length-range 1,1024 > "$work/form.json"
+fields=$(python3 -c 'import json, sys; [print(f"-F\n{k}={v}") for k, v in json.load(open(sys.argv[1]))["fields"].items()]' "$work/form.json")
+mapfile -t args <<< "$fields"
+test "$(timeout 10 curl -s -o /dev/null -w '%{http_code}' "${args[@]}" -F "file=@$work/public/404.html" "http://127.0.0.1:$port/site")" = 204
+s3 cp --no-progress s3://site/uploads/404.html "$work/uploaded.html"
+cmp "$work/public/404.html" "$work/uploaded.html"
+s3 rb s3://site --force
+echo "awscli smoke: 2 passed, 0 failed"

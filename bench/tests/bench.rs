@@ -33,6 +33,7 @@ async fn cairn_with_domain(domain: Option<&str>) -> (cairn_server::ServerHandle,
         default_encryption: Default::default(),
         compaction_bytes_per_sec: 0,
         space_amplification_target: 1.2,
+        website_address: None,
     };
     (cairn_server::start(config).await.unwrap(), dir)
 }

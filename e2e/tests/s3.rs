@@ -6,6 +6,8 @@ mod access_control;
 mod accounts;
 #[path = "s3/bad_input.rs"]
 mod bad_input;
+#[path = "s3/browser.rs"]
+mod browser;
 #[path = "s3/checksums.rs"]
 mod checksums;
 mod common;
@@ -15,6 +17,10 @@ mod conformance;
 mod encryption;
 #[path = "s3/policies.rs"]
 mod policies;
+#[path = "s3/post.rs"]
+mod post;
+#[path = "s3/web.rs"]
+mod web;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
@@ -296,6 +302,7 @@ async fn data_survives_a_restart() {
         default_encryption: Default::default(),
         compaction_bytes_per_sec: 0,
         space_amplification_target: 1.2,
+        website_address: None,
     };
     let first = cairn_server::start(config.clone()).await.unwrap();
     let s3 = common::client(first.local_addr(), common::ACCESS_KEY, common::SECRET_KEY);

@@ -212,9 +212,13 @@ pub struct SystemMetadata {
     pub content_language: Option<String>,
     pub cache_control: Option<String>,
     pub expires: Option<String>,
+    /// Where the bucket's website redirects a request for the object
+    /// (`x-amz-website-redirect-location`); carried in the encoded metadata pairs (any record version).
+    pub website_redirect_location: Option<String>,
 }
 
 impl SystemMetadata {
+    /// The fields every record version holds, in their encoded order.
     pub(crate) fn fields(&self) -> [&Option<String>; 6] {
         [
             &self.content_type,
@@ -224,6 +228,12 @@ impl SystemMetadata {
             &self.cache_control,
             &self.expires,
         ]
+    }
+
+    /// Every field, for the checks on their sizes.
+    pub(crate) fn all_fields(&self) -> [&Option<String>; 7] {
+        let [a, b, c, d, e, f] = self.fields();
+        [a, b, c, d, e, f, &self.website_redirect_location]
     }
 }
 

@@ -53,7 +53,12 @@ pub fn attributes(attributes: &ObjectAttributes) -> Result<()> {
     if user_bytes > limits::USER_METADATA_BYTES_MAX {
         return Err(Error::MetadataTooLarge { bytes: user_bytes, limit: limits::USER_METADATA_BYTES_MAX });
     }
-    for value in attributes.system.fields().into_iter().flatten() {
+    // A NUL never starts a header name; the engine keeps such names for system fields carried
+    // in the pairs (format::records), which a user's name must never be mistaken for.
+    if attributes.user.iter().any(|(name, _)| name.contains('\0')) {
+        return Err(Error::InvalidArgument("a user metadata name must not contain NUL".into()));
+    }
+    for value in attributes.system.all_fields().into_iter().flatten() {
         if value.len() > limits::SYSTEM_METADATA_VALUE_BYTES_MAX {
             return Err(Error::MetadataTooLarge { bytes: value.len(), limit: limits::SYSTEM_METADATA_VALUE_BYTES_MAX });
         }

@@ -675,6 +675,7 @@ mod tests {
             default_encryption: Default::default(),
             compaction_bytes_per_sec: 0,
             space_amplification_target: 1.2,
+            website_address: None,
         };
         let accounts = Arc::new(Accounts::new(&config));
         // Room for two of the three documents below.
@@ -755,7 +756,9 @@ mod tests {
         ("DeleteBucketEncryption", "s3:PutEncryptionConfiguration", "s3:PutEncryptionConfiguration"),
         ("PutBucketPolicy", "s3:PutBucketPolicy", "s3:PutBucketPolicy"),
         ("GetBucketPolicyStatus", "s3:GetBucketPolicyStatus", "s3:GetBucketPolicyStatus"),
+        ("PutBucketCors", "s3:PutBucketCORS", "s3:PutBucketCORS"),
         ("GetBucketCors", "s3:GetBucketCORS", "s3:GetBucketCORS"),
+        ("PutBucketWebsite", "s3:PutBucketWebsite", "s3:PutBucketWebsite"),
         ("GetBucketWebsite", "s3:GetBucketWebsite", "s3:GetBucketWebsite"),
         ("GetBucketLifecycleConfiguration", "s3:GetLifecycleConfiguration", "s3:GetLifecycleConfiguration"),
         ("GetBucketReplication", "s3:GetReplicationConfiguration", "s3:GetReplicationConfiguration"),

@@ -72,6 +72,8 @@ pub struct Config {
     pub compaction_bytes_per_sec: u64,
     /// Compaction runs while sealed segments hold more than this many bytes per live byte.
     pub space_amplification_target: f64,
+    /// A second listener that serves buckets as websites (AWS's website endpoint), if set.
+    pub website_address: Option<SocketAddr>,
 }
 
 /// `--default-encryption`.
@@ -117,6 +119,8 @@ pub struct FileConfig {
     pub compaction_bytes_per_sec: Option<u64>,
     /// `--space-amplification-target`.
     pub space_amplification_target: Option<f64>,
+    /// `--website-address`.
+    pub website_address: Option<SocketAddr>,
 }
 
 /// Why a configuration was refused.
@@ -154,6 +158,7 @@ pub struct Overrides {
     pub default_encryption: Option<String>,
     pub compaction_bytes_per_sec: Option<u64>,
     pub space_amplification_target: Option<f64>,
+    pub website_address: Option<SocketAddr>,
 }
 
 impl Config {
@@ -200,6 +205,7 @@ impl Config {
                 .space_amplification_target
                 .or(file.space_amplification_target)
                 .unwrap_or(cairn_engine::limits::SPACE_AMPLIFICATION_TARGET_DEFAULT),
+            website_address: overrides.website_address.or(file.website_address),
         };
         config.validate()?;
         Ok(config)

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
+use cairn_engine::Engine;
 use futures::future::BoxFuture;
 use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -30,12 +31,41 @@ pub struct Guard {
     domain: Option<Arc<Domain>>,
     /// The connection's peer (`aws:SourceIp`).
     peer: Option<std::net::IpAddr>,
+    /// The store, for what browsers ask before and beside S3 (CORS rules).
+    engine: Engine,
+    /// This is the website listener: every request is a website request.
+    website: bool,
+    /// Every account's secret by access key, to check a browser form's signature.
+    secrets: Arc<std::collections::HashMap<String, String>>,
 }
 
 impl Guard {
-    pub fn new(inner: S3Service, domain: Option<Arc<Domain>>) -> Guard {
+    pub fn new(
+        inner: S3Service,
+        domain: Option<Arc<Domain>>,
+        engine: Engine,
+        secrets: Arc<std::collections::HashMap<String, String>>,
+    ) -> Guard {
         let epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        Guard { inner, next_request: Arc::new(AtomicU64::new(1)), epoch, domain, peer: None }
+        let next_request = Arc::new(AtomicU64::new(1));
+        Guard { inner, next_request, epoch, domain, peer: None, engine, website: false, secrets }
+    }
+
+    /// This guard for the website listener.
+    pub fn for_website(mut self) -> Guard {
+        self.website = true;
+        self
+    }
+
+    /// The bucket whose website a request asks for: every request to the website listener, and
+    /// on the API listener a host `<bucket>.s3-website.<domain>`.
+    fn website_bucket(&self, request: &Request<Incoming>) -> Option<String> {
+        let host = request.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+        if self.website {
+            return Some(crate::web::endpoint::website_bucket(host));
+        }
+        let named = self.domain.as_deref()?.bucket(host)?;
+        named.strip_suffix(".s3-website").filter(|bucket| !bucket.is_empty()).map(str::to_owned)
     }
 
     /// This guard for one connection from `peer`.
@@ -479,61 +509,113 @@ fn carries_xml(request: &Request<Incoming>, virtual_host: bool) -> bool {
     }
 }
 
-fn escape_xml(text: &str) -> String {
+pub(crate) fn escape_xml(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 impl hyper::service::Service<Request<Incoming>> for Guard {
     type Response = Response<Body>;
     type Error = HttpError;
-    type Future = BoxFuture<'static, Result<Response<Body>, HttpError>>;
+    type Future = Answer;
 
-    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
         let number = self.next_request.fetch_add(1, Ordering::Relaxed);
         let request_id = request_id(self.epoch as u32, number);
-        let header = HeaderValue::from_str(&request_id).expect("hex digits are a valid header value");
-        let host_id = host_id(&request_id);
-        if let Some((status, code, message)) = refusal(&request, self.domain.as_deref()) {
-            let body = format!(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{}</Message></Error>",
-                escape_xml(&message)
-            );
-            let mut response = Response::new(Body::from(body));
-            *response.status_mut() = status;
-            response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
-            stamp(&mut response, &header, &host_id, None);
-            // A refused body is read (up to a bound) before the answer, so a client still
-            // sending it sees the error instead of a connection closed under it.
-            let drain = code == "MaxMessageLengthExceeded";
-            return Box::pin(async move {
-                if drain {
-                    use http_body_util::BodyExt;
-                    let mut body = request.into_body();
-                    let mut seen = 0usize;
-                    while seen < REFUSED_BODY_DRAIN_BYTES_MAX {
-                        match body.frame().await {
-                            Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |d| d.len()),
-                            _ => break,
-                        }
-                    }
-                }
-                Ok(response)
-            });
+        let ids = Ids {
+            header: HeaderValue::from_str(&request_id).expect("hex digits are a valid header value"),
+            host: host_id(&request_id),
+            request: request_id,
+        };
+        let named = Named::of(&request, self.domain.as_deref());
+        let website = self.website_bucket(&request);
+        let (bucket, key) = match &website {
+            Some(bucket) => (bucket.clone(), request.uri().path().trim_start_matches('/').to_owned()),
+            None => named.bucket_and_key(),
+        };
+        if request.method() == http::Method::OPTIONS {
+            let mut response = crate::web::preflight(&self.engine, Some(&bucket), !key.is_empty(), request.headers());
+            stamp(&mut response, &ids.header, &ids.host, None);
+            return Box::pin(std::future::ready(Ok(response)));
         }
+        let cors = CorsAsk::of(&request, bucket.clone());
+        if let Some(bucket) = website {
+            return self.visit(request, bucket, ids, cors);
+        }
+        if crate::web::post::is_form(&request, &key) && !bucket.is_empty() {
+            return self.upload(request, bucket, ids, named, cors);
+        }
+        if let Some(refused) = refusal(&request, self.domain.as_deref()) {
+            return refuse(request, refused, ids, cors, &self.engine);
+        }
+        self.forward(request, ids, named, cors)
+    }
+}
+
+/// A request's id as a header, and its host id.
+struct Ids {
+    request: String,
+    header: HeaderValue,
+    host: HeaderValue,
+}
+
+type Answer = BoxFuture<'static, Result<Response<Body>, HttpError>>;
+
+impl Guard {
+    /// A request for a bucket's website: answered by the website endpoint.
+    fn visit(&self, request: Request<Incoming>, bucket: String, ids: Ids, cors: CorsAsk) -> Answer {
+        let visit = crate::web::endpoint::Visit {
+            inner: self.inner.clone(),
+            engine: self.engine.clone(),
+            peer: self.peer,
+            bucket,
+            request_id: ids.request.clone(),
+            host_id: ids.host.to_str().unwrap_or_default().to_owned(),
+        };
+        let engine = self.engine.clone();
+        Box::pin(async move {
+            let (method, path, headers) =
+                (request.method().clone(), request.uri().path().to_owned(), request.headers().clone());
+            let mut response = visit.serve(method, &path, &headers).await?;
+            stamp(&mut response, &ids.header, &ids.host, None);
+            cors.grant(&engine, &mut response);
+            Ok(response)
+        })
+    }
+
+    /// A browser form upload (POST Object).
+    fn upload(&self, request: Request<Incoming>, bucket: String, ids: Ids, named: Named, cors: CorsAsk) -> Answer {
+        let upload = crate::web::post::Upload {
+            inner: self.inner.clone(),
+            secrets: self.secrets.clone(),
+            peer: self.peer,
+            bucket,
+        };
+        let engine = self.engine.clone();
+        Box::pin(async move {
+            let mut response = upload.serve(request).await;
+            stamp(&mut response, &ids.header, &ids.host, Some(&named));
+            cors.grant(&engine, &mut response);
+            Ok(response)
+        })
+    }
+
+    /// Every other request: through s3s (and its one authorization step) to the handlers.
+    fn forward(&self, mut request: Request<Incoming>, ids: Ids, named: Named, cors: CorsAsk) -> Answer {
         adapt(&mut request);
         let attributes = request.method() == http::Method::GET
             && request.uri().query().unwrap_or("").split('&').any(|pair| pair == "attributes" || pair == "attributes=");
         let digested = carries_xml(&request, virtual_host(&request, self.domain.as_deref())) && claims_digest(&request);
-        let named = Named::of(&request, self.domain.as_deref());
         let inner = self.inner.clone();
         let peer = self.peer;
+        let engine = self.engine.clone();
         Box::pin(async move {
             let request = if digested {
                 match verified_document(request).await {
                     Ok(request) => request,
                     Err(error) => {
                         let mut response = error.to_http_response().map_err(|e| HttpError::new(Box::new(e)))?;
-                        stamp(&mut response, &header, &host_id, Some(&named));
+                        stamp(&mut response, &ids.header, &ids.host, Some(&named));
+                        cors.grant(&engine, &mut response);
                         return Ok(response);
                     }
                 }
@@ -549,9 +631,63 @@ impl hyper::service::Service<Request<Incoming>> for Guard {
                 *response.status_mut() = status;
             }
             mend_xml(&mut response, attributes);
-            stamp(&mut response, &header, &host_id, Some(&named));
+            stamp(&mut response, &ids.header, &ids.host, Some(&named));
+            cors.grant(&engine, &mut response);
             Ok(response)
         })
+    }
+}
+
+/// A request refused before s3s sees it, with AWS's XML error.
+fn refuse(
+    request: Request<Incoming>,
+    (status, code, message): (http::StatusCode, &'static str, String),
+    ids: Ids,
+    cors: CorsAsk,
+    engine: &Engine,
+) -> Answer {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{}</Message></Error>",
+        escape_xml(&message)
+    );
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+    stamp(&mut response, &ids.header, &ids.host, None);
+    cors.grant(engine, &mut response);
+    // A refused body is read (up to a bound) before the answer, so a client still sending it
+    // sees the error instead of a connection closed under it.
+    let drain = code == "MaxMessageLengthExceeded";
+    Box::pin(async move {
+        if drain {
+            use http_body_util::BodyExt;
+            let mut body = request.into_body();
+            let mut seen = 0usize;
+            while seen < REFUSED_BODY_DRAIN_BYTES_MAX {
+                match body.frame().await {
+                    Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |d| d.len()),
+                    _ => break,
+                }
+            }
+        }
+        Ok(response)
+    })
+}
+
+/// A cross-origin request (one with an `Origin`) to a bucket, whose answer the bucket's CORS
+/// rules may grant; `None` for any other request, which costs nothing more.
+struct CorsAsk(Option<(String, String, http::Method)>);
+
+impl CorsAsk {
+    fn of(request: &Request<Incoming>, bucket: String) -> CorsAsk {
+        let Some(origin) = request.headers().get("origin").and_then(|v| v.to_str().ok()) else { return CorsAsk(None) };
+        CorsAsk((!bucket.is_empty()).then(|| (bucket, origin.to_owned(), request.method().clone())))
+    }
+
+    fn grant(&self, engine: &Engine, response: &mut Response<Body>) {
+        if let Some((bucket, origin, method)) = &self.0 {
+            crate::web::grant(engine, bucket, method, origin, response);
+        }
     }
 }
 

@@ -31,6 +31,7 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub struct ServerHandle {
     addr: SocketAddr,
+    website_addr: Option<SocketAddr>,
     engine: Engine,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
@@ -40,6 +41,11 @@ impl ServerHandle {
     /// The address the server listens on (the real port when the configuration asked for 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address of the website listener, if there is one.
+    pub fn website_addr(&self) -> Option<SocketAddr> {
+        self.website_addr
     }
 
     /// The engine behind the server (tests inspect it).
@@ -75,8 +81,11 @@ pub async fn start(config: Config) -> std::io::Result<ServerHandle> {
 /// `config.data_dir` and `config.io` are not used.
 pub async fn start_with_engine(config: Config, engine: Engine) -> std::io::Result<ServerHandle> {
     let mut keys = SimpleAuth::from_single(config.root.access_key.clone(), config.root.secret_key.clone());
+    let mut secrets =
+        std::collections::HashMap::from([(config.root.access_key.clone(), config.root.secret_key.clone())]);
     for user in &config.users {
         keys.register(user.access_key.clone(), user.secret_key.clone().into());
+        secrets.insert(user.access_key.clone(), user.secret_key.clone());
     }
     let auth = Keys(keys);
     let accounts = Arc::new(Accounts::new(&config));
@@ -108,13 +117,30 @@ pub async fn start_with_engine(config: Config, engine: Engine) -> std::io::Resul
     let mut s3s_config = s3s::config::S3Config::default();
     s3s_config.xml_max_body_size = crate::guard::XML_BODY_BYTES_MAX;
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(s3s_config))));
-    let service = crate::guard::Guard::new(builder.build(), domain);
+    let service = crate::guard::Guard::new(builder.build(), domain, engine.clone(), Arc::new(secrets));
     let listener = TcpListener::bind(config.address).await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(accept_loop(listener, service, stopped));
+    let website = match config.website_address {
+        Some(address) => Some(TcpListener::bind(address).await?),
+        None => None,
+    };
+    let website_addr = website.as_ref().map(TcpListener::local_addr).transpose()?;
+    let website_loop = website.map(|listener| accept_loop(listener, service.clone().for_website(), stopped.clone()));
+    let api_loop = accept_loop(listener, service, stopped);
+    let task = tokio::spawn(async move {
+        match website_loop {
+            Some(website_loop) => {
+                tokio::join!(api_loop, website_loop);
+            }
+            None => api_loop.await,
+        }
+    });
     tracing::info!("serving S3 on http://{addr} with the {} I/O backend", engine.io_backend_name());
-    Ok(ServerHandle { addr, engine, stop, task })
+    if let Some(website_addr) = website_addr {
+        tracing::info!("serving bucket websites on http://{website_addr}");
+    }
+    Ok(ServerHandle { addr, website_addr, engine, stop, task })
 }
 
 /// The accounts' keys. An unknown access key is S3's `InvalidAccessKeyId` (s3s says

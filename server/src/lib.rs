@@ -21,8 +21,10 @@ mod guard;
 mod http;
 pub mod policy;
 mod s3;
+pub mod web;
 mod writes;
 
 pub use config::{Config, Credentials, User};
 pub use guard::PRESIGNED_EXPIRES_SECONDS_MAX;
 pub use http::{REQUEST_HEAD_BYTES_MAX, ServerHandle, start, start_with_engine};
+pub use web::presign::{PostForm, PostFormRequest, presigned_post};

@@ -31,6 +31,9 @@ enum Command {
         #[arg(long, env = "CAIRN_DATA_DIR", default_value = "cairn-data")]
         data_dir: PathBuf,
     },
+    /// Print a presigned POST form for browser uploads (as boto3's generate_presigned_post):
+    /// JSON with the URL and the form's fields, or an HTML form with --html.
+    PresignPost(Box<PresignPostArgs>),
     /// Manage the store's encryption keys (the server must not have the store open).
     Key {
         /// Data directory [default: ./cairn-data]
@@ -101,6 +104,85 @@ struct ServeArgs {
     /// Compaction keeps sealed segments under this many bytes per live byte [default: 1.2]
     #[arg(long, env = "CAIRN_SPACE_AMPLIFICATION_TARGET")]
     space_amplification_target: Option<f64>,
+    /// Also serve buckets as static websites (anonymous GET/HEAD, HTML errors) on this address
+    #[arg(long, env = "CAIRN_WEBSITE_ADDRESS")]
+    website_address: Option<SocketAddr>,
+}
+
+#[derive(clap::Args, Debug)]
+struct PresignPostArgs {
+    /// The S3 endpoint the form posts to
+    #[arg(long, default_value = "http://127.0.0.1:9000")]
+    endpoint: String,
+    #[arg(long)]
+    bucket: String,
+    /// The object key; a trailing ${filename} stands for the uploaded file's name
+    #[arg(long)]
+    key: String,
+    /// Seconds the form stays valid (at most 7 days)
+    #[arg(long, default_value_t = 3600)]
+    expires: u64,
+    /// A field the form carries, fixed by the policy: NAME=VALUE (repeatable)
+    #[arg(long = "field", value_parser = name_value)]
+    fields: Vec<(String, String)>,
+    /// The file sizes allowed, in bytes: MIN,MAX
+    #[arg(long, value_parser = size_range)]
+    content_length_range: Option<(u64, u64)>,
+    /// Region of the signing scope
+    #[arg(long, env = "CAIRN_REGION", default_value = cairn_server::config::DEFAULT_REGION)]
+    region: String,
+    /// Access key that signs the form (with --secret-key; else the store's root credentials)
+    #[arg(long, env = "CAIRN_ACCESS_KEY")]
+    access_key: Option<String>,
+    #[arg(long, env = "CAIRN_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
+    /// Data directory whose root credentials sign the form when no key is given
+    #[arg(long, env = "CAIRN_DATA_DIR", default_value = "cairn-data")]
+    data_dir: PathBuf,
+    /// Print an HTML form instead of JSON
+    #[arg(long)]
+    html: bool,
+}
+
+fn name_value(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text.split_once('=').ok_or("expected NAME=VALUE")?;
+    Ok((name.to_owned(), value.to_owned()))
+}
+
+fn size_range(text: &str) -> Result<(u64, u64), String> {
+    let (min, max) = text.split_once(',').ok_or("expected MIN,MAX")?;
+    let (min, max) = (min.trim().parse::<u64>(), max.trim().parse::<u64>());
+    match (min, max) {
+        (Ok(min), Ok(max)) if min <= max => Ok((min, max)),
+        _ => Err("expected MIN,MAX with MIN <= MAX".to_owned()),
+    }
+}
+
+fn presign_post(args: PresignPostArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let (access_key, secret_key) = match (args.access_key, args.secret_key) {
+        (Some(access_key), Some(secret_key)) => (access_key, secret_key),
+        (None, None) => {
+            let path = args.data_dir.join(cairn_server::config::CREDENTIALS_FILE);
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+            let stored: cairn_server::Credentials = toml::from_str(&text)?;
+            (stored.access_key, stored.secret_key)
+        }
+        _ => return Err("give both --access-key and --secret-key, or neither".into()),
+    };
+    let request = cairn_server::PostFormRequest {
+        endpoint: args.endpoint,
+        bucket: args.bucket,
+        key: args.key,
+        access_key,
+        secret_key,
+        region: args.region,
+        expires_seconds: args.expires,
+        fields: args.fields,
+        content_length_range: args.content_length_range,
+    };
+    let form = cairn_server::presigned_post(&request, time::OffsetDateTime::now_utc())?;
+    println!("{}", if args.html { form.to_html() } else { form.to_json() });
+    Ok(())
 }
 
 fn main() -> std::process::ExitCode {
@@ -116,6 +198,7 @@ fn main() -> std::process::ExitCode {
         },
         Command::Key { data_dir, command } => key(&data_dir, command),
         Command::Compact { data_dir } => compact(&data_dir),
+        Command::PresignPost(args) => presign_post(*args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -144,6 +227,7 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         default_encryption: args.default_encryption,
         compaction_bytes_per_sec: args.compaction_bytes_per_sec,
         space_amplification_target: args.space_amplification_target,
+        website_address: args.website_address,
     };
     let config = Config::resolve(file, overrides)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -151,6 +235,9 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         let server = cairn_server::start(config.clone()).await?;
         let addr = server.local_addr();
         println!("Cairn is serving S3 on http://{addr} (data in {})", config.data_dir.display());
+        if let Some(website) = server.website_addr() {
+            println!("Bucket websites are served on http://{website} (Host: <bucket>.s3-website.<anything>)");
+        }
         println!("Try it with the AWS CLI:");
         println!(
             "  AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_DEFAULT_REGION={} aws --endpoint-url http://{addr} s3 ls",

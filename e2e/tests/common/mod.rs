@@ -68,6 +68,7 @@ impl TestServer {
             default_encryption,
             compaction_bytes_per_sec: cairn_engine::limits::COMPACTION_BYTES_PER_SEC_DEFAULT,
             space_amplification_target: cairn_engine::limits::SPACE_AMPLIFICATION_TARGET_DEFAULT,
+            website_address: Some("127.0.0.1:0".parse().unwrap()),
         };
         let handle = cairn_server::start(config.clone()).await.unwrap();
         let addr = handle.local_addr();

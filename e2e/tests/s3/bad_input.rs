@@ -799,6 +799,7 @@ async fn faulty_server() -> (cairn_server::ServerHandle, Arc<cairn_engine::io::f
         default_encryption: Default::default(),
         compaction_bytes_per_sec: 0,
         space_amplification_target: 1.2,
+        website_address: None,
     };
     let server = cairn_server::start_with_engine(server_config, engine).await.unwrap();
     (server, fault, dir)

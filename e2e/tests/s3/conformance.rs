@@ -754,6 +754,19 @@ pub(crate) mod sigv4 {
         hex(&Sha256::digest(data))
     }
 
+    /// The signature of a browser form's base64 `policy` for the scope of day `day` (`yyyymmdd`).
+    pub fn sign_policy(day: &str, policy: &str) -> String {
+        hex(&hmac(&signing_key(day), policy))
+    }
+
+    fn signing_key(day: &str) -> Vec<u8> {
+        let mut key = hmac(format!("AWS4{}", crate::common::SECRET_KEY).as_bytes(), day);
+        for part in ["us-east-1", "s3", "aws4_request"] {
+            key = hmac(&key, part);
+        }
+        key
+    }
+
     pub fn sign(
         method: &str,
         path: &str,
@@ -773,11 +786,7 @@ pub(crate) mod sigv4 {
         let day = &amz_date[..8];
         let scope = format!("{day}/us-east-1/s3/aws4_request");
         let to_sign = format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", hex(&Sha256::digest(canonical.as_bytes())));
-        let mut key = hmac(format!("AWS4{}", crate::common::SECRET_KEY).as_bytes(), day);
-        for part in ["us-east-1", "s3", "aws4_request"] {
-            key = hmac(&key, part);
-        }
-        let signature = hex(&hmac(&key, &to_sign));
+        let signature = hex(&hmac(&signing_key(day), &to_sign));
         headers.retain(|(n, _)| *n != "host");
         headers.push((
             "Authorization",

@@ -586,7 +586,7 @@ pub(crate) fn encode_attributes(enc: &mut Enc, attributes: &ObjectAttributes) {
     for field in attributes.system.fields() {
         enc.opt_str(field);
     }
-    enc.pairs(&attributes.user);
+    enc.pairs(&encoded_pairs(attributes));
     enc.pairs(&attributes.tags);
     enc.str(&attributes.owner);
     enc.bytes(&attributes.acl);
@@ -604,6 +604,24 @@ pub(crate) fn encode_attributes(enc: &mut Enc, attributes: &ObjectAttributes) {
     }
 }
 
+/// The name under which the user metadata pairs of a record carry a system field that came
+/// after the record layout was fixed: a name no user metadata can have (a header name never
+/// holds a NUL), so every record version and checkpoint reads it the same (docs/format.md,
+/// "System fields in the metadata pairs").
+const WEBSITE_REDIRECT_PAIR: &str = "\0website-redirect-location";
+
+/// The user metadata pairs as encoded: the user's, then the system fields they carry.
+fn encoded_pairs(attributes: &ObjectAttributes) -> std::borrow::Cow<'_, [(String, String)]> {
+    match &attributes.system.website_redirect_location {
+        None => std::borrow::Cow::Borrowed(&attributes.user),
+        Some(location) => {
+            let mut pairs = attributes.user.clone();
+            pairs.push((WEBSITE_REDIRECT_PAIR.to_owned(), location.clone()));
+            std::borrow::Cow::Owned(pairs)
+        }
+    }
+}
+
 pub(crate) fn decode_attributes(dec: &mut Dec<'_>, version: u8) -> DecodeResult<ObjectAttributes> {
     let system = SystemMetadata {
         content_type: dec.opt_str()?,
@@ -612,8 +630,13 @@ pub(crate) fn decode_attributes(dec: &mut Dec<'_>, version: u8) -> DecodeResult<
         content_language: dec.opt_str()?,
         cache_control: dec.opt_str()?,
         expires: dec.opt_str()?,
+        website_redirect_location: None,
     };
-    let (user, tags) = (dec.pairs()?, dec.pairs()?);
+    let (mut user, tags): (Vec<(String, String)>, _) = (dec.pairs()?, dec.pairs()?);
+    let mut system = system;
+    if let Some(at) = user.iter().position(|(name, _)| name == WEBSITE_REDIRECT_PAIR) {
+        system.website_redirect_location = Some(user.remove(at).1);
+    }
     let (owner, acl) = if version >= 5 { (dec.str()?, dec.bytes()?.to_vec()) } else { Default::default() };
     let (mut storage_class, mut encryption) = (StorageClass::Standard, None);
     if version >= 6 {
@@ -682,7 +705,7 @@ pub(crate) mod tests {
 
     fn attributes() -> impl Strategy<Value = ObjectAttributes> {
         (
-            proptest::option::of(text()),
+            (proptest::option::of(text()), proptest::option::of(text())),
             proptest::option::of(text()),
             proptest::collection::vec((text(), text()), 0..3),
             proptest::collection::vec((text(), text()), 0..3),
@@ -690,24 +713,39 @@ pub(crate) mod tests {
             proptest::collection::vec(any::<u8>(), 0..16),
             (0..StorageClass::ALL.len(), proptest::option::of((1u8..=4, text(), any::<bool>(), any::<[u8; 8]>()))),
         )
-            .prop_map(|(content_type, cache_control, user, tags, owner, acl, (class, encryption))| {
-                ObjectAttributes {
-                    system: SystemMetadata { content_type, cache_control, ..Default::default() },
+            .prop_map(
+                |(
+                    (content_type, website_redirect_location),
+                    cache_control,
                     user,
                     tags,
                     owner,
                     acl,
-                    storage_class: StorageClass::ALL[class],
-                    encryption: encryption.map(|(mode, key_id, bucket_key, bytes)| Encryption {
-                        mode: SseMode::from_byte(mode).unwrap(),
-                        context: key_id.clone(),
-                        key_id,
-                        bucket_key,
-                        wrapped: bytes.to_vec(),
-                        key_check: bytes[..mode as usize].to_vec(),
-                    }),
-                }
-            })
+                    (class, encryption),
+                )| {
+                    ObjectAttributes {
+                        system: SystemMetadata {
+                            content_type,
+                            cache_control,
+                            website_redirect_location,
+                            ..Default::default()
+                        },
+                        user,
+                        tags,
+                        owner,
+                        acl,
+                        storage_class: StorageClass::ALL[class],
+                        encryption: encryption.map(|(mode, key_id, bucket_key, bytes)| Encryption {
+                            mode: SseMode::from_byte(mode).unwrap(),
+                            context: key_id.clone(),
+                            key_id,
+                            bucket_key,
+                            wrapped: bytes.to_vec(),
+                            key_check: bytes[..mode as usize].to_vec(),
+                        }),
+                    }
+                },
+            )
     }
 
     fn extents() -> impl Strategy<Value = Vec<Extent>> {

@@ -42,6 +42,7 @@ fn objects_round_trip_with_metadata_across_reopen() {
             system: SystemMetadata {
                 content_type: Some("text/plain".into()),
                 cache_control: Some("max-age=60".into()),
+                website_redirect_location: Some("/elsewhere.html".into()),
                 ..SystemMetadata::default()
             },
             user: vec![("color".into(), "blue".into())],
@@ -64,6 +65,13 @@ fn objects_round_trip_with_metadata_across_reopen() {
             assert_eq!(info.size, *size as u64);
             assert_eq!(info.attributes, attributes);
         }
+        // And from a checkpoint, which carries the attributes in the same encoding.
+        engine.checkpoint().unwrap();
+        drop(engine);
+        let engine = open(dir.path(), io);
+        let (_, info) = engine.head_object("bkt", "obj0", None).unwrap();
+        assert_eq!(info.attributes, attributes);
+        assert!(info.attributes.user.iter().all(|(name, _)| !name.contains('\0')), "no system field as user metadata");
     }
 }
 

@@ -31,6 +31,9 @@ fn user_metadata_and_tags() {
         engine.put_object("bkt", "k", with_user(USER_METADATA_BYTES_MAX + 1)),
         Err(Error::MetadataTooLarge { .. })
     ));
+    let reserved =
+        ObjectAttributes { user: vec![("\0website-redirect-location".into(), "/x".into())], ..Default::default() };
+    assert!(matches!(engine.put_object("bkt", "k", reserved), Err(Error::InvalidArgument(_))), "a system field's name");
     let with_tags = |n: usize| ObjectAttributes {
         tags: (0..n).map(|i| (format!("t{i}"), "v".into())).collect(),
         ..Default::default()

@@ -1,30 +1,13 @@
-//! Bucket configurations Cairn does not hold yet (CORS, website, lifecycle,
+//! Bucket configurations Cairn does not hold yet (lifecycle,
 //! replication, object lock, analytics ...): answered as AWS answers a bucket without them.
 
 use super::*;
 
 impl Cairn {
     // ---- bucket configurations Cairn does not hold yet ----
-    // A bucket has no CORS, website, lifecycle, replication or object-lock configuration
+    // A bucket has no lifecycle, replication or object-lock configuration
     // until the issues that build them land: reading one is AWS's "not found" answer for a bucket
     // without it, deleting one is the no-op AWS answers with 204. Setting one stays NotImplemented.
-    pub(super) async fn get_bucket_cors(
-        &self,
-        req: S3Request<GetBucketCorsInput>,
-    ) -> S3Result<S3Response<GetBucketCorsOutput>> {
-        Err(self.absent(&req.input.bucket, s3_error!(NoSuchCORSConfiguration, "The CORS configuration does not exist")))
-    }
-
-    pub(super) async fn get_bucket_website(
-        &self,
-        req: S3Request<GetBucketWebsiteInput>,
-    ) -> S3Result<S3Response<GetBucketWebsiteOutput>> {
-        Err(self.absent(
-            &req.input.bucket,
-            s3_error!(NoSuchWebsiteConfiguration, "The specified bucket does not have a website configuration"),
-        ))
-    }
-
     pub(super) async fn get_bucket_lifecycle_configuration(
         &self,
         req: S3Request<GetBucketLifecycleConfigurationInput>,
@@ -53,20 +36,6 @@ impl Cairn {
             &req.input.bucket,
             s3_error!(ObjectLockConfigurationNotFoundError, "Object Lock configuration does not exist for this bucket"),
         ))
-    }
-
-    pub(super) async fn delete_bucket_cors(
-        &self,
-        req: S3Request<DeleteBucketCorsInput>,
-    ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
-        self.nothing_to_delete(&req.input.bucket)
-    }
-
-    pub(super) async fn delete_bucket_website(
-        &self,
-        req: S3Request<DeleteBucketWebsiteInput>,
-    ) -> S3Result<S3Response<DeleteBucketWebsiteOutput>> {
-        self.nothing_to_delete(&req.input.bucket)
     }
 
     pub(super) async fn delete_bucket_lifecycle(

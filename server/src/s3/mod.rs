@@ -34,6 +34,7 @@ macro_rules! request_attributes {
             expires: $input.expires,
             metadata: $input.metadata,
             tagging: $tagging,
+            website_redirect_location: $input.website_redirect_location,
         }
     };
 }
@@ -75,12 +76,14 @@ mod acl;
 mod bucket;
 mod configuration;
 pub(crate) mod control;
+mod cors;
 mod encryption;
 mod listing;
 mod multipart;
 mod object;
 mod policy;
 mod tagging;
+mod website;
 
 use listing::{decode_token, listed_name, url_encoding};
 pub(crate) use multipart::copy_source_range;
@@ -310,7 +313,9 @@ operations! {
     PutBucketPolicy => put_bucket_policy(PutBucketPolicyInput) -> PutBucketPolicyOutput,
     GetBucketPolicy => get_bucket_policy(GetBucketPolicyInput) -> GetBucketPolicyOutput,
     GetBucketPolicyStatus => get_bucket_policy_status(GetBucketPolicyStatusInput) -> GetBucketPolicyStatusOutput,
+    PutBucketCors => put_bucket_cors(PutBucketCorsInput) -> PutBucketCorsOutput,
     GetBucketCors => get_bucket_cors(GetBucketCorsInput) -> GetBucketCorsOutput,
+    PutBucketWebsite => put_bucket_website(PutBucketWebsiteInput) -> PutBucketWebsiteOutput,
     GetBucketWebsite => get_bucket_website(GetBucketWebsiteInput) -> GetBucketWebsiteOutput,
     GetBucketLifecycleConfiguration => get_bucket_lifecycle_configuration(GetBucketLifecycleConfigurationInput) -> GetBucketLifecycleConfigurationOutput,
     GetBucketReplication => get_bucket_replication(GetBucketReplicationInput) -> GetBucketReplicationOutput,
@@ -419,6 +424,28 @@ struct Attributes {
     expires: Option<Timestamp>,
     metadata: Option<Metadata>,
     tagging: Option<String>,
+    website_redirect_location: Option<String>,
+}
+
+/// S3: a website redirect location is at most 2 KB.
+pub const WEBSITE_REDIRECT_BYTES_MAX: usize = 2 * 1024;
+
+/// `x-amz-website-redirect-location` as S3 takes it: a path from the root (`/...`) or an
+/// absolute http(s) URL, at most `WEBSITE_REDIRECT_BYTES_MAX` bytes.
+fn website_redirect(location: Option<String>) -> S3Result<Option<String>> {
+    let Some(location) = location else { return Ok(None) };
+    if location.len() > WEBSITE_REDIRECT_BYTES_MAX {
+        return Err(s3_error!(InvalidArgument, "The website redirect location must be at most 2 KB."));
+    }
+    if !["/", "http://", "https://"].iter().any(|prefix| location.starts_with(prefix)) {
+        let mut error = s3s::S3Error::with_message(
+            s3s::S3ErrorCode::Custom("InvalidRedirectLocation".into()),
+            "The website redirect location must have a prefix of 'http://' or 'https://' or '/'.",
+        );
+        error.set_status_code(http::StatusCode::BAD_REQUEST);
+        return Err(error);
+    }
+    Ok(Some(location))
 }
 
 impl Attributes {
@@ -433,6 +460,7 @@ impl Attributes {
                 content_language: self.content_language,
                 cache_control: self.cache_control,
                 expires: self.expires.as_ref().map(http_date).transpose()?,
+                website_redirect_location: website_redirect(self.website_redirect_location)?,
             },
             user,
             tags: parse_tagging(self.tagging.as_deref())?,

@@ -110,6 +110,7 @@ impl Cairn {
             content_language: input.response_content_language.or_else(|| system.content_language.clone()),
             cache_control: input.response_cache_control.or_else(|| system.cache_control.clone()),
             expires: input.response_expires.or_else(|| system.expires.as_deref().and_then(parse_http_date)),
+            website_redirect_location: system.website_redirect_location.clone(),
             metadata: user_metadata(&info),
             // S3 gives the parts count only to a partNumber read of a multipart object.
             parts_count: info.parts_count().filter(|_| input.part_number.is_some()).map(|n| n as i32),
@@ -158,6 +159,7 @@ impl Cairn {
             content_language: system.content_language.clone(),
             cache_control: system.cache_control.clone(),
             expires: system.expires.as_deref().and_then(parse_http_date),
+            website_redirect_location: system.website_redirect_location.clone(),
             metadata: user_metadata(&info),
             parts_count: info.parts_count().filter(|_| input.part_number.is_some()).map(|n| n as i32),
             version_id: version_header(found.id, versioned),
@@ -232,7 +234,10 @@ impl Cairn {
         let mut attributes = if replace_metadata {
             request_attributes!(input, None).into_engine()?
         } else {
-            ObjectAttributes { tags: Vec::new(), ..info.attributes.clone() }
+            let mut kept = ObjectAttributes { tags: Vec::new(), ..info.attributes.clone() };
+            // Never copied: each object's own, as the request gives it (as AWS).
+            kept.system.website_redirect_location = website_redirect(input.website_redirect_location.clone())?;
+            kept
         };
         // A copy's owner and ACL are the request's, never the source's (as AWS).
         let written = self.written_acl(&req.headers, req.credentials.as_ref(), &input.bucket)?;
