@@ -528,21 +528,30 @@ impl hyper::service::Service<Request<Incoming>> for Guard {
         };
         let named = Named::of(&request, self.domain.as_deref());
         let website = self.website_bucket(&request);
-        let (bucket, key) = match &website {
-            Some(bucket) => (bucket.clone(), request.uri().path().trim_start_matches('/').to_owned()),
-            None => named.bucket_and_key(),
-        };
-        if request.method() == http::Method::OPTIONS {
-            let mut response = crate::web::preflight(&self.engine, Some(&bucket), !key.is_empty(), request.headers());
-            stamp(&mut response, &ids.header, &ids.host, None);
-            return Box::pin(std::future::ready(Ok(response)));
-        }
-        let cors = CorsAsk::of(&request, bucket.clone());
-        if let Some(bucket) = website {
-            return self.visit(request, bucket, ids, cors);
-        }
-        if crate::web::post::is_form(&request, &key) && !bucket.is_empty() {
-            return self.upload(request, bucket, ids, named, cors);
+        // What only browsers send (preflights, forms, Origin) and website visits need the
+        // request's bucket and key before s3s; every other request skips working them out.
+        let browser = website.is_some()
+            || matches!(*request.method(), http::Method::OPTIONS | http::Method::POST)
+            || request.headers().contains_key(http::header::ORIGIN);
+        let mut cors = CorsAsk(None);
+        if browser {
+            let (bucket, key) = match &website {
+                Some(bucket) => (bucket.clone(), request.uri().path().trim_start_matches('/').to_owned()),
+                None => named.bucket_and_key(),
+            };
+            if request.method() == http::Method::OPTIONS {
+                let mut response =
+                    crate::web::preflight(&self.engine, Some(&bucket), !key.is_empty(), request.headers());
+                stamp(&mut response, &ids.header, &ids.host, None);
+                return Box::pin(std::future::ready(Ok(response)));
+            }
+            cors = CorsAsk::of(&request, bucket.clone());
+            if let Some(bucket) = website {
+                return self.visit(request, bucket, ids, cors);
+            }
+            if crate::web::post::is_form(&request, &key) && !bucket.is_empty() {
+                return self.upload(request, bucket, ids, named, cors);
+            }
         }
         if let Some(refused) = refusal(&request, self.domain.as_deref()) {
             return refuse(request, refused, ids, cors, &self.engine);
