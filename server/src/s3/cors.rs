@@ -13,13 +13,7 @@ impl Cairn {
         require_digest(&req.headers)?;
         let input = req.input;
         let rules = input.cors_configuration.cors_rules.into_iter().map(rule_of).collect();
-        let cors = Cors::validated(rules).map_err(|(code, message)| {
-            let mut error = s3s::S3Error::new(
-                s3s::S3ErrorCode::from_bytes(code.as_bytes()).unwrap_or(s3s::S3ErrorCode::InvalidRequest),
-            );
-            error.set_message(message);
-            error
-        })?;
+        let cors = Cors::validated(rules).map_err(|(code, message)| crate::web::s3_error(code, &message))?;
         let bucket = input.bucket;
         let value = cors.encode();
         self.blocking(move |engine| engine.put_bucket_config(&bucket, BUCKET_CORS, &value)).await?;
@@ -41,10 +35,7 @@ impl Cairn {
         &self,
         req: S3Request<DeleteBucketCorsInput>,
     ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
-        let bucket = req.input.bucket;
-        if self.engine.get_bucket_config(&bucket, BUCKET_CORS).map_err(to_s3)?.is_some() {
-            self.blocking(move |engine| engine.delete_bucket_config(&bucket, BUCKET_CORS)).await?;
-        }
+        self.delete_config(req.input.bucket, BUCKET_CORS).await?;
         Ok(S3Response::new(DeleteBucketCorsOutput {}))
     }
 }

@@ -242,6 +242,15 @@ impl Cairn {
     ) -> S3Result<T> {
         self.blocking_s3(move |engine| call(engine).map_err(to_s3)).await
     }
+
+    /// Deletes a bucket's configuration `name` (policy, CORS, website): S3's 204 whether or not
+    /// there was one, and no record written when there was none.
+    async fn delete_config(&self, bucket: String, name: &'static str) -> S3Result<()> {
+        if self.engine.get_bucket_config(&bucket, name).map_err(to_s3)?.is_some() {
+            self.blocking(move |engine| engine.delete_bucket_config(&bucket, name)).await?;
+        }
+        Ok(())
+    }
 }
 
 fn timestamp(ms: u64) -> Timestamp {

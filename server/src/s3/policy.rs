@@ -49,10 +49,7 @@ impl Cairn {
         &self,
         req: S3Request<DeleteBucketPolicyInput>,
     ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
-        let bucket = req.input.bucket;
-        if self.engine.get_bucket_config(&bucket, BUCKET_POLICY).map_err(to_s3)?.is_some() {
-            self.blocking(move |engine| engine.delete_bucket_config(&bucket, BUCKET_POLICY)).await?;
-        }
+        self.delete_config(req.input.bucket, BUCKET_POLICY).await?;
         Ok(S3Response::new(DeleteBucketPolicyOutput {}))
     }
 

@@ -13,10 +13,9 @@ impl Cairn {
         req: S3Request<PutBucketWebsiteInput>,
     ) -> S3Result<S3Response<PutBucketWebsiteOutput>> {
         let input = req.input;
-        let website = website_of(input.website_configuration)?.validated().map_err(|(code, message)| {
-            let code = s3s::S3ErrorCode::from_bytes(code.as_bytes()).unwrap_or(s3s::S3ErrorCode::InvalidArgument);
-            s3s::S3Error::with_message(code, message)
-        })?;
+        let website = website_of(input.website_configuration)?
+            .validated()
+            .map_err(|(code, message)| crate::web::s3_error(code, &message))?;
         let bucket = input.bucket;
         let value = website.encode();
         self.blocking(move |engine| engine.put_bucket_config(&bucket, BUCKET_WEBSITE, &value)).await?;
@@ -38,10 +37,7 @@ impl Cairn {
         &self,
         req: S3Request<DeleteBucketWebsiteInput>,
     ) -> S3Result<S3Response<DeleteBucketWebsiteOutput>> {
-        let bucket = req.input.bucket;
-        if self.engine.get_bucket_config(&bucket, BUCKET_WEBSITE).map_err(to_s3)?.is_some() {
-            self.blocking(move |engine| engine.delete_bucket_config(&bucket, BUCKET_WEBSITE)).await?;
-        }
+        self.delete_config(req.input.bucket, BUCKET_WEBSITE).await?;
         Ok(S3Response::new(DeleteBucketWebsiteOutput {}))
     }
 }

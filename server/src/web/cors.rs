@@ -38,8 +38,7 @@ pub struct Cors {
     pub rules: Vec<Rule>,
 }
 
-/// Why PutBucketCors refuses a configuration: (S3 code, message).
-pub type Invalid = (&'static str, String);
+pub use super::Invalid;
 
 impl Cors {
     /// The configuration PutBucketCors stores, checked as AWS checks it.

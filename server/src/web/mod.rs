@@ -18,6 +18,16 @@ use s3s::Body;
 use self::cors::{BUCKET_CORS, CORS_METHODS, CORS_VARY, Cors};
 
 /// An S3 error document, as the guard writes the errors it answers itself.
+/// Why a configuration is refused: (S3 error code, message).
+pub type Invalid = (&'static str, String);
+
+/// An S3 error with `code` (one s3s does not know is sent as it is written) and `message`.
+pub(crate) fn s3_error(code: &str, message: &str) -> s3s::S3Error {
+    let known = s3s::S3ErrorCode::from_bytes(code.as_bytes());
+    let code = known.unwrap_or_else(|| s3s::S3ErrorCode::Custom(code.to_owned().into()));
+    s3s::S3Error::with_message(code, message.to_owned())
+}
+
 pub(crate) fn xml_error(status: StatusCode, code: &str, message: &str, extra: &str) -> Response<Body> {
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{}</Message>{extra}</Error>",

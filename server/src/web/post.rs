@@ -53,10 +53,7 @@ impl Fields {
     }
 }
 
-fn error(code: &str, message: &str) -> S3Error {
-    let code = S3ErrorCode::from_bytes(code.as_bytes()).unwrap_or_else(|| S3ErrorCode::Custom(code.to_owned().into()));
-    S3Error::with_message(code, message.to_owned())
-}
+use super::s3_error as error;
 
 fn malformed() -> S3Error {
     let mut refused =

@@ -50,8 +50,7 @@ pub struct Website {
     pub rules: Vec<RoutingRule>,
 }
 
-/// Why PutBucketWebsite refuses a configuration: (S3 code, message).
-pub type Invalid = (&'static str, String);
+pub use super::Invalid;
 
 fn invalid(message: impl Into<String>) -> Invalid {
     ("InvalidArgument", message.into())
