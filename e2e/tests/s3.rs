@@ -15,6 +15,8 @@ mod common;
 mod conformance;
 #[path = "s3/encryption.rs"]
 mod encryption;
+#[path = "s3/lock.rs"]
+mod lock;
 #[path = "s3/policies.rs"]
 mod policies;
 #[path = "s3/post.rs"]

@@ -37,6 +37,10 @@ pub(crate) const FOOTER_BYTES: usize = 32;
 /// The record layout version object attributes are encoded in.
 const ATTRIBUTES_VERSION: u8 = crate::format::RECORD_VERSION;
 
+/// The bit of a bucket's versioning byte that says MFA delete is on (checkpoints written before
+/// MFA delete never set it, so they read as off).
+const MFA_DELETE_FLAG: u8 = 0x80;
+
 const PREFIX: &str = "ckpt-";
 const SUFFIX: &str = ".cairn";
 const TMP_SUFFIX: &str = ".tmp";
@@ -318,6 +322,8 @@ pub(crate) struct BucketMeta {
     pub created_ms: u64,
     pub owner: String,
     pub versioning: VersioningState,
+    /// S3's MFA delete: the versioning byte's `MFA_DELETE_FLAG`.
+    pub mfa_delete: bool,
     pub configs: Vec<(String, Arc<[u8]>)>,
     pub completed: Vec<CompletedMeta>,
     pub uploads: Vec<UploadMeta>,
@@ -347,7 +353,7 @@ fn encode_meta(meta: &Meta) -> Vec<u8> {
         enc.str(&bucket.region);
         enc.u64(bucket.created_ms);
         enc.str(&bucket.owner);
-        enc.u8(bucket.versioning.to_byte());
+        enc.u8(bucket.versioning.to_byte() | if bucket.mfa_delete { MFA_DELETE_FLAG } else { 0 });
         enc.u32(bucket.configs.len() as u32);
         for (name, value) in &bucket.configs {
             enc.str(name);
@@ -419,7 +425,10 @@ fn decode_meta(bytes: &[u8]) -> DecodeResult<Meta> {
         let region = dec.str()?;
         let created_ms = dec.u64()?;
         let owner = dec.str()?;
-        let versioning = VersioningState::from_byte(dec.u8()?).ok_or(DecodeError("unknown versioning state"))?;
+        let byte = dec.u8()?;
+        let versioning =
+            VersioningState::from_byte(byte & !MFA_DELETE_FLAG).ok_or(DecodeError("unknown versioning state"))?;
+        let mfa_delete = byte & MFA_DELETE_FLAG != 0;
         let configs =
             (0..dec.count(8)?).map(|_| Ok((dec.str()?, Arc::from(dec.bytes()?)))).collect::<DecodeResult<Vec<_>>>()?;
         let completed = (0..dec.count(8 + 4 + 8 + 8 + 16 + 4 + 1)?)
@@ -468,6 +477,7 @@ fn decode_meta(bytes: &[u8]) -> DecodeResult<Meta> {
             created_ms,
             owner,
             versioning,
+            mfa_delete,
             configs,
             completed,
             uploads,

@@ -12,7 +12,7 @@ use crate::body::{BodySink, ObjectReader};
 use crate::compaction::{CompactionReport, Maintenance, SpaceReport, Upkeep};
 use crate::error::{Error, Result};
 use crate::format::records::{Mutation, ObjectPut, PutCondition, RecordLayout};
-use crate::index::{Applied, BucketState, Index};
+use crate::index::{Applied, BucketState, Index, refuse_unlocked};
 use crate::io::{self, IoBackend, IoMode};
 use crate::keyring::{Keyring, Sse};
 use crate::limits;
@@ -22,8 +22,8 @@ use crate::recovery::{self, CheckpointInfo, RecoveryReport};
 use crate::seal::{self, Sealer};
 use crate::segment::Segments;
 use crate::types::{
-    Checksum, ChecksumSpec, ObjectAttributes, ObjectInfo, PartLayout, SegmentId, UploadId, Version, VersionId,
-    VersionKind, VersioningState,
+    Checksum, ChecksumSpec, LockChange, ObjectAttributes, ObjectInfo, PartLayout, SegmentId, StorageClass, UploadId,
+    Version, VersionId, VersionKind, VersioningState,
 };
 use crate::validate;
 use crate::writer::{ChunkBuf, Committed, Request, WriterHandle, WriterStart};
@@ -493,6 +493,18 @@ impl Engine {
         self.inner.index.account_configs.read().get(&(account.to_owned(), name.to_owned())).cloned()
     }
 
+    /// An account's configuration documents whose names start with `prefix`, by name.
+    pub fn account_configs(&self, account: &str, prefix: &str) -> Vec<(String, Arc<[u8]>)> {
+        let configs = self.inner.index.account_configs.read();
+        let mut found: Vec<(String, Arc<[u8]>)> = configs
+            .iter()
+            .filter(|((owner, name), _)| owner == account && name.starts_with(prefix))
+            .map(|((_, name), value)| (name.clone(), value.clone()))
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        found
+    }
+
     pub fn delete_account_config(&self, account: &str, name: &str) -> Result<()> {
         self.commit(Mutation::AccountConfigDelete { account: account.to_owned(), name: name.to_owned() })?;
         Ok(())
@@ -500,16 +512,32 @@ impl Engine {
 
     /// Enables or suspends versioning (a bucket cannot return to unversioned).
     pub fn set_versioning(&self, bucket: &str, state: VersioningState) -> Result<()> {
+        self.set_versioning_with(bucket, state, None)
+    }
+
+    /// Sets versioning and, with `Some`, MFA delete, in one record. Versioning cannot be
+    /// suspended while Object Lock is enabled (`InvalidBucketState`).
+    pub fn set_versioning_with(&self, bucket: &str, state: VersioningState, mfa_delete: Option<bool>) -> Result<()> {
         if state == VersioningState::Unversioned {
             return Err(Error::InvalidArgument("versioning can only be enabled or suspended".into()));
         }
         self.bucket(bucket)?;
-        self.commit(Mutation::BucketVersioning { bucket: bucket.to_owned(), state })?;
+        self.commit(Mutation::BucketVersioning { bucket: bucket.to_owned(), state, mfa_delete })?;
         Ok(())
     }
 
     pub fn versioning(&self, bucket: &str) -> Result<VersioningState> {
         Ok(self.bucket(bucket)?.versioning())
+    }
+
+    /// Whether the bucket has S3's MFA delete on.
+    pub fn mfa_delete(&self, bucket: &str) -> Result<bool> {
+        Ok(self.bucket(bucket)?.mfa_delete())
+    }
+
+    /// Whether the bucket has S3 Object Lock enabled (its `OBJECT_LOCK_CONFIG` document).
+    pub fn object_lock(&self, bucket: &str) -> Result<bool> {
+        Ok(self.bucket(bucket)?.object_lock())
     }
 
     // ---- objects ----
@@ -519,7 +547,7 @@ impl Engine {
     pub fn put_object(&self, bucket: &str, key: &str, mut attributes: ObjectAttributes) -> Result<ObjectWriter> {
         validate::key(key)?;
         validate::attributes(&attributes)?;
-        self.bucket(bucket)?;
+        refuse_unlocked(&*self.bucket(bucket)?, &attributes)?;
         attributes.encryption = None;
         let sealer = self.sealer(&attributes);
         Ok(ObjectWriter {
@@ -629,6 +657,19 @@ impl Engine {
     /// Deletes the current object (S3 semantics per versioning state) or, with `version`, that
     /// version permanently.
     pub fn delete_object(&self, bucket: &str, key: &str, version: Option<VersionId>) -> Result<DeleteOutcome> {
+        self.delete_object_with(bucket, key, version, false)
+    }
+
+    /// `delete_object`, where a version's governance-mode retention is bypassed if
+    /// `bypass_governance` (the requester may and asked to). A version Object Lock protects as
+    /// the delete commits is `ObjectLocked`.
+    pub fn delete_object_with(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionId>,
+        bypass_governance: bool,
+    ) -> Result<DeleteOutcome> {
         validate::key(key)?;
         let state = self.bucket(bucket)?;
         let mutation = match version {
@@ -639,10 +680,22 @@ impl Engine {
                 Mutation::ObjectDelete { bucket: bucket.to_owned(), key: key.to_owned(), last_modified_ms: now_ms() }
             }
             Some(id) => {
-                if !state.chain(key).is_some_and(|chain| chain.iter().any(|v| v.id == id)) {
+                let Some(found) = state.chain(key).and_then(|chain| chain.iter().find(|v| v.id == id).cloned()) else {
                     return Ok(DeleteOutcome { version: None, delete_marker: false });
+                };
+                // Refused here in the common case, and again as the record applies for a race.
+                if let VersionKind::Object(info) = &found.kind
+                    && info.attributes.lock.protects(now_ms(), bypass_governance)
+                {
+                    return Err(Error::ObjectLocked);
                 }
-                Mutation::VersionDelete { bucket: bucket.to_owned(), key: key.to_owned(), version: id }
+                Mutation::VersionDelete {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                    version: id,
+                    at_ms: now_ms(),
+                    bypass_governance,
+                }
             }
         };
         match self.commit(mutation) {
@@ -683,6 +736,48 @@ impl Engine {
         let mutation = Mutation::AclPut { bucket: bucket.to_owned(), key: key.to_owned(), version: found.id, acl };
         self.commit(mutation)?;
         Ok(found.id)
+    }
+
+    /// Changes the Object Lock retention or legal hold of the current version (or the one
+    /// named); returns the version. A retention may be shortened or removed only as
+    /// `ObjectLock::allows_retention` says (`ObjectLocked` otherwise); a bucket without Object
+    /// Lock is `InvalidBucketState`.
+    pub fn set_object_lock(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<VersionId>,
+        change: LockChange,
+        bypass_governance: bool,
+    ) -> Result<VersionId> {
+        if !self.bucket(bucket)?.object_lock() {
+            return Err(Error::InvalidBucketState("Bucket is missing Object Lock Configuration"));
+        }
+        let (found, info) = self.head_object(bucket, key, version)?;
+        if let LockChange::Retention(new) = change
+            && !info.attributes.lock.allows_retention(new, now_ms(), bypass_governance)
+        {
+            return Err(Error::ObjectLocked);
+        }
+        let mutation = Mutation::LockPut {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            version: found.id,
+            change,
+            at_ms: now_ms(),
+            bypass_governance,
+        };
+        self.commit(mutation)?;
+        Ok(found.id)
+    }
+
+    /// Moves a version to another storage class in place (a lifecycle transition); the data
+    /// stays where it is.
+    pub fn set_storage_class(&self, bucket: &str, key: &str, version: VersionId, class: StorageClass) -> Result<()> {
+        self.head_object(bucket, key, Some(version))?;
+        let mutation = Mutation::ClassPut { bucket: bucket.to_owned(), key: key.to_owned(), version, class };
+        self.commit(mutation)?;
+        Ok(())
     }
 
     /// Restores an archived version (the current one or the one named) until `until_ms`: reads
@@ -750,7 +845,7 @@ impl Engine {
     ) -> Result<UploadId> {
         validate::key(key)?;
         validate::attributes(&attributes)?;
-        self.bucket(bucket)?;
+        refuse_unlocked(&*self.bucket(bucket)?, &attributes)?;
         attributes.encryption = match sse {
             Some(sse) => Some(self.inner.keyring.seal_new(sse, bucket, key)?.0),
             None => None,

@@ -65,6 +65,10 @@ pub enum Error {
     Corruption { segment: SegmentId, offset: u64, reason: String },
     #[error("the object is archived (its storage class is {0}) and not restored")]
     InvalidObjectState(&'static str),
+    #[error("the version is protected by Object Lock")]
+    ObjectLocked,
+    #[error("{0}")]
+    InvalidBucketState(&'static str),
     #[error("KMS key {0:?} does not exist")]
     KmsKeyNotFound(String),
     #[error("KMS key {0:?} is disabled")]

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::{Bound, ControlFlow};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 use crossbeam_skiplist::SkipMap;
 use parking_lot::{Mutex, RwLock};
@@ -21,8 +21,8 @@ use crate::format::RECORD_HEADER_BYTES;
 use crate::format::records::{ChunkMove, ChunkOwner, Mutation, ObjectPut, PutCondition, RecordLayout};
 use crate::limits;
 use crate::types::{
-    Checksum, ChecksumSpec, Extent, Layout, ObjectAttributes, ObjectInfo, PartLayout, SegmentId, Seq, UploadId,
-    Version, VersionId, VersionKind, VersioningState,
+    Checksum, ChecksumSpec, Extent, Layout, LockChange, OBJECT_LOCK_CONFIG, ObjectAttributes, ObjectInfo, ObjectLock,
+    PartLayout, SegmentId, Seq, UploadId, Version, VersionId, VersionKind, VersioningState,
 };
 
 /// A key's versions, newest first. An empty chain is a tombstone: in a layer of changes, the
@@ -235,6 +235,8 @@ pub(crate) struct BucketState {
     /// The owning account's canonical id (empty: the root account).
     pub owner: String,
     versioning: AtomicU8,
+    /// S3's MFA delete (kept by `BucketVersioning` records).
+    mfa_delete: AtomicBool,
     pub configs: RwLock<BTreeMap<String, Arc<[u8]>>>,
     pub objects: ObjectMap,
     /// Uploads by (key, upload id): S3 lists them by key, then by initiation order.
@@ -248,6 +250,15 @@ pub(crate) struct BucketState {
 impl BucketState {
     pub fn versioning(&self) -> VersioningState {
         VersioningState::from_byte(self.versioning.load(Ordering::Acquire)).expect("only valid states are stored")
+    }
+
+    pub fn mfa_delete(&self) -> bool {
+        self.mfa_delete.load(Ordering::Acquire)
+    }
+
+    /// Whether S3 Object Lock is enabled: the bucket has its `OBJECT_LOCK_CONFIG` document.
+    pub fn object_lock(&self) -> bool {
+        self.configs.read().contains_key(OBJECT_LOCK_CONFIG)
     }
 
     pub fn upload(&self, id: UploadId) -> Option<Arc<UploadState>> {
@@ -336,7 +347,16 @@ impl Index {
                     region: region.clone(),
                     created_ms: *created_ms,
                     owner: owner.clone(),
-                    versioning: AtomicU8::new(VersioningState::Unversioned.to_byte()),
+                    // A bucket created with Object Lock is versioned from the start.
+                    versioning: AtomicU8::new(
+                        if configs.iter().any(|(name, _)| name == OBJECT_LOCK_CONFIG) {
+                            VersioningState::Enabled
+                        } else {
+                            VersioningState::Unversioned
+                        }
+                        .to_byte(),
+                    ),
+                    mfa_delete: AtomicBool::new(false),
                     configs: RwLock::new(
                         configs.iter().map(|(name, value)| (name.clone(), Arc::from(value.as_slice()))).collect(),
                     ),
@@ -357,6 +377,9 @@ impl Index {
             }
             Mutation::BucketConfigPut { bucket, name, value } => {
                 let bucket = self.bucket(bucket)?;
+                if name == OBJECT_LOCK_CONFIG && bucket.versioning() != VersioningState::Enabled {
+                    return Err(Error::InvalidBucketState("Object Lock needs versioning enabled"));
+                }
                 let mut configs = bucket.configs.write();
                 if !configs.contains_key(name) && configs.len() >= limits::BUCKET_CONFIGS_MAX {
                     return Err(too_many_configs());
@@ -381,14 +404,26 @@ impl Index {
                 Ok(Applied::Done)
             }
             Mutation::BucketConfigDelete { bucket, name } => {
+                if name == OBJECT_LOCK_CONFIG {
+                    return Err(Error::InvalidBucketState("Object Lock cannot be disabled"));
+                }
                 self.bucket(bucket)?.configs.write().remove(name);
                 Ok(Applied::Done)
             }
-            Mutation::BucketVersioning { bucket, state } => {
+            Mutation::BucketVersioning { bucket, state, mfa_delete } => {
                 if *state == VersioningState::Unversioned {
                     return Err(Error::InvalidArgument("versioning can only be enabled or suspended".into()));
                 }
-                self.bucket(bucket)?.versioning.store(state.to_byte(), Ordering::Release);
+                let bucket = self.bucket(bucket)?;
+                if *state != VersioningState::Enabled && bucket.object_lock() {
+                    return Err(Error::InvalidBucketState(
+                        "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.",
+                    ));
+                }
+                bucket.versioning.store(state.to_byte(), Ordering::Release);
+                if let Some(mfa_delete) = mfa_delete {
+                    bucket.mfa_delete.store(*mfa_delete, Ordering::Release);
+                }
                 Ok(Applied::Done)
             }
             Mutation::ObjectPut(put) => self.apply_object_put(seq, put),
@@ -416,14 +451,22 @@ impl Index {
                     }
                 }
             }
-            Mutation::VersionDelete { bucket, key, version } => {
+            Mutation::VersionDelete { bucket, key, version, at_ms, bypass_governance } => {
                 let bucket = self.bucket(bucket)?;
+                let chain = bucket.chain(key).ok_or(Error::NoSuchVersion)?;
+                let found = chain.iter().find(|v| v.id == *version).ok_or(Error::NoSuchVersion)?;
+                if let VersionKind::Object(info) = &found.kind
+                    && info.attributes.lock.protects(*at_ms, *bypass_governance)
+                {
+                    return Err(Error::ObjectLocked);
+                }
                 let removed = remove_version(&bucket, key, *version).ok_or(Error::NoSuchVersion)?;
                 self.sub_version(&removed);
                 Ok(Applied::Deleted { version: Some(*version), delete_marker: removed.is_delete_marker() })
             }
             Mutation::UploadCreate { bucket, key, initiated_ms, attributes, checksum } => {
                 let bucket = self.bucket(bucket)?;
+                refuse_unlocked(&bucket, attributes)?;
                 if bucket.uploads.len() >= limits::UPLOADS_PER_BUCKET_MAX {
                     return Err(Error::TooManyUploads { limit: limits::UPLOADS_PER_BUCKET_MAX });
                 }
@@ -474,6 +517,27 @@ impl Index {
             }
             Mutation::RestorePut { bucket, key, version, until_ms } => {
                 self.update_version(bucket, key, *version, |info| info.restored_until_ms = *until_ms)
+            }
+            Mutation::ClassPut { bucket, key, version, class } => {
+                self.update_version(bucket, key, *version, |info| info.attributes.storage_class = *class)
+            }
+            Mutation::LockPut { bucket, key, version, change, at_ms, bypass_governance } => {
+                if !self.bucket(bucket)?.object_lock() {
+                    return Err(Error::InvalidBucketState("Bucket is missing Object Lock Configuration"));
+                }
+                self.try_update_version(bucket, key, *version, |info| {
+                    let lock = &mut info.attributes.lock;
+                    match *change {
+                        LockChange::LegalHold(on) => lock.legal_hold = Some(on),
+                        LockChange::Retention(new) => {
+                            if !lock.allows_retention(new, *at_ms, *bypass_governance) {
+                                return Err(Error::ObjectLocked);
+                            }
+                            lock.retention = new;
+                        }
+                    }
+                    Ok(())
+                })
             }
             Mutation::Compact { moves, retire } => {
                 let mut rest = &moves[..];
@@ -591,13 +655,27 @@ impl Index {
         self.add_usage(moved.iter().map(|(_, to)| to));
     }
 
-    /// Changes one object version in place (its tags, its ACL, its restored copy).
+    /// Changes one object version in place (its tags, its ACL, its restored copy, its class).
     fn update_version(
         &self,
         bucket: &str,
         key: &str,
         version: VersionId,
         change: impl FnOnce(&mut ObjectInfo),
+    ) -> Result<Applied> {
+        self.try_update_version(bucket, key, version, |info| {
+            change(info);
+            Ok(())
+        })
+    }
+
+    /// `update_version` with a change that may refuse (and then changes nothing).
+    fn try_update_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: VersionId,
+        change: impl FnOnce(&mut ObjectInfo) -> Result<()>,
     ) -> Result<Applied> {
         let bucket = self.bucket(bucket)?;
         let old = bucket.chain(key).ok_or(Error::NoSuchVersion)?;
@@ -607,7 +685,7 @@ impl Index {
             return Err(Error::VersionIsDeleteMarker { version });
         };
         let mut updated = ObjectInfo::clone(info);
-        change(&mut updated);
+        change(&mut updated)?;
         entry.kind = VersionKind::Object(Arc::new(updated));
         bucket.objects.insert(key.as_bytes(), Arc::new(chain), false);
         Ok(Applied::Done)
@@ -616,6 +694,7 @@ impl Index {
     fn apply_object_put(&self, seq: Seq, put: &ObjectPut) -> Result<Applied> {
         let bucket = self.bucket(&put.bucket)?;
         check_condition(&bucket, &put.key, put.condition)?;
+        refuse_unlocked(&bucket, &put.attributes)?;
         let (layout, upload) = match &put.layout {
             RecordLayout::Extents(extents) => {
                 self.refuse_retired(extents)?;
@@ -680,6 +759,14 @@ impl Index {
         }
         Ok(Applied::Version(id))
     }
+}
+
+/// A version with an Object Lock state only goes into a bucket with Object Lock enabled.
+pub(crate) fn refuse_unlocked(bucket: &BucketState, attributes: &ObjectAttributes) -> Result<()> {
+    if attributes.lock != ObjectLock::default() && !bucket.object_lock() {
+        return Err(Error::InvalidBucketState("Bucket is missing Object Lock Configuration"));
+    }
+    Ok(())
 }
 
 /// Whether a conditional write may take effect on `key` now.
@@ -778,6 +865,7 @@ impl Index {
                 created_ms: bucket.created_ms,
                 owner: bucket.owner.clone(),
                 versioning: bucket.versioning(),
+                mfa_delete: bucket.mfa_delete(),
                 configs: bucket.configs.read().iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                 completed: completed
                     .order
@@ -834,6 +922,7 @@ impl Index {
                 created_ms: meta.created_ms,
                 owner: meta.owner.clone(),
                 versioning: AtomicU8::new(meta.versioning.to_byte()),
+                mfa_delete: AtomicBool::new(meta.mfa_delete),
                 configs: RwLock::new(meta.configs.iter().cloned().collect()),
                 objects: ObjectMap::with_base(checkpoint.objects(i)),
                 uploads: SkipMap::new(),

@@ -57,9 +57,9 @@ pub use list::{
 pub use recovery::{CheckpointInfo, RecoveryReport};
 pub use scrub::{Damage, DamagedObject, ScrubReport, scrub};
 pub use types::{
-    Checksum, ChecksumAlgorithm, ChecksumKind, ChecksumSpec, Encryption, Extent, Layout, Location, ObjectAttributes,
-    ObjectInfo, PartLayout, SegmentId, Seq, SseMode, StorageClass, SystemMetadata, UploadId, Version, VersionId,
-    VersionKind, VersioningState, hex,
+    Checksum, ChecksumAlgorithm, ChecksumKind, ChecksumSpec, Encryption, Extent, Layout, Location, LockChange,
+    OBJECT_LOCK_CONFIG, ObjectAttributes, ObjectInfo, ObjectLock, PartLayout, Retention, RetentionMode, SegmentId, Seq,
+    SseMode, StorageClass, SystemMetadata, UploadId, Version, VersionId, VersionKind, VersioningState, hex,
 };
 pub use writer::LogStats;
 

@@ -397,6 +397,95 @@ pub struct ObjectAttributes {
     /// Set by the engine from the write's `Sse` request (what a writer puts here is replaced);
     /// record version 6 and later.
     pub encryption: Option<Encryption>,
+    /// S3 Object Lock: the version's retention and legal hold (record version 8 and later; none
+    /// before). Only a bucket with Object Lock enabled takes a version with one.
+    pub lock: ObjectLock,
+}
+
+/// The bucket configuration whose presence enables S3 Object Lock (its document, the default
+/// retention, is the server's): a bucket created with it is versioned, one put on an existing
+/// bucket needs versioning enabled, it cannot be deleted, and versioning cannot be suspended
+/// while it exists.
+pub const OBJECT_LOCK_CONFIG: &str = "object-lock";
+
+/// An Object Lock retention mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RetentionMode {
+    /// Users with `s3:BypassGovernanceRetention` may delete the version or shorten the retention
+    /// by saying so (`x-amz-bypass-governance-retention`).
+    Governance,
+    /// Nobody, the bucket's owner included, can delete the version or shorten the retention
+    /// until it ends.
+    Compliance,
+}
+
+impl RetentionMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetentionMode::Governance => "GOVERNANCE",
+            RetentionMode::Compliance => "COMPLIANCE",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RetentionMode> {
+        [RetentionMode::Governance, RetentionMode::Compliance].into_iter().find(|m| m.as_str() == text)
+    }
+
+    pub(crate) fn to_byte(self) -> u8 {
+        match self {
+            RetentionMode::Governance => 1,
+            RetentionMode::Compliance => 2,
+        }
+    }
+
+    pub(crate) fn from_byte(byte: u8) -> Option<RetentionMode> {
+        [RetentionMode::Governance, RetentionMode::Compliance].into_iter().find(|m| m.to_byte() == byte)
+    }
+}
+
+/// A version's retention: its mode, and until when (Unix ms) it holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Retention {
+    pub mode: RetentionMode,
+    pub until_ms: u64,
+}
+
+/// What S3 Object Lock keeps on one version.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ObjectLock {
+    pub retention: Option<Retention>,
+    /// ON or OFF once set (S3 tells a version whose legal hold was never set from one set OFF).
+    pub legal_hold: Option<bool>,
+}
+
+impl ObjectLock {
+    /// The retention in force at `at_ms` (one whose date has passed protects nothing).
+    pub fn retention_at(&self, at_ms: u64) -> Option<Retention> {
+        self.retention.filter(|r| r.until_ms > at_ms)
+    }
+
+    /// Whether the version may not be deleted at `at_ms`: a legal hold, a retention in force
+    /// (governance mode only unless `bypass_governance`).
+    pub fn protects(&self, at_ms: u64, bypass_governance: bool) -> bool {
+        self.legal_hold == Some(true)
+            || self.retention_at(at_ms).is_some_and(|r| r.mode == RetentionMode::Compliance || !bypass_governance)
+    }
+
+    /// Whether replacing the retention in force at `at_ms` by `new` is allowed: extending it (the
+    /// same mode, a date no earlier) always is; anything else (shortening, removing, changing the
+    /// mode) never under compliance, and under governance only with the bypass (as AWS).
+    pub fn allows_retention(&self, new: Option<Retention>, at_ms: u64, bypass_governance: bool) -> bool {
+        let Some(current) = self.retention_at(at_ms) else { return true };
+        let extends = new.is_some_and(|new| new.mode == current.mode && new.until_ms >= current.until_ms);
+        extends || (current.mode == RetentionMode::Governance && bypass_governance)
+    }
+}
+
+/// A change to a version's Object Lock state (S3's PutObjectRetention, PutObjectLegalHold).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockChange {
+    Retention(Option<Retention>),
+    LegalHold(bool),
 }
 
 /// One part of a completed multipart object.

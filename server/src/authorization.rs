@@ -515,8 +515,7 @@ pub const DECIDED_WITH_BODY: [&str; 2] = ["PutObjectTagging", "DeleteObjects"];
 
 /// Object operations Cairn does not implement yet (s3s answers them NotImplemented), which must
 /// still answer NoSuchKey for a missing key, as AWS does before anything else.
-pub const UNIMPLEMENTED_OBJECT_OPERATIONS: [&str; 3] =
-    ["PutObjectRetention", "PutObjectLegalHold", "SelectObjectContent"];
+pub const UNIMPLEMENTED_OBJECT_OPERATIONS: [&str; 1] = ["SelectObjectContent"];
 
 /// The resource a request acts on; its ARN is `arn:aws:s3:::bucket` or
 /// `arn:aws:s3:::bucket/key`, formatted only when something reads it.
@@ -786,6 +785,9 @@ mod tests {
         ("DeleteBucketMetricsConfiguration", "s3:PutMetricsConfiguration", "s3:PutMetricsConfiguration"),
         ("GetObjectRetention", "s3:GetObjectRetention", "s3:GetObjectRetention"),
         ("GetObjectLegalHold", "s3:GetObjectLegalHold", "s3:GetObjectLegalHold"),
+        ("PutObjectLockConfiguration", "s3:PutBucketObjectLockConfiguration", "s3:PutBucketObjectLockConfiguration"),
+        ("PutObjectRetention", "s3:PutObjectRetention", "s3:PutObjectRetention"),
+        ("PutObjectLegalHold", "s3:PutObjectLegalHold", "s3:PutObjectLegalHold"),
         ("GetBucketAcl", "s3:GetBucketAcl", "s3:GetBucketAcl"),
         ("PutBucketAcl", "s3:PutBucketAcl", "s3:PutBucketAcl"),
         ("GetObjectAcl", "s3:GetObjectAcl", "s3:GetObjectVersionAcl"),

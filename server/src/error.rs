@@ -66,6 +66,8 @@ pub fn to_s3(error: Error) -> S3Error {
         Error::InvalidObjectState(class) => {
             s3_error!(InvalidObjectState, "The operation is not valid for the object's storage class ({class})")
         }
+        Error::ObjectLocked => s3_error!(AccessDenied, "Access Denied because object protected by object lock."),
+        Error::InvalidBucketState(message) => s3_error!(InvalidBucketState, "{message}"),
         // AWS passes KMS's own error codes through, as 400s.
         Error::KmsKeyNotFound(key) => kms_error("KMS.NotFoundException", format!("Invalid keyId '{key}'")),
         Error::KmsKeyDisabled(key) => kms_error("KMS.DisabledException", format!("{key} is disabled.")),

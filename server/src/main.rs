@@ -42,6 +42,41 @@ enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Manage accounts' MFA devices (TOTP), whose codes MFA delete asks for in `x-amz-mfa` (the
+    /// server must not have the store open).
+    Mfa {
+        /// Data directory [default: ./cairn-data]
+        #[arg(long, env = "CAIRN_DATA_DIR", default_value = "cairn-data")]
+        data_dir: PathBuf,
+        #[command(subcommand)]
+        command: MfaCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum MfaCommand {
+    /// Add a device to an account: prints its serial (for `x-amz-mfa`), its secret, and an
+    /// otpauth:// URI for an authenticator app.
+    Add {
+        /// The account's name: `root`, or a `[[user]]` of the configuration
+        #[arg(long, default_value = cairn_server::account::ROOT_ACCOUNT)]
+        account: String,
+        /// The device's name (letters, digits and +=,.@-_)
+        #[arg(long)]
+        device: String,
+    },
+    /// List an account's devices by serial.
+    List {
+        #[arg(long, default_value = cairn_server::account::ROOT_ACCOUNT)]
+        account: String,
+    },
+    /// Remove a device.
+    Remove {
+        #[arg(long, default_value = cairn_server::account::ROOT_ACCOUNT)]
+        account: String,
+        #[arg(long)]
+        device: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -197,6 +232,7 @@ fn main() -> std::process::ExitCode {
             Err(error) => Err(error),
         },
         Command::Key { data_dir, command } => key(&data_dir, command),
+        Command::Mfa { data_dir, command } => mfa(&data_dir, command),
         Command::Compact { data_dir } => compact(&data_dir),
         Command::PresignPost(args) => presign_post(*args),
     };
@@ -276,6 +312,32 @@ fn key(data_dir: &std::path::Path, command: KeyCommand) -> Result<(), Box<dyn st
         KeyCommand::KmsCreate { alias } => show(&keyring.create_kms_key(alias.as_deref())?),
         KeyCommand::KmsDisable { key } => show(&keyring.set_kms_key_enabled(&key, false)?),
         KeyCommand::KmsEnable { key } => show(&keyring.set_kms_key_enabled(&key, true)?),
+    }
+    Ok(())
+}
+
+fn mfa(data_dir: &std::path::Path, command: MfaCommand) -> Result<(), Box<dyn std::error::Error>> {
+    use cairn_server::{account, mfa};
+    if !data_dir.is_dir() {
+        return Err(format!("{} is not a directory", data_dir.display()).into());
+    }
+    let config = cairn_engine::EngineConfig { background: false, ..Default::default() };
+    let engine = cairn_engine::Engine::open(data_dir, config)?;
+    match command {
+        MfaCommand::Add { account, device } => {
+            let id = account::account_id(&account);
+            let added = mfa::add(&engine, &id, &device)?;
+            println!("serial: {}", mfa::serial(&id, &added.name));
+            println!("secret: {}", added.secret_base32());
+            println!("uri:    {}", added.otpauth_uri(&account));
+        }
+        MfaCommand::List { account } => {
+            let id = account::account_id(&account);
+            for device in mfa::devices(&engine, &id) {
+                println!("{}", mfa::serial(&id, &device.name));
+            }
+        }
+        MfaCommand::Remove { account, device } => mfa::remove(&engine, &account::account_id(&account), &device)?,
     }
     Ok(())
 }

@@ -110,6 +110,14 @@ pub(crate) fn content_md5<'a>(parsed: Option<&'a str>, headers: &http::HeaderMap
     parsed.or_else(|| headers.contains_key("content-md5").then_some(""))
 }
 
+/// Whether a request sends a digest of its body: Content-MD5, an `x-amz-checksum-<alg>` header
+/// or trailer (what S3 asks of uploads it cannot afford to get wrong).
+pub(crate) fn digested(headers: &http::HeaderMap) -> bool {
+    headers.contains_key("content-md5")
+        || headers.contains_key("x-amz-trailer")
+        || cairn_engine::ChecksumAlgorithm::ALL.into_iter().any(|a| headers.contains_key(checksum::header(a)))
+}
+
 /// `Content-MD5` is the base64 of the body's MD5; a mismatch is `BadDigest`, a malformed value
 /// `InvalidDigest`.
 pub(crate) fn check_content_md5(header: &str, actual: &[u8; 16]) -> S3Result<()> {

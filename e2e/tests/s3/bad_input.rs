@@ -281,9 +281,43 @@ fn cases() -> Vec<Case> {
         signed("versioning malformed", B, Method::PUT, "", 400, "MalformedXML").query("versioning").body("<Versioning"),
     );
     cases.push(
-        signed("versioning with MFA delete enabled", B, Method::PUT, "", 501, "NotImplemented")
+        signed("versioning with MFA delete, no x-amz-mfa", B, Method::PUT, "", 403, "AccessDenied")
             .query("versioning")
             .body("<VersioningConfiguration><Status>Suspended</Status><MfaDelete>Enabled</MfaDelete></VersioningConfiguration>"),
+    );
+    cases.push(
+        signed("versioning with MFA delete, a made-up device", B, Method::PUT, "", 403, "AccessDenied")
+            .query("versioning")
+            .header("x-amz-mfa", "arn:aws:iam::123456789012:mfa/none 123456")
+            .body("<VersioningConfiguration><Status>Enabled</Status><MfaDelete>Enabled</MfaDelete></VersioningConfiguration>"),
+    );
+    cases.push(
+        signed("versioning with MfaDelete Bogus", B, Method::PUT, "", 400, "MalformedXML").query("versioning").body(
+            "<VersioningConfiguration><Status>Enabled</Status><MfaDelete>Bogus</MfaDelete></VersioningConfiguration>",
+        ),
+    );
+    cases.push(
+        signed("PutObjectLockConfiguration without Content-MD5", B, Method::PUT, "", 400, "InvalidRequest")
+            .query("object-lock")
+            .body("<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled></ObjectLockConfiguration>"),
+    );
+    cases.push(
+        signed("PutObjectRetention without Content-MD5", B, Method::PUT, "exists", 400, "InvalidRequest")
+            .query("retention")
+            .body(
+                "<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>2099-01-01T00:00:00Z</RetainUntilDate></Retention>",
+            ),
+    );
+    cases.push(
+        signed("PutObjectLegalHold without Content-MD5", B, Method::PUT, "exists", 400, "InvalidRequest")
+            .query("legal-hold")
+            .body("<LegalHold><Status>ON</Status></LegalHold>"),
+    );
+    cases.push(
+        signed("PUT with a lock mode, no lock on the bucket", B, Method::PUT, "locked", 400, "InvalidRequest")
+            .header("x-amz-object-lock-mode", "GOVERNANCE")
+            .header("x-amz-object-lock-retain-until-date", "2099-01-01T00:00:00Z")
+            .body("x"),
     );
     cases.push(
         signed("DeleteObjects malformed", B, Method::POST, "", 400, "MalformedXML")

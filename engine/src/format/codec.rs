@@ -84,6 +84,15 @@ impl<'a> Dec<'a> {
     pub fn u8(&mut self) -> DecodeResult<u8> {
         Ok(self.take(1)?[0])
     }
+    /// A byte that must be 0 or 1.
+    pub fn bool(&mut self) -> DecodeResult<bool> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(DecodeError("a flag is not 0 or 1")),
+        }
+    }
+
     pub fn u32(&mut self) -> DecodeResult<u32> {
         Ok(u32::from_le_bytes(self.array()?))
     }

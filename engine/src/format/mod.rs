@@ -28,7 +28,7 @@ pub const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"Crec");
 /// version 6 sealed chunks (the header's flags: compressed, encrypted), extents that hold both the
 /// body and the stored length, and each object's storage class and encryption. Older records are
 /// still read.
-pub const RECORD_VERSION: u8 = 7;
+pub const RECORD_VERSION: u8 = 8;
 /// The oldest record layout version this build reads.
 pub const RECORD_VERSION_MIN: u8 = 1;
 /// Size of a record header.
@@ -88,6 +88,10 @@ pub enum RecordKind {
     RestorePut = 17,
     /// Compaction moved chunks and retired segments (record version 7 and later).
     Compact = 18,
+    /// Changes a version's Object Lock retention or legal hold (record version 8 and later).
+    LockPut = 19,
+    /// Moves a version to another storage class (record version 8 and later).
+    ClassPut = 20,
 }
 
 impl RecordKind {
@@ -112,6 +116,8 @@ impl RecordKind {
             16 => AclPut,
             17 => RestorePut,
             18 => Compact,
+            19 => LockPut,
+            20 => ClassPut,
             _ => return None,
         })
     }

@@ -4,8 +4,9 @@
 use super::codec::{Dec, DecodeError, DecodeResult, Enc};
 use super::{RECORD_HEADER_BYTES, RecordKind, encode_record_header_durable};
 use crate::types::{
-    Checksum, ChecksumAlgorithm, ChecksumKind, ChecksumSpec, Encryption, Extent, Location, ObjectAttributes, SegmentId,
-    Seq, SseMode, StorageClass, SystemMetadata, UploadId, VersionId, VersioningState,
+    Checksum, ChecksumAlgorithm, ChecksumKind, ChecksumSpec, Encryption, Extent, Location, LockChange,
+    ObjectAttributes, ObjectLock, Retention, RetentionMode, SegmentId, Seq, SseMode, StorageClass, SystemMetadata,
+    UploadId, VersionId, VersioningState,
 };
 
 /// Encoded size of an extent: segment, offset, body length, and (record version 6 and later)
@@ -98,6 +99,8 @@ pub(crate) enum Mutation {
     BucketVersioning {
         bucket: String,
         state: VersioningState,
+        /// S3's MFA delete: `Some` sets it, `None` leaves it (record version 8 and later).
+        mfa_delete: Option<bool>,
     },
     ObjectPut(Box<ObjectPut>),
     /// Delete without a version id: what it does depends on the bucket's versioning state when
@@ -111,6 +114,11 @@ pub(crate) enum Mutation {
         bucket: String,
         key: String,
         version: VersionId,
+        /// When the delete was asked for: Object Lock decides as of then, so replay decides the
+        /// same (record version 8 and later; 0 before, when no version had a lock).
+        at_ms: u64,
+        /// `x-amz-bypass-governance-retention`, from a requester allowed it.
+        bypass_governance: bool,
     },
     UploadCreate {
         bucket: String,
@@ -167,6 +175,24 @@ pub(crate) enum Mutation {
         moves: Vec<ChunkMove>,
         retire: Vec<SegmentId>,
     },
+    /// Changes the Object Lock state of one version: applied only where `LockChange` may
+    /// change what is in force at `at_ms` (record version 8 and later).
+    LockPut {
+        bucket: String,
+        key: String,
+        version: VersionId,
+        change: LockChange,
+        at_ms: u64,
+        bypass_governance: bool,
+    },
+    /// Moves one version to another storage class (lifecycle transitions; record version 8 and
+    /// later).
+    ClassPut {
+        bucket: String,
+        key: String,
+        version: VersionId,
+        class: StorageClass,
+    },
     /// Replaces the tags of one version of a key.
     TagsPut {
         bucket: String,
@@ -196,6 +222,8 @@ impl Mutation {
             Mutation::AclPut { .. } => RecordKind::AclPut,
             Mutation::RestorePut { .. } => RecordKind::RestorePut,
             Mutation::Compact { .. } => RecordKind::Compact,
+            Mutation::LockPut { .. } => RecordKind::LockPut,
+            Mutation::ClassPut { .. } => RecordKind::ClassPut,
         }
     }
 
@@ -246,9 +274,14 @@ impl Mutation {
                 enc.str(bucket);
                 enc.str(name);
             }
-            Mutation::BucketVersioning { bucket, state } => {
+            Mutation::BucketVersioning { bucket, state, mfa_delete } => {
                 enc.str(bucket);
                 enc.u8(state.to_byte());
+                enc.u8(match mfa_delete {
+                    None => 0,
+                    Some(false) => 1,
+                    Some(true) => 2,
+                });
             }
             Mutation::ObjectPut(put) => encode_object_put(&mut enc, put),
             Mutation::ObjectDelete { bucket, key, last_modified_ms } => {
@@ -256,10 +289,35 @@ impl Mutation {
                 enc.str(key);
                 enc.u64(*last_modified_ms);
             }
-            Mutation::VersionDelete { bucket, key, version } => {
+            Mutation::VersionDelete { bucket, key, version, at_ms, bypass_governance } => {
                 enc.str(bucket);
                 enc.str(key);
                 enc.u64(version_seq(*version));
+                enc.u64(*at_ms);
+                enc.u8(u8::from(*bypass_governance));
+            }
+            Mutation::LockPut { bucket, key, version, change, at_ms, bypass_governance } => {
+                enc.str(bucket);
+                enc.str(key);
+                enc.u64(version_seq(*version));
+                match change {
+                    LockChange::Retention(retention) => {
+                        enc.u8(1);
+                        encode_retention(&mut enc, retention.as_ref());
+                    }
+                    LockChange::LegalHold(on) => {
+                        enc.u8(2);
+                        enc.u8(u8::from(*on));
+                    }
+                }
+                enc.u64(*at_ms);
+                enc.u8(u8::from(*bypass_governance));
+            }
+            Mutation::ClassPut { bucket, key, version, class } => {
+                enc.str(bucket);
+                enc.str(key);
+                enc.u64(version_seq(*version));
+                enc.u8(class.to_byte());
             }
             Mutation::UploadCreate { bucket, key, initiated_ms, attributes, checksum } => {
                 enc.str(bucket);
@@ -384,14 +442,46 @@ impl Mutation {
             RecordKind::BucketVersioning => Mutation::BucketVersioning {
                 bucket: dec.str()?,
                 state: VersioningState::from_byte(dec.u8()?).ok_or(DecodeError("unknown versioning state"))?,
+                mfa_delete: if version >= 8 {
+                    match dec.u8()? {
+                        0 => None,
+                        1 => Some(false),
+                        2 => Some(true),
+                        _ => return Err(DecodeError("unknown MFA delete state")),
+                    }
+                } else {
+                    None
+                },
             },
             RecordKind::ObjectPut => Mutation::ObjectPut(Box::new(decode_object_put(&mut dec, version)?)),
             RecordKind::ObjectDelete => {
                 Mutation::ObjectDelete { bucket: dec.str()?, key: dec.str()?, last_modified_ms: dec.u64()? }
             }
             RecordKind::VersionDelete => {
-                Mutation::VersionDelete { bucket: dec.str()?, key: dec.str()?, version: seq_version(dec.u64()?) }
+                let (bucket, key, version_id) = (dec.str()?, dec.str()?, seq_version(dec.u64()?));
+                let (at_ms, bypass_governance) = if version >= 8 { (dec.u64()?, dec.bool()?) } else { (0, false) };
+                Mutation::VersionDelete { bucket, key, version: version_id, at_ms, bypass_governance }
             }
+            RecordKind::LockPut if version >= 8 => Mutation::LockPut {
+                bucket: dec.str()?,
+                key: dec.str()?,
+                version: seq_version(dec.u64()?),
+                change: match dec.u8()? {
+                    1 => LockChange::Retention(decode_retention(&mut dec)?),
+                    2 => LockChange::LegalHold(dec.bool()?),
+                    _ => return Err(DecodeError("unknown lock change")),
+                },
+                at_ms: dec.u64()?,
+                bypass_governance: dec.bool()?,
+            },
+            RecordKind::LockPut => return Err(DecodeError("LockPut in a record before version 8")),
+            RecordKind::ClassPut if version >= 8 => Mutation::ClassPut {
+                bucket: dec.str()?,
+                key: dec.str()?,
+                version: seq_version(dec.u64()?),
+                class: StorageClass::from_byte(dec.u8()?).ok_or(DecodeError("unknown storage class"))?,
+            },
+            RecordKind::ClassPut => return Err(DecodeError("ClassPut in a record before version 8")),
             RecordKind::UploadCreate => Mutation::UploadCreate {
                 bucket: dec.str()?,
                 key: dec.str()?,
@@ -604,22 +694,84 @@ pub(crate) fn encode_attributes(enc: &mut Enc, attributes: &ObjectAttributes) {
     }
 }
 
+/// An optional retention: mode byte (0: none), then the date.
+fn encode_retention(enc: &mut Enc, retention: Option<&Retention>) {
+    match retention {
+        None => enc.u8(0),
+        Some(retention) => {
+            enc.u8(retention.mode.to_byte());
+            enc.u64(retention.until_ms);
+        }
+    }
+}
+
+fn decode_retention(dec: &mut Dec<'_>) -> DecodeResult<Option<Retention>> {
+    match dec.u8()? {
+        0 => Ok(None),
+        mode => Ok(Some(Retention {
+            mode: RetentionMode::from_byte(mode).ok_or(DecodeError("unknown retention mode"))?,
+            until_ms: dec.u64()?,
+        })),
+    }
+}
+
 /// The name under which the user metadata pairs of a record carry a system field that came
 /// after the record layout was fixed: a name no user metadata can have (a header name never
 /// holds a NUL), so every record version and checkpoint reads it the same (docs/format.md,
 /// "System fields in the metadata pairs").
 const WEBSITE_REDIRECT_PAIR: &str = "\0website-redirect-location";
 
+/// The pair that carries a version's Object Lock state (`encode_lock`), when it has one.
+const OBJECT_LOCK_PAIR: &str = "\0object-lock";
+
 /// The user metadata pairs as encoded: the user's, then the system fields they carry.
 fn encoded_pairs(attributes: &ObjectAttributes) -> std::borrow::Cow<'_, [(String, String)]> {
-    match &attributes.system.website_redirect_location {
-        None => std::borrow::Cow::Borrowed(&attributes.user),
-        Some(location) => {
-            let mut pairs = attributes.user.clone();
-            pairs.push((WEBSITE_REDIRECT_PAIR.to_owned(), location.clone()));
-            std::borrow::Cow::Owned(pairs)
-        }
+    let redirect = &attributes.system.website_redirect_location;
+    let locked = attributes.lock != ObjectLock::default();
+    if redirect.is_none() && !locked {
+        return std::borrow::Cow::Borrowed(&attributes.user);
     }
+    let mut pairs = attributes.user.clone();
+    if let Some(location) = redirect {
+        pairs.push((WEBSITE_REDIRECT_PAIR.to_owned(), location.clone()));
+    }
+    if locked {
+        pairs.push((OBJECT_LOCK_PAIR.to_owned(), encode_lock(&attributes.lock)));
+    }
+    std::borrow::Cow::Owned(pairs)
+}
+
+/// An Object Lock state as text: `<mode>:<retain until, Unix ms>:<legal hold>`, the mode empty
+/// (and the date 0) without a retention, the legal hold `1` (ON), `0` (OFF) or empty (never set).
+fn encode_lock(lock: &ObjectLock) -> String {
+    let (mode, until_ms) = lock.retention.map_or(("", 0), |r| (r.mode.as_str(), r.until_ms));
+    let hold = match lock.legal_hold {
+        None => "",
+        Some(false) => "0",
+        Some(true) => "1",
+    };
+    format!("{mode}:{until_ms}:{hold}")
+}
+
+fn decode_lock(text: &str) -> DecodeResult<ObjectLock> {
+    let bad = DecodeError("malformed object lock state");
+    let mut fields = text.split(':');
+    let (Some(mode), Some(until_ms), Some(hold), None) = (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
+        return Err(bad);
+    };
+    let until_ms: u64 = until_ms.parse().map_err(|_| bad)?;
+    let retention = match mode {
+        "" if until_ms == 0 => None,
+        mode => Some(Retention { mode: RetentionMode::parse(mode).ok_or(bad)?, until_ms }),
+    };
+    let legal_hold = match hold {
+        "" => None,
+        "0" => Some(false),
+        "1" => Some(true),
+        _ => return Err(bad),
+    };
+    Ok(ObjectLock { retention, legal_hold })
 }
 
 pub(crate) fn decode_attributes(dec: &mut Dec<'_>, version: u8) -> DecodeResult<ObjectAttributes> {
@@ -647,17 +799,17 @@ pub(crate) fn decode_attributes(dec: &mut Dec<'_>, version: u8) -> DecodeResult<
                 mode: SseMode::from_byte(mode).ok_or(DecodeError("unknown encryption mode"))?,
                 key_id: dec.str()?,
                 context: dec.str()?,
-                bucket_key: match dec.u8()? {
-                    0 => false,
-                    1 => true,
-                    _ => return Err(DecodeError("bucket key flag is not a bool")),
-                },
+                bucket_key: dec.bool()?,
                 wrapped: dec.bytes()?.to_vec(),
                 key_check: dec.bytes()?.to_vec(),
             }),
         };
     }
-    Ok(ObjectAttributes { system, user, tags, owner, acl, storage_class, encryption })
+    let lock = match user.iter().position(|(name, _)| name == OBJECT_LOCK_PAIR) {
+        Some(at) => decode_lock(&user.remove(at).1)?,
+        None => ObjectLock::default(),
+    };
+    Ok(ObjectAttributes { system, user, tags, owner, acl, storage_class, encryption, lock })
 }
 
 pub(crate) fn encode_extents(enc: &mut Enc, extents: &[Extent]) {
@@ -712,6 +864,7 @@ pub(crate) mod tests {
             text(),
             proptest::collection::vec(any::<u8>(), 0..16),
             (0..StorageClass::ALL.len(), proptest::option::of((1u8..=4, text(), any::<bool>(), any::<[u8; 8]>()))),
+            lock(),
         )
             .prop_map(
                 |(
@@ -722,6 +875,7 @@ pub(crate) mod tests {
                     owner,
                     acl,
                     (class, encryption),
+                    lock,
                 )| {
                     ObjectAttributes {
                         system: SystemMetadata {
@@ -743,9 +897,22 @@ pub(crate) mod tests {
                             wrapped: bytes.to_vec(),
                             key_check: bytes[..mode as usize].to_vec(),
                         }),
+                        lock,
                     }
                 },
             )
+    }
+
+    fn retention() -> impl Strategy<Value = Option<Retention>> {
+        proptest::option::of((any::<bool>(), any::<u64>()).prop_map(|(compliance, until_ms)| Retention {
+            mode: if compliance { RetentionMode::Compliance } else { RetentionMode::Governance },
+            until_ms,
+        }))
+    }
+
+    fn lock() -> impl Strategy<Value = ObjectLock> {
+        (retention(), proptest::option::of(any::<bool>()))
+            .prop_map(|(retention, legal_hold)| ObjectLock { retention, legal_hold })
     }
 
     fn extents() -> impl Strategy<Value = Vec<Extent>> {
@@ -786,9 +953,8 @@ pub(crate) mod tests {
             (text(), text(), proptest::collection::vec(any::<u8>(), 0..16))
                 .prop_map(|(bucket, name, value)| Mutation::BucketConfigPut { bucket, name, value }),
             (text(), text()).prop_map(|(bucket, name)| Mutation::BucketConfigDelete { bucket, name }),
-            (text(), 1u8..=3).prop_map(|(bucket, s)| Mutation::BucketVersioning {
-                bucket,
-                state: VersioningState::from_byte(s).unwrap()
+            (text(), 1u8..=3, proptest::option::of(any::<bool>())).prop_map(|(bucket, s, mfa_delete)| {
+                Mutation::BucketVersioning { bucket, state: VersioningState::from_byte(s).unwrap(), mfa_delete }
             }),
             (text(), text(), any::<u64>(), attributes(), extents(), any::<bool>(), any::<[u8; 16]>()).prop_map(
                 |(bucket, key, size, attributes, extents, parts, etag_md5)| {
@@ -815,10 +981,27 @@ pub(crate) mod tests {
             (text(), text(), any::<u64>()).prop_map(|(bucket, key, last_modified_ms)| {
                 Mutation::ObjectDelete { bucket, key, last_modified_ms }
             }),
-            (text(), text(), any::<u64>()).prop_map(|(bucket, key, v)| Mutation::VersionDelete {
-                bucket,
-                key,
-                version: if v == 0 { VersionId::Null } else { VersionId::Id(v) }
+            (text(), text(), any::<u64>(), any::<bool>()).prop_map(|(bucket, key, v, bypass_governance)| {
+                Mutation::VersionDelete {
+                    bucket,
+                    key,
+                    version: if v == 0 { VersionId::Null } else { VersionId::Id(v) },
+                    at_ms: v / 2,
+                    bypass_governance,
+                }
+            }),
+            (text(), text(), any::<u64>(), retention(), proptest::option::of(any::<bool>()), any::<bool>()).prop_map(
+                |(bucket, key, v, retention, hold, bypass_governance)| Mutation::LockPut {
+                    bucket,
+                    key,
+                    version: seq_version(v),
+                    change: hold.map_or(LockChange::Retention(retention), LockChange::LegalHold),
+                    at_ms: v / 3,
+                    bypass_governance,
+                }
+            ),
+            (text(), text(), any::<u64>(), 0..StorageClass::ALL.len()).prop_map(|(bucket, key, v, class)| {
+                Mutation::ClassPut { bucket, key, version: seq_version(v), class: StorageClass::ALL[class] }
             }),
             (text(), text(), any::<u64>(), attributes()).prop_map(|(bucket, key, initiated_ms, attributes)| {
                 let checksum = checksum_of(initiated_ms).map(|c| ChecksumSpec { algorithm: c.algorithm, kind: c.kind });

@@ -6,8 +6,9 @@
 use std::path::{Path, PathBuf};
 
 use cairn_engine::{
-    Checksum, ChecksumAlgorithm, ChecksumKind, ChecksumSpec, CompletedPart, Engine, IoMode, ObjectAttributes, Sse,
-    StorageClass, SystemMetadata, VersionId, VersioningState,
+    Checksum, ChecksumAlgorithm, ChecksumKind, ChecksumSpec, CompletedPart, Engine, IoMode, LockChange,
+    OBJECT_LOCK_CONFIG, ObjectAttributes, ObjectLock, Retention, RetentionMode, Sse, StorageClass, SystemMetadata,
+    VersionId, VersioningState,
 };
 
 use crate::{body, config};
@@ -120,6 +121,55 @@ fn write_fixture(dir: &Path) {
     let report = engine.compact(true).unwrap();
     assert!(!report.victims.is_empty() && report.bytes_freed > 0, "{report:?}");
     engine.put_object_bytes("compacted", "after", ObjectAttributes::default(), b"after the checkpoint").unwrap();
+    // Version 8: Object Lock (a bucket created with it, versions with a retention and a legal
+    // hold, LockPut records, a delete past a retention), MFA delete, a storage class moved.
+    let config = vec![(OBJECT_LOCK_CONFIG.into(), b"<ObjectLockConfiguration/>".to_vec())];
+    engine.create_bucket_with("locked", "eu-west-1", OWNER, config).unwrap();
+    engine.put_object_bytes("locked", "kept", locked(RetentionMode::Compliance, RESTORED_UNTIL_MS), b"kept").unwrap();
+    engine.set_object_lock("locked", "kept", None, LockChange::LegalHold(true), false).unwrap();
+    engine.put_object_bytes("locked", "governed", locked(RetentionMode::Governance, RESTORED_UNTIL_MS), b"g").unwrap();
+    engine.set_object_lock("locked", "governed", None, LockChange::Retention(None), true).unwrap();
+    let expired = engine.put_object_bytes("locked", "expired", locked(RetentionMode::Compliance, 1), b"e").unwrap();
+    engine.delete_object("locked", "expired", Some(expired.version)).unwrap();
+    engine.set_versioning_with("golden", VersioningState::Enabled, Some(true)).unwrap();
+    engine.create_bucket("tiered", "eu-west-1").unwrap();
+    engine.put_object_bytes("tiered", "moved", ObjectAttributes::default(), &text(900)).unwrap();
+    engine.set_storage_class("tiered", "moved", VersionId::Null, StorageClass::StandardIa).unwrap();
+    engine.checkpoint().unwrap();
+    let held = ObjectAttributes { lock: ObjectLock { retention: None, legal_hold: Some(true) }, ..Default::default() };
+    engine.put_object_bytes("locked", "late", held, b"after the second checkpoint").unwrap();
+}
+
+/// Attributes of a version locked in `mode` until `until_ms`.
+fn locked(mode: RetentionMode, until_ms: u64) -> ObjectAttributes {
+    let lock = ObjectLock { retention: Some(Retention { mode, until_ms }), legal_hold: None };
+    ObjectAttributes { lock, ..ObjectAttributes::default() }
+}
+
+fn check_version_8_contents(engine: &Engine) {
+    check_version_7_contents(engine);
+    assert!(engine.object_lock("locked").unwrap());
+    assert_eq!(engine.versioning("locked").unwrap(), VersioningState::Enabled, "created versioned");
+    let (kept, info) = engine.head_object("locked", "kept", None).unwrap();
+    let compliance = Retention { mode: RetentionMode::Compliance, until_ms: RESTORED_UNTIL_MS };
+    assert_eq!(info.attributes.lock, ObjectLock { retention: Some(compliance), legal_hold: Some(true) });
+    assert!(info.attributes.user.is_empty(), "the lock is not user metadata");
+    assert!(matches!(
+        engine.delete_object_with("locked", "kept", Some(kept.id), true),
+        Err(cairn_engine::Error::ObjectLocked)
+    ));
+    let (_, governed) = engine.head_object("locked", "governed", None).unwrap();
+    assert_eq!(governed.attributes.lock, ObjectLock::default());
+    assert!(matches!(
+        engine.head_object("locked", "expired", None),
+        Err(cairn_engine::Error::NoSuchKey { delete_marker: None })
+    ));
+    assert!(engine.head_object("locked", "late", None).unwrap().1.attributes.lock.legal_hold == Some(true));
+    assert!(engine.mfa_delete("golden").unwrap());
+    assert!(!engine.mfa_delete("locked").unwrap());
+    let (_, moved) = engine.head_object("tiered", "moved", None).unwrap();
+    assert_eq!(moved.attributes.storage_class, StorageClass::StandardIa);
+    assert_eq!(engine.get_object_bytes("tiered", "moved", None).unwrap(), text(900));
 }
 
 /// A restore in the fixture that lasts (year 2100).
@@ -239,7 +289,7 @@ fn the_current_version_store_reads_back() {
         std::fs::remove_file(fixture_dir(current).join("LOCK")).unwrap();
     }
     let (dir, engine) = open_copy(current);
-    check_version_7_contents(&engine);
+    check_version_8_contents(&engine);
     // Version 4: commit records carry the segment's durable length when they were written.
     drop(engine);
     let stamped = std::fs::read_dir(dir.path())
@@ -255,6 +305,14 @@ fn the_current_version_store_reads_back() {
             })
         });
     assert!(stamped, "commit records are stamped with the durable length");
+}
+
+#[test]
+fn a_version_7_store_still_opens_and_reads_the_same() {
+    let (_dir, engine) = open_copy(7);
+    check_version_7_contents(&engine);
+    assert!(engine.head_bucket("locked").is_err());
+    assert!(!engine.mfa_delete("golden").unwrap(), "a version 7 checkpoint has no MFA delete");
 }
 
 #[test]

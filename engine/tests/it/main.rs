@@ -8,6 +8,7 @@ mod fuzz_corpus;
 mod golden;
 mod limits;
 mod listing;
+mod lock;
 mod model;
 mod multipart;
 mod recovery;

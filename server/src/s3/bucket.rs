@@ -65,7 +65,11 @@ impl Cairn {
         }
         let account = self.accounts.requester(req.credentials.as_ref())?;
         let owner = self.accounts.stored_id(account);
-        let configs = self.created_bucket_configs(&req.headers, account)?;
+        let mut configs = self.created_bucket_configs(&req.headers, account)?;
+        // Object Lock at creation: the bucket is created versioned, with no default retention.
+        if req.input.object_lock_enabled_for_bucket == Some(true) {
+            configs.push((cairn_engine::OBJECT_LOCK_CONFIG.to_owned(), Vec::new()));
+        }
         let create = name.clone();
         let created = self.blocking(move |engine| engine.create_bucket_with(&create, &region, &owner, configs)).await;
         if let Err(error) = created {
@@ -119,30 +123,77 @@ impl Cairn {
         &self,
         req: S3Request<GetBucketVersioningInput>,
     ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
-        let status = match self.engine.versioning(&req.input.bucket).map_err(to_s3)? {
+        let bucket = &req.input.bucket;
+        let status = match self.engine.versioning(bucket).map_err(to_s3)? {
             VersioningState::Unversioned => None,
             VersioningState::Enabled => Some(BucketVersioningStatus::from_static(BucketVersioningStatus::ENABLED)),
             VersioningState::Suspended => Some(BucketVersioningStatus::from_static(BucketVersioningStatus::SUSPENDED)),
         };
-        Ok(S3Response::new(GetBucketVersioningOutput { status, ..Default::default() }))
+        // S3 shows MfaDelete once it has been configured; Cairn shows it while it is on.
+        let mfa_delete = self
+            .engine
+            .mfa_delete(bucket)
+            .map_err(to_s3)?
+            .then(|| MFADeleteStatus::from_static(MFADeleteStatus::ENABLED));
+        Ok(S3Response::new(GetBucketVersioningOutput { status, mfa_delete }))
     }
 
     pub(super) async fn put_bucket_versioning(
         &self,
         req: S3Request<PutBucketVersioningInput>,
     ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
-        // MFA delete is a later issue: turning it on is refused rather than stored unenforced;
-        // Disabled is what every bucket has.
-        if req.input.versioning_configuration.mfa_delete.as_ref().is_some_and(|m| m.as_str() == MFADelete::ENABLED) {
-            return Err(s3_error!(NotImplemented, "MFA delete is not implemented yet"));
-        }
-        let state = match req.input.versioning_configuration.status.as_ref().map(|s| s.as_str()) {
+        let input = req.input;
+        let config = &input.versioning_configuration;
+        let state = match config.status.as_ref().map(|s| s.as_str()) {
             Some(BucketVersioningStatus::ENABLED) => VersioningState::Enabled,
             Some(BucketVersioningStatus::SUSPENDED) => VersioningState::Suspended,
             _ => return Err(s3_error!(MalformedXML, "Status must be Enabled or Suspended")),
         };
-        let bucket = req.input.bucket;
-        self.blocking(move |engine| engine.set_versioning(&bucket, state)).await?;
+        let mfa_delete = match config.mfa_delete.as_ref().map(|m| m.as_str()) {
+            None => None,
+            Some(MFADelete::ENABLED) => Some(true),
+            Some(MFADelete::DISABLED) => Some(false),
+            Some(_) => return Err(s3_error!(MalformedXML, "MfaDelete must be Enabled or Disabled")),
+        };
+        // Naming MfaDelete, or changing the versioning of a bucket that has it, takes the owner's
+        // account and a code of one of its devices (AWS: the root account's).
+        let bucket = input.bucket;
+        if mfa_delete.is_some() || self.engine.mfa_delete(&bucket).map_err(to_s3)? {
+            let owner = self.engine.head_bucket(&bucket).map_err(to_s3)?.owner;
+            let requester = self.accounts.requester(req.credentials.as_ref())?;
+            if !self.accounts.owns(requester, &owner) {
+                return Err(s3_error!(AccessDenied, "Only the bucket owner may configure MFA delete"));
+            }
+            self.verify_mfa(&bucket, input.mfa).await?;
+        }
+        self.blocking(move |engine| engine.set_versioning_with(&bucket, state, mfa_delete)).await?;
         Ok(S3Response::new(PutBucketVersioningOutput {}))
+    }
+
+    /// Checks `x-amz-mfa` when the bucket has MFA delete on (a permanent delete asks it).
+    pub(super) async fn check_mfa_delete(&self, bucket: &str, header: Option<&str>) -> S3Result<()> {
+        if self.engine.mfa_delete(bucket).map_err(to_s3)? {
+            self.verify_mfa(bucket, header.map(str::to_owned)).await?;
+        }
+        Ok(())
+    }
+
+    /// Takes a code of an MFA device of the bucket owner's account (AccessDenied otherwise, as
+    /// AWS). The step it belongs to is committed before this returns, so it is never taken twice.
+    async fn verify_mfa(&self, bucket: &str, header: Option<String>) -> S3Result<()> {
+        let owner = self.engine.head_bucket(bucket).map_err(to_s3)?.owner;
+        let account_id = self
+            .accounts
+            .owner_account(&owner)
+            .map(|account| account.account_id.clone())
+            .ok_or_else(|| s3_error!(AccessDenied, "Mfa Authentication must be used for this request"))?;
+        let verifier = self.mfa.clone();
+        self.blocking_s3(move |engine| {
+            let now = std::time::SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            verifier
+                .verify(&engine, &account_id, header.as_deref(), now)
+                .map_err(|refusal| s3_error!(AccessDenied, "{refusal}"))
+        })
+        .await
     }
 }

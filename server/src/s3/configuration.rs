@@ -1,11 +1,11 @@
-//! Bucket configurations Cairn does not hold yet (lifecycle,
-//! replication, object lock, analytics ...): answered as AWS answers a bucket without them.
+//! Bucket configurations Cairn does not hold yet (lifecycle, replication, analytics ...):
+//! answered as AWS answers a bucket without them.
 
 use super::*;
 
 impl Cairn {
     // ---- bucket configurations Cairn does not hold yet ----
-    // A bucket has no lifecycle, replication or object-lock configuration
+    // A bucket has no lifecycle or replication configuration
     // until the issues that build them land: reading one is AWS's "not found" answer for a bucket
     // without it, deleting one is the no-op AWS answers with 204. Setting one stays NotImplemented.
     pub(super) async fn get_bucket_lifecycle_configuration(
@@ -25,16 +25,6 @@ impl Cairn {
         Err(self.absent(
             &req.input.bucket,
             s3_error!(ReplicationConfigurationNotFoundError, "The replication configuration was not found"),
-        ))
-    }
-
-    pub(super) async fn get_object_lock_configuration(
-        &self,
-        req: S3Request<GetObjectLockConfigurationInput>,
-    ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
-        Err(self.absent(
-            &req.input.bucket,
-            s3_error!(ObjectLockConfigurationNotFoundError, "Object Lock configuration does not exist for this bucket"),
         ))
     }
 
@@ -108,26 +98,6 @@ impl Cairn {
         req: S3Request<DeleteBucketMetricsConfigurationInput>,
     ) -> S3Result<S3Response<DeleteBucketMetricsConfigurationOutput>> {
         Err(self.absent(&req.input.bucket, no_such_configuration()))
-    }
-
-    pub(super) async fn get_object_retention(
-        &self,
-        req: S3Request<GetObjectRetentionInput>,
-    ) -> S3Result<S3Response<GetObjectRetentionOutput>> {
-        let input = req.input;
-        let version = version_param(input.version_id.as_deref())?;
-        self.engine.head_object(&input.bucket, &input.key, version).map_err(to_s3)?;
-        Err(s3_error!(InvalidRequest, "Bucket is missing Object Lock Configuration"))
-    }
-
-    pub(super) async fn get_object_legal_hold(
-        &self,
-        req: S3Request<GetObjectLegalHoldInput>,
-    ) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
-        let input = req.input;
-        let version = version_param(input.version_id.as_deref())?;
-        self.engine.head_object(&input.bucket, &input.key, version).map_err(to_s3)?;
-        Err(s3_error!(InvalidRequest, "Bucket is missing Object Lock Configuration"))
     }
 }
 

@@ -43,11 +43,7 @@ impl Cairn {
 /// S3 requires a digest of a configuration document it cannot afford to get wrong (CORS,
 /// lifecycle, object lock): Content-MD5 or an additional checksum, which the guard verifies.
 pub(super) fn require_digest(headers: &http::HeaderMap) -> S3Result<()> {
-    let digested = headers.contains_key("content-md5")
-        || cairn_engine::ChecksumAlgorithm::ALL
-            .into_iter()
-            .any(|algorithm| headers.contains_key(checksum::header(algorithm)));
-    if digested {
+    if crate::writes::digested(headers) {
         Ok(())
     } else {
         Err(s3_error!(InvalidRequest, "Missing required header for this request: Content-MD5"))

@@ -79,6 +79,7 @@ pub(crate) mod control;
 mod cors;
 mod encryption;
 mod listing;
+mod lock;
 mod multipart;
 mod object;
 mod policy;
@@ -111,6 +112,8 @@ pub struct Cairn {
     insecure_sse_c: bool,
     /// Buckets without an encryption configuration do not encrypt (`--default-encryption none`).
     unencrypted_default: bool,
+    /// Checks the MFA codes MFA delete asks for.
+    mfa: Arc<crate::mfa::Verifier>,
 }
 
 /// The parts of a request a second authorization decision reads (a copy's source, a body's tags).
@@ -120,6 +123,18 @@ struct Origin<'a> {
     headers: &'a http::HeaderMap,
     uri: &'a http::Uri,
 }
+
+/// The `x-amz-object-lock-*` headers of a write's input, as `lock::LockHeaders`.
+macro_rules! lock_headers {
+    ($input:expr) => {
+        lock::LockHeaders {
+            mode: $input.object_lock_mode.as_ref(),
+            retain_until: $input.object_lock_retain_until_date.as_ref(),
+            legal_hold: $input.object_lock_legal_hold_status.as_ref(),
+        }
+    };
+}
+use lock_headers;
 
 /// The [`Origin`] of a request whose input may already have been moved out.
 macro_rules! origin {
@@ -131,7 +146,15 @@ use origin;
 
 impl Cairn {
     pub fn new(engine: Engine, region: String, accounts: Arc<Accounts>, authorizer: Arc<Authorizer>) -> Cairn {
-        Cairn { engine, region, accounts, authorizer, insecure_sse_c: false, unencrypted_default: false }
+        Cairn {
+            engine,
+            region,
+            accounts,
+            authorizer,
+            insecure_sse_c: false,
+            unencrypted_default: false,
+            mfa: Arc::default(),
+        }
     }
 
     /// Leaves objects of buckets without an encryption configuration unencrypted, as AWS did
@@ -344,6 +367,9 @@ operations! {
     DeleteBucketMetricsConfiguration => delete_bucket_metrics_configuration(DeleteBucketMetricsConfigurationInput) -> DeleteBucketMetricsConfigurationOutput,
     GetObjectRetention => get_object_retention(GetObjectRetentionInput) -> GetObjectRetentionOutput,
     GetObjectLegalHold => get_object_legal_hold(GetObjectLegalHoldInput) -> GetObjectLegalHoldOutput,
+    PutObjectLockConfiguration => put_object_lock_configuration(PutObjectLockConfigurationInput) -> PutObjectLockConfigurationOutput,
+    PutObjectRetention => put_object_retention(PutObjectRetentionInput) -> PutObjectRetentionOutput,
+    PutObjectLegalHold => put_object_legal_hold(PutObjectLegalHoldInput) -> PutObjectLegalHoldOutput,
     GetBucketAcl => get_bucket_acl(GetBucketAclInput) -> GetBucketAclOutput,
     PutBucketAcl => put_bucket_acl(PutBucketAclInput) -> PutBucketAclOutput,
     GetObjectAcl => get_object_acl(GetObjectAclInput) -> GetObjectAclOutput,

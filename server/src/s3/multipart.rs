@@ -86,9 +86,11 @@ impl Cairn {
         let storage_class = encryption::storage_class(&req.headers)?;
         let (sse, customer) = self.write_encryption(&req.headers, &req.input.bucket, &req.input.key)?;
         let input = req.input;
+        let lock = self.write_lock(&input.bucket, lock_headers!(input))?;
         let mut attributes = request_attributes!(input, input.tagging).into_engine()?;
         (attributes.owner, attributes.acl) = (written.owner, written.acl);
         attributes.storage_class = storage_class;
+        attributes.lock = lock;
         let spec = checksum::upload_spec(input.checksum_algorithm.as_ref(), input.checksum_type.as_ref())?;
         let (bucket, key) = (input.bucket.clone(), input.key.clone());
         let (upload, sealed) = self

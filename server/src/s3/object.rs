@@ -7,9 +7,17 @@ impl Cairn {
         let written = self.written_acl(&req.headers, req.credentials.as_ref(), &req.input.bucket)?;
         let S3Request { mut input, headers, trailing_headers, extensions, .. } = req;
         input.content_encoding = writes::stored_content_encoding(input.content_encoding);
+        let lock = self.write_lock(&input.bucket, lock_headers!(input))?;
+        if lock_named(&headers) && !writes::digested(&headers) {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters"
+            ));
+        }
         let mut attributes = request_attributes!(input, input.tagging).into_engine()?;
         (attributes.owner, attributes.acl) = (written.owner, written.acl);
         attributes.storage_class = encryption::storage_class(&headers)?;
+        attributes.lock = lock;
         let (sse, customer) = self.write_encryption(&headers, &input.bucket, &input.key)?;
         let condition = writes::write_condition(
             &self.engine,
@@ -73,6 +81,8 @@ impl Cairn {
             (Some(Range::Suffix { length }), None) => Some(ByteRange::Suffix(length)),
         };
         let sums = read_checksum(&info, input.checksum_mode.as_ref(), input.range.is_some(), input.part_number);
+        let (lock_mode, lock_until, legal_hold) =
+            self.read_lock(origin!(req), &input.bucket, &input.key, &info.attributes.lock);
         let key = customer.as_ref().map(|c| &*c.key);
         let reader = self.engine.read_version(&input.bucket, &input.key, found, info, range, key).map_err(to_s3)?;
         let info = reader.info().clone();
@@ -119,6 +129,9 @@ impl Cairn {
             checksum_type: sums.kind,
             storage_class: encryption::storage_class_header(info.attributes.storage_class),
             restore: encryption::restore_header(&info),
+            object_lock_mode: lock_mode,
+            object_lock_retain_until_date: lock_until,
+            object_lock_legal_hold_status: legal_hold,
             ..Default::default()
         });
         let mut response = S3Response::new(output);
@@ -139,6 +152,8 @@ impl Cairn {
         self.check_read_key(&req.headers, info.attributes.encryption.as_ref(), customer.as_ref())?;
         let part = input.part_number.map(|number| part_range(&info, number)).transpose()?.flatten();
         let sums = read_checksum(&info, input.checksum_mode.as_ref(), false, input.part_number);
+        let (lock_mode, lock_until, legal_hold) =
+            self.read_lock(origin!(req), &input.bucket, &input.key, &info.attributes.lock);
         let versioned = self.versioned(&input.bucket)?;
         let system = &info.attributes.system;
         let (content_length, content_range) = match part {
@@ -166,6 +181,9 @@ impl Cairn {
             checksum_type: sums.kind,
             storage_class: encryption::storage_class_header(info.attributes.storage_class),
             restore: encryption::restore_header(&info),
+            object_lock_mode: lock_mode,
+            object_lock_retain_until_date: lock_until,
+            object_lock_legal_hold_status: legal_hold,
             ..Default::default()
         }));
         self.encryption_headers(&mut response.headers, info.attributes.encryption.as_ref(), customer.as_ref(), false);
@@ -182,8 +200,12 @@ impl Cairn {
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let input = req.input;
         let version = version_param(input.version_id.as_deref())?;
+        if version.is_some() {
+            self.check_mfa_delete(&input.bucket, input.mfa.as_deref()).await?;
+        }
+        let bypass = self.bypass(origin!(req), input.bypass_governance_retention, &input.bucket, &input.key);
         let (bucket, key) = (input.bucket, input.key);
-        let outcome = self.blocking(move |engine| engine.delete_object(&bucket, &key, version)).await?;
+        let outcome = self.blocking(move |engine| engine.delete_object_with(&bucket, &key, version, bypass)).await?;
         Ok(S3Response::new(DeleteObjectOutput {
             delete_marker: outcome.delete_marker.then_some(true),
             version_id: outcome.version.filter(|_| outcome.delete_marker || version.is_some()).map(|v| v.to_string()),
@@ -246,6 +268,7 @@ impl Cairn {
             if replace_tags { parse_tagging(input.tagging.as_deref())? } else { info.attributes.tags.clone() };
         // The copy is stored as the request asks, not as the source was (as AWS).
         attributes.storage_class = storage_class;
+        attributes.lock = self.write_lock(&input.bucket, lock_headers!(input))?;
         // The copy gets a full-object checksum: of the algorithm asked for, else the source's.
         let algorithm = match &input.checksum_algorithm {
             Some(algorithm) => checksum::from_dto(algorithm)?,
@@ -367,11 +390,18 @@ impl Cairn {
         // refused key is an AccessDenied entry and the others go ahead.
         let mut refused = Vec::new();
         let mut objects = Vec::with_capacity(input.delete.objects.len());
+        // MFA delete asks one code of the whole request when it deletes any version (as AWS).
+        if input.delete.objects.iter().any(|o| o.version_id.is_some()) {
+            self.check_mfa_delete(&bucket, input.mfa.as_deref()).await?;
+        }
         for object in input.delete.objects {
             let action = if object.version_id.is_some() { "s3:DeleteObjectVersion" } else { "s3:DeleteObject" };
             let resource = Resource::Object { bucket: &bucket, key: &object.key };
             match self.authorize(origin!(req), action, resource, None, input.expected_bucket_owner.as_deref()) {
-                Ok(()) => objects.push(object),
+                Ok(()) => {
+                    let bypass = self.bypass(origin!(req), input.bypass_governance_retention, &bucket, &object.key);
+                    objects.push((object, bypass));
+                }
                 Err(error) if *error.code() == s3s::S3ErrorCode::AccessDenied => refused.push(Error {
                     code: Some("AccessDenied".into()),
                     key: Some(object.key),
@@ -384,7 +414,7 @@ impl Cairn {
         let (deleted, errors) = self
             .blocking(move |engine| {
                 let (mut deleted, mut errors) = (Vec::new(), refused);
-                for object in objects {
+                for (object, bypass) in objects {
                     let version = match object.version_id.as_deref().map(VersionId::parse) {
                         None => None,
                         Some(Some(version)) => Some(version),
@@ -398,7 +428,7 @@ impl Cairn {
                             continue;
                         }
                     };
-                    match engine.delete_object(&bucket, &object.key, version) {
+                    match engine.delete_object_with(&bucket, &object.key, version, bypass) {
                         Ok(outcome) => deleted.push(DeletedObject {
                             key: Some(object.key),
                             version_id: object.version_id,
@@ -463,6 +493,13 @@ pub(super) fn read_checksum(info: &ObjectInfo, mode: Option<&ChecksumMode>, rang
         }
     };
     Fields::of(checksum, None)
+}
+
+/// Whether a write names an Object Lock setting in its headers.
+fn lock_named(headers: &http::HeaderMap) -> bool {
+    ["x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date", "x-amz-object-lock-legal-hold"]
+        .iter()
+        .any(|name| headers.contains_key(*name))
 }
 
 pub(super) fn user_metadata(info: &ObjectInfo) -> Option<Metadata> {
