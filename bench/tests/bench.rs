@@ -34,6 +34,7 @@ async fn cairn_with_domain(domain: Option<&str>) -> (cairn_server::ServerHandle,
         compaction_bytes_per_sec: 0,
         space_amplification_target: 1.2,
         website_address: None,
+        lifecycle_day_seconds: cairn_server::lifecycle::DAY_SECONDS_DEFAULT,
     };
     (cairn_server::start(config).await.unwrap(), dir)
 }

@@ -15,6 +15,8 @@ mod common;
 mod conformance;
 #[path = "s3/encryption.rs"]
 mod encryption;
+#[path = "s3/lifecycle.rs"]
+mod lifecycle;
 #[path = "s3/lock.rs"]
 mod lock;
 #[path = "s3/policies.rs"]
@@ -305,6 +307,7 @@ async fn data_survives_a_restart() {
         compaction_bytes_per_sec: 0,
         space_amplification_target: 1.2,
         website_address: None,
+        lifecycle_day_seconds: cairn_server::lifecycle::DAY_SECONDS_DEFAULT,
     };
     let first = cairn_server::start(config.clone()).await.unwrap();
     let s3 = common::client(first.local_addr(), common::ACCESS_KEY, common::SECRET_KEY);

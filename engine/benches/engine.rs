@@ -180,6 +180,57 @@ fn multipart(c: &mut Criterion) {
     group.finish();
 }
 
+/// Lifecycle changes: a batch of `EXPIRY_BATCH_MAX` expirations through `Engine::expire` (one
+/// group commit) against as many deletes one after another (a sync each).
+fn expire(c: &mut Criterion) {
+    use cairn_engine::{Expiry, limits::EXPIRY_BATCH_MAX};
+    let mut group = c.benchmark_group("expire");
+    group.sample_size(10);
+    let (_dir, engine) = fresh(config());
+    let mut round = 0u64;
+    let mut fill = |engine: &Engine| {
+        round += 1;
+        (0..EXPIRY_BATCH_MAX)
+            .map(|i| {
+                let key = format!("r{round}/{i}");
+                engine.put_object_bytes("bench", &key, ObjectAttributes::default(), b"x").unwrap();
+                let seq = engine.head_object("bench", &key, None).unwrap().0.seq;
+                Expiry::Current { key, seq }
+            })
+            .collect::<Vec<_>>()
+    };
+    group.throughput(Throughput::Elements(EXPIRY_BATCH_MAX as u64));
+    group.bench_function("batch_256", |b| {
+        b.iter_custom(|iters| {
+            let mut elapsed = Duration::ZERO;
+            for _ in 0..iters {
+                let changes = fill(&engine);
+                let started = Instant::now();
+                let results = engine.expire("bench", &changes, 1).unwrap();
+                elapsed += started.elapsed();
+                assert!(results.iter().all(|r| r.is_ok()));
+            }
+            elapsed
+        })
+    });
+    group.bench_function("one_by_one_256", |b| {
+        b.iter_custom(|iters| {
+            let mut elapsed = Duration::ZERO;
+            for _ in 0..iters {
+                let changes = fill(&engine);
+                let started = Instant::now();
+                for change in &changes {
+                    let Expiry::Current { key, .. } = change else { unreachable!() };
+                    engine.delete_object("bench", key, None).unwrap();
+                }
+                elapsed += started.elapsed();
+            }
+            elapsed
+        })
+    });
+    group.finish();
+}
+
 fn recovery(c: &mut Criterion) {
     let objects: u64 =
         std::env::var("CAIRN_BENCH_RECOVERY_OBJECTS").ok().and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
@@ -294,5 +345,5 @@ fn io_backends(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, hashing, seal, io_backends, put, get, list, multipart, recovery);
+criterion_group!(benches, hashing, seal, io_backends, put, get, list, multipart, expire, recovery);
 criterion_main!(benches);

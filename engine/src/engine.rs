@@ -204,7 +204,7 @@ impl Inner {
     }
 
     /// Hands a commit to the log writer (waiting only while its queue is full).
-    fn send_commit(
+    pub(crate) fn send_commit(
         &self,
         mutation: Mutation,
         tail: Option<ChunkBuf>,
@@ -370,8 +370,12 @@ impl Engine {
         Ok(self.inner.commit(mutation, None, None)?.applied)
     }
 
-    fn bucket(&self, name: &str) -> Result<Arc<BucketState>> {
+    pub(crate) fn bucket(&self, name: &str) -> Result<Arc<BucketState>> {
         self.inner.index.bucket(name)
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
     }
 
     // ---- buckets ----
@@ -450,6 +454,13 @@ impl Engine {
         let configs = bucket.configs.read();
         let configs = names.map(|name| configs.get(name).cloned());
         Ok(BucketAccess { owner: bucket.owner.clone(), configs })
+    }
+
+    /// The configuration documents named, in one lookup of the bucket.
+    pub fn bucket_configs<const N: usize>(&self, bucket: &str, names: [&str; N]) -> Result<[Option<Arc<[u8]>>; N]> {
+        let bucket = self.bucket(bucket)?;
+        let configs = bucket.configs.read();
+        Ok(names.map(|name| configs.get(name).cloned()))
     }
 
     /// Stores a named configuration document for a bucket (opaque to the engine).
@@ -677,7 +688,12 @@ impl Engine {
                 if state.versioning() == VersioningState::Unversioned && state.chain(key).is_none() {
                     return Ok(DeleteOutcome { version: None, delete_marker: false });
                 }
-                Mutation::ObjectDelete { bucket: bucket.to_owned(), key: key.to_owned(), last_modified_ms: now_ms() }
+                Mutation::ObjectDelete {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                    last_modified_ms: now_ms(),
+                    if_current: None,
+                }
             }
             Some(id) => {
                 let Some(found) = state.chain(key).and_then(|chain| chain.iter().find(|v| v.id == id).cloned()) else {

@@ -427,8 +427,13 @@ impl Index {
                 Ok(Applied::Done)
             }
             Mutation::ObjectPut(put) => self.apply_object_put(seq, put),
-            Mutation::ObjectDelete { bucket, key, last_modified_ms } => {
+            Mutation::ObjectDelete { bucket, key, last_modified_ms, if_current } => {
                 let bucket = self.bucket(bucket)?;
+                if let Some(seq) = if_current
+                    && bucket.chain(key).is_none_or(|chain| chain[0].seq != *seq)
+                {
+                    return Err(Error::PreconditionFailed);
+                }
                 let marker =
                     |id| Version { seq, id, kind: VersionKind::DeleteMarker { last_modified_ms: *last_modified_ms } };
                 match bucket.versioning() {

@@ -21,6 +21,7 @@ mod checkpoint;
 mod compaction;
 mod engine;
 mod error;
+mod expiry;
 pub mod format;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -48,6 +49,7 @@ pub use engine::{
     ObjectWriter, PartWriter, PutOutcome,
 };
 pub use error::{Error, Result};
+pub use expiry::Expiry;
 pub use format::records::PutCondition;
 pub use io::IoMode;
 pub use keyring::{KmsKeyInfo, Sse};

@@ -107,6 +107,10 @@ pub const UNSYNCED_BYTES_MAX: u64 = 64 * 1024 * 1024;
 /// Chunks of one PUT written but not yet confirmed: overlaps hashing with writing while bounding
 /// the memory one PUT holds to this many chunks.
 pub const PUT_CHUNKS_IN_FLIGHT_MAX: usize = 4;
+/// Lifecycle changes one `Engine::expire` call sends the log writer at once: within one group
+/// commit (`GROUP_COMMIT_RECORDS_MAX`), so a batch costs about one sync and a foreground
+/// write queues behind no more than it.
+pub const EXPIRY_BATCH_MAX: usize = 256;
 /// Segments decoded at once during recovery (each decoded segment is held in memory until it is
 /// applied).
 pub const RECOVERY_SEGMENTS_IN_FLIGHT_MAX: usize = 8;
@@ -169,3 +173,4 @@ pub const COMPACTION_READS_IN_FLIGHT: usize = 16;
 /// Copies compaction has queued to the log writer and not yet confirmed (each up to a chunk, so
 /// at most this many MiB in memory).
 pub const COMPACTION_COPIES_IN_FLIGHT: usize = 16;
+const _: () = assert!(EXPIRY_BATCH_MAX <= GROUP_COMMIT_RECORDS_MAX);

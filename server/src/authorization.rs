@@ -675,6 +675,7 @@ mod tests {
             compaction_bytes_per_sec: 0,
             space_amplification_target: 1.2,
             website_address: None,
+            lifecycle_day_seconds: crate::lifecycle::DAY_SECONDS_DEFAULT,
         };
         let accounts = Arc::new(Accounts::new(&config));
         // Room for two of the three documents below.
@@ -760,6 +761,7 @@ mod tests {
         ("PutBucketWebsite", "s3:PutBucketWebsite", "s3:PutBucketWebsite"),
         ("GetBucketWebsite", "s3:GetBucketWebsite", "s3:GetBucketWebsite"),
         ("GetBucketLifecycleConfiguration", "s3:GetLifecycleConfiguration", "s3:GetLifecycleConfiguration"),
+        ("PutBucketLifecycleConfiguration", "s3:PutLifecycleConfiguration", "s3:PutLifecycleConfiguration"),
         ("GetBucketReplication", "s3:GetReplicationConfiguration", "s3:GetReplicationConfiguration"),
         ("GetObjectLockConfiguration", "s3:GetBucketObjectLockConfiguration", "s3:GetBucketObjectLockConfiguration"),
         ("DeleteBucketPolicy", "s3:DeleteBucketPolicy", "s3:DeleteBucketPolicy"),

@@ -74,6 +74,8 @@ pub struct Config {
     pub space_amplification_target: f64,
     /// A second listener that serves buckets as websites (AWS's website endpoint), if set.
     pub website_address: Option<SocketAddr>,
+    /// The length of a lifecycle day in seconds (86,400; shorter for tests).
+    pub lifecycle_day_seconds: u64,
 }
 
 /// `--default-encryption`.
@@ -121,6 +123,8 @@ pub struct FileConfig {
     pub space_amplification_target: Option<f64>,
     /// `--website-address`.
     pub website_address: Option<SocketAddr>,
+    /// `--lifecycle-day-seconds`.
+    pub lifecycle_day_seconds: Option<u64>,
 }
 
 /// Why a configuration was refused.
@@ -159,6 +163,7 @@ pub struct Overrides {
     pub compaction_bytes_per_sec: Option<u64>,
     pub space_amplification_target: Option<f64>,
     pub website_address: Option<SocketAddr>,
+    pub lifecycle_day_seconds: Option<u64>,
 }
 
 impl Config {
@@ -206,12 +211,19 @@ impl Config {
                 .or(file.space_amplification_target)
                 .unwrap_or(cairn_engine::limits::SPACE_AMPLIFICATION_TARGET_DEFAULT),
             website_address: overrides.website_address.or(file.website_address),
+            lifecycle_day_seconds: overrides
+                .lifecycle_day_seconds
+                .or(file.lifecycle_day_seconds)
+                .unwrap_or(crate::lifecycle::DAY_SECONDS_DEFAULT),
         };
         config.validate()?;
         Ok(config)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.lifecycle_day_seconds == 0 || self.lifecycle_day_seconds > crate::lifecycle::DAY_SECONDS_DEFAULT {
+            return Err(ConfigError::Invalid("a lifecycle day is 1 to 86400 seconds".into()));
+        }
         if !(1.0..=100.0).contains(&self.space_amplification_target) {
             return Err(ConfigError::Invalid("the space amplification target must be 1 to 100".into()));
         }

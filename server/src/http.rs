@@ -35,6 +35,7 @@ pub struct ServerHandle {
     engine: Engine,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    lifecycle: crate::lifecycle::Worker,
 }
 
 impl ServerHandle {
@@ -57,6 +58,8 @@ impl ServerHandle {
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+        let lifecycle = self.lifecycle;
+        let _ = tokio::task::spawn_blocking(move || lifecycle.stop()).await;
     }
 }
 
@@ -100,7 +103,8 @@ pub async fn start_with_engine(config: Config, engine: Engine) -> std::io::Resul
     }
     let cairn = Cairn::new(engine.clone(), config.region.clone(), accounts.clone(), authorizer.clone())
         .with_insecure_sse_c(config.allow_insecure_sse_c)
-        .with_unencrypted_default(config.default_encryption == crate::config::DefaultEncryption::None);
+        .with_unencrypted_default(config.default_encryption == crate::config::DefaultEncryption::None)
+        .with_lifecycle_day(config.lifecycle_day_seconds);
     if config.default_encryption == crate::config::DefaultEncryption::None {
         tracing::warn!(
             "buckets without an encryption configuration store objects unencrypted (--default-encryption none)"
@@ -140,7 +144,12 @@ pub async fn start_with_engine(config: Config, engine: Engine) -> std::io::Resul
     if let Some(website_addr) = website_addr {
         tracing::info!("serving bucket websites on http://{website_addr}");
     }
-    Ok(ServerHandle { addr, website_addr, engine, stop, task })
+    let days = crate::lifecycle::Days::new(config.lifecycle_day_seconds);
+    let lifecycle = crate::lifecycle::Worker::start(engine.clone(), days)?;
+    if config.lifecycle_day_seconds != crate::lifecycle::DAY_SECONDS_DEFAULT {
+        tracing::warn!("lifecycle days last {} seconds (--lifecycle-day-seconds)", config.lifecycle_day_seconds);
+    }
+    Ok(ServerHandle { addr, website_addr, engine, stop, task, lifecycle })
 }
 
 /// The accounts' keys. An unknown access key is S3's `InvalidAccessKeyId` (s3s says

@@ -142,6 +142,10 @@ struct ServeArgs {
     /// Also serve buckets as static websites (anonymous GET/HEAD, HTML errors) on this address
     #[arg(long, env = "CAIRN_WEBSITE_ADDRESS")]
     website_address: Option<SocketAddr>,
+    /// Length of a lifecycle day in seconds, 1 to 86400 (shorter days for testing lifecycle
+    /// rules) [default: 86400]
+    #[arg(long, env = "CAIRN_LIFECYCLE_DAY_SECONDS")]
+    lifecycle_day_seconds: Option<u64>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -264,6 +268,7 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         compaction_bytes_per_sec: args.compaction_bytes_per_sec,
         space_amplification_target: args.space_amplification_target,
         website_address: args.website_address,
+        lifecycle_day_seconds: args.lifecycle_day_seconds,
     };
     let config = Config::resolve(file, overrides)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

@@ -9,4 +9,5 @@ fn every_corpus_input_passes() {
     replay("headers", cairn_server::fuzzing::headers);
     replay("policy", cairn_server::fuzzing::policy);
     replay("acl", cairn_server::fuzzing::acl);
+    replay("lifecycle", cairn_server::fuzzing::lifecycle);
 }

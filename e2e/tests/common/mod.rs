@@ -41,6 +41,14 @@ impl TestServer {
         TestServer::start_configured("us-east-1", Vec::new(), None, true, none).await
     }
 
+    /// A server whose lifecycle days last `day_seconds`.
+    pub async fn start_with_lifecycle_day(day_seconds: u64) -> TestServer {
+        let mut server = TestServer::start().await;
+        server.config.lifecycle_day_seconds = day_seconds;
+        server.restart().await;
+        server
+    }
+
     /// The data directory the server keeps its store in.
     pub fn data_dir(&self) -> &std::path::Path {
         &self.config.data_dir
@@ -69,6 +77,7 @@ impl TestServer {
             compaction_bytes_per_sec: cairn_engine::limits::COMPACTION_BYTES_PER_SEC_DEFAULT,
             space_amplification_target: cairn_engine::limits::SPACE_AMPLIFICATION_TARGET_DEFAULT,
             website_address: Some("127.0.0.1:0".parse().unwrap()),
+            lifecycle_day_seconds: cairn_server::lifecycle::DAY_SECONDS_DEFAULT,
         };
         let handle = cairn_server::start(config.clone()).await.unwrap();
         let addr = handle.local_addr();

@@ -109,6 +109,9 @@ pub(crate) enum Mutation {
         bucket: String,
         key: String,
         last_modified_ms: u64,
+        /// Applied only while the current version is the one of this seq (lifecycle expiration:
+        /// never the newer version a write made meanwhile); record version 8 and later.
+        if_current: Option<Seq>,
     },
     VersionDelete {
         bucket: String,
@@ -284,10 +287,11 @@ impl Mutation {
                 });
             }
             Mutation::ObjectPut(put) => encode_object_put(&mut enc, put),
-            Mutation::ObjectDelete { bucket, key, last_modified_ms } => {
+            Mutation::ObjectDelete { bucket, key, last_modified_ms, if_current } => {
                 enc.str(bucket);
                 enc.str(key);
                 enc.u64(*last_modified_ms);
+                enc.u64(if_current.unwrap_or(0));
             }
             Mutation::VersionDelete { bucket, key, version, at_ms, bypass_governance } => {
                 enc.str(bucket);
@@ -455,7 +459,9 @@ impl Mutation {
             },
             RecordKind::ObjectPut => Mutation::ObjectPut(Box::new(decode_object_put(&mut dec, version)?)),
             RecordKind::ObjectDelete => {
-                Mutation::ObjectDelete { bucket: dec.str()?, key: dec.str()?, last_modified_ms: dec.u64()? }
+                let (bucket, key, last_modified_ms) = (dec.str()?, dec.str()?, dec.u64()?);
+                let if_current = if version >= 8 { Some(dec.u64()?).filter(|seq| *seq != 0) } else { None };
+                Mutation::ObjectDelete { bucket, key, last_modified_ms, if_current }
             }
             RecordKind::VersionDelete => {
                 let (bucket, key, version_id) = (dec.str()?, dec.str()?, seq_version(dec.u64()?));
@@ -979,7 +985,8 @@ pub(crate) mod tests {
                 }
             ),
             (text(), text(), any::<u64>()).prop_map(|(bucket, key, last_modified_ms)| {
-                Mutation::ObjectDelete { bucket, key, last_modified_ms }
+                let if_current = (last_modified_ms % 2 == 0).then_some(last_modified_ms / 2 + 1);
+                Mutation::ObjectDelete { bucket, key, last_modified_ms, if_current }
             }),
             (text(), text(), any::<u64>(), any::<bool>()).prop_map(|(bucket, key, v, bypass_governance)| {
                 Mutation::VersionDelete {

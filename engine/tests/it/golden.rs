@@ -135,6 +135,17 @@ fn write_fixture(dir: &Path) {
     engine.create_bucket("tiered", "eu-west-1").unwrap();
     engine.put_object_bytes("tiered", "moved", ObjectAttributes::default(), &text(900)).unwrap();
     engine.set_storage_class("tiered", "moved", VersionId::Null, StorageClass::StandardIa).unwrap();
+    // A lifecycle batch: a conditional expiry applied, one refused (the key changed since).
+    engine.put_object_bytes("tiered", "expired", ObjectAttributes::default(), b"old").unwrap();
+    engine.put_object_bytes("tiered", "rewritten", ObjectAttributes::default(), b"first").unwrap();
+    let seq = |key: &str| engine.head_object("tiered", key, None).unwrap().0.seq;
+    let expiries = [
+        cairn_engine::Expiry::Current { key: "expired".into(), seq: seq("expired") },
+        cairn_engine::Expiry::Current { key: "rewritten".into(), seq: seq("rewritten") },
+    ];
+    engine.put_object_bytes("tiered", "rewritten", ObjectAttributes::default(), b"second").unwrap();
+    let applied = engine.expire("tiered", &expiries, 1).unwrap();
+    assert!(applied[0].is_ok() && applied[1].is_err());
     engine.checkpoint().unwrap();
     let held = ObjectAttributes { lock: ObjectLock { retention: None, legal_hold: Some(true) }, ..Default::default() };
     engine.put_object_bytes("locked", "late", held, b"after the second checkpoint").unwrap();
@@ -170,6 +181,8 @@ fn check_version_8_contents(engine: &Engine) {
     let (_, moved) = engine.head_object("tiered", "moved", None).unwrap();
     assert_eq!(moved.attributes.storage_class, StorageClass::StandardIa);
     assert_eq!(engine.get_object_bytes("tiered", "moved", None).unwrap(), text(900));
+    assert!(engine.head_object("tiered", "expired", None).is_err());
+    assert_eq!(engine.get_object_bytes("tiered", "rewritten", None).unwrap(), b"second");
 }
 
 /// A restore in the fixture that lasts (year 2100).

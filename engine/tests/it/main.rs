@@ -4,6 +4,7 @@ mod basics;
 mod compaction;
 mod conditions;
 mod crash;
+mod expiry;
 mod fuzz_corpus;
 mod golden;
 mod limits;

@@ -1,23 +1,13 @@
-//! Bucket configurations Cairn does not hold yet (lifecycle, replication, analytics ...):
+//! Bucket configurations Cairn does not hold yet (replication, analytics ...):
 //! answered as AWS answers a bucket without them.
 
 use super::*;
 
 impl Cairn {
     // ---- bucket configurations Cairn does not hold yet ----
-    // A bucket has no lifecycle or replication configuration
+    // A bucket has no replication configuration
     // until the issues that build them land: reading one is AWS's "not found" answer for a bucket
     // without it, deleting one is the no-op AWS answers with 204. Setting one stays NotImplemented.
-    pub(super) async fn get_bucket_lifecycle_configuration(
-        &self,
-        req: S3Request<GetBucketLifecycleConfigurationInput>,
-    ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
-        Err(self.absent(
-            &req.input.bucket,
-            s3_error!(NoSuchLifecycleConfiguration, "The lifecycle configuration does not exist"),
-        ))
-    }
-
     pub(super) async fn get_bucket_replication(
         &self,
         req: S3Request<GetBucketReplicationInput>,
@@ -26,13 +16,6 @@ impl Cairn {
             &req.input.bucket,
             s3_error!(ReplicationConfigurationNotFoundError, "The replication configuration was not found"),
         ))
-    }
-
-    pub(super) async fn delete_bucket_lifecycle(
-        &self,
-        req: S3Request<DeleteBucketLifecycleInput>,
-    ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
-        self.nothing_to_delete(&req.input.bucket)
     }
 
     pub(super) async fn delete_bucket_replication(

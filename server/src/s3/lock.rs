@@ -83,46 +83,55 @@ pub(super) struct LockHeaders<'a> {
 }
 
 impl Cairn {
-    /// The lock a new version gets: what its headers ask, checked as AWS checks them, else the
-    /// bucket's default retention. A bucket without Object Lock takes no lock headers.
+    /// The lock a new version in `bucket` gets: what its headers ask, checked as AWS checks
+    /// them, else the bucket's default retention. A bucket without Object Lock takes no lock
+    /// headers.
     pub(super) fn write_lock(&self, bucket: &str, asked: LockHeaders<'_>) -> S3Result<ObjectLock> {
         let stored = self.engine.get_bucket_config(bucket, OBJECT_LOCK_CONFIG).map_err(to_s3)?;
-        let named = asked.mode.is_some() || asked.retain_until.is_some() || asked.legal_hold.is_some();
-        let Some(stored) = stored else {
-            return if named {
-                Err(s3_error!(InvalidRequest, "Bucket is missing ObjectLockConfiguration"))
-            } else {
-                Ok(ObjectLock::default())
-            };
-        };
-        let legal_hold = match asked.legal_hold.map(|s| s.as_str()) {
-            None => None,
-            Some(ObjectLockLegalHoldStatus::ON) => Some(true),
-            Some(ObjectLockLegalHoldStatus::OFF) => Some(false),
-            Some(_) => return Err(s3_error!(InvalidArgument, "Legal Hold must be either of 'ON' or 'OFF'")),
-        };
-        let now = now_ms();
-        let retention = match (asked.mode, asked.retain_until) {
-            (None, None) => DefaultRule::decode(&stored).map(|rule| rule.retention(now)),
-            (Some(mode), Some(until)) => {
-                let mode = RetentionMode::parse(mode.as_str())
-                    .ok_or_else(|| s3_error!(InvalidArgument, "Unknown wormMode directive."))?;
-                let until_ms = timestamp_ms(until);
-                if until_ms <= now {
-                    return Err(s3_error!(InvalidArgument, "The retain until date must be in the future!"));
-                }
-                Some(Retention { mode, until_ms })
-            }
-            _ => {
-                return Err(s3_error!(
-                    InvalidArgument,
-                    "x-amz-object-lock-retain-until-date and x-amz-object-lock-mode must both be supplied"
-                ));
-            }
-        };
-        Ok(ObjectLock { retention, legal_hold })
+        write_lock(stored.as_deref(), asked)
     }
+}
 
+/// The lock a new version gets, given the bucket's stored Object Lock configuration (`None`:
+/// Object Lock is off).
+pub(super) fn write_lock(stored: Option<&[u8]>, asked: LockHeaders<'_>) -> S3Result<ObjectLock> {
+    let named = asked.mode.is_some() || asked.retain_until.is_some() || asked.legal_hold.is_some();
+    let Some(stored) = stored else {
+        return if named {
+            Err(s3_error!(InvalidRequest, "Bucket is missing ObjectLockConfiguration"))
+        } else {
+            Ok(ObjectLock::default())
+        };
+    };
+    let legal_hold = match asked.legal_hold.map(|s| s.as_str()) {
+        None => None,
+        Some(ObjectLockLegalHoldStatus::ON) => Some(true),
+        Some(ObjectLockLegalHoldStatus::OFF) => Some(false),
+        Some(_) => return Err(s3_error!(InvalidArgument, "Legal Hold must be either of 'ON' or 'OFF'")),
+    };
+    let now = now_ms();
+    let retention = match (asked.mode, asked.retain_until) {
+        (None, None) => DefaultRule::decode(stored).map(|rule| rule.retention(now)),
+        (Some(mode), Some(until)) => {
+            let mode = RetentionMode::parse(mode.as_str())
+                .ok_or_else(|| s3_error!(InvalidArgument, "Unknown wormMode directive."))?;
+            let until_ms = timestamp_ms(until);
+            if until_ms <= now {
+                return Err(s3_error!(InvalidArgument, "The retain until date must be in the future!"));
+            }
+            Some(Retention { mode, until_ms })
+        }
+        _ => {
+            return Err(s3_error!(
+                InvalidArgument,
+                "x-amz-object-lock-retain-until-date and x-amz-object-lock-mode must both be supplied"
+            ));
+        }
+    };
+    Ok(ObjectLock { retention, legal_hold })
+}
+
+impl Cairn {
     /// Whether a request that asks to bypass governance retention may: it says so and holds
     /// `s3:BypassGovernanceRetention` on the object. Without the permission it simply does not
     /// bypass (a governed version then refuses it, as AWS).

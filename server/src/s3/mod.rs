@@ -78,6 +78,7 @@ mod configuration;
 pub(crate) mod control;
 mod cors;
 mod encryption;
+mod lifecycle;
 mod listing;
 mod lock;
 mod multipart;
@@ -114,6 +115,10 @@ pub struct Cairn {
     unencrypted_default: bool,
     /// Checks the MFA codes MFA delete asks for.
     mfa: Arc<crate::mfa::Verifier>,
+    /// The length of a lifecycle day.
+    days: crate::lifecycle::Days,
+    /// The last bucket's lifecycle rules parsed, for `x-amz-expiration`.
+    lifecycles: Arc<lifecycle::Parsed>,
 }
 
 /// The parts of a request a second authorization decision reads (a copy's source, a body's tags).
@@ -154,6 +159,8 @@ impl Cairn {
             insecure_sse_c: false,
             unencrypted_default: false,
             mfa: Arc::default(),
+            days: crate::lifecycle::Days::new(crate::lifecycle::DAY_SECONDS_DEFAULT),
+            lifecycles: Arc::default(),
         }
     }
 
@@ -161,6 +168,12 @@ impl Cairn {
     /// before 2023 (`--default-encryption none`).
     pub fn with_unencrypted_default(mut self, unencrypted: bool) -> Cairn {
         self.unencrypted_default = unencrypted;
+        self
+    }
+
+    /// Counts lifecycle days of `day_seconds` (shorter ones for tests).
+    pub fn with_lifecycle_day(mut self, day_seconds: u64) -> Cairn {
+        self.days = crate::lifecycle::Days::new(day_seconds);
         self
     }
 
@@ -370,6 +383,7 @@ operations! {
     PutObjectLockConfiguration => put_object_lock_configuration(PutObjectLockConfigurationInput) -> PutObjectLockConfigurationOutput,
     PutObjectRetention => put_object_retention(PutObjectRetentionInput) -> PutObjectRetentionOutput,
     PutObjectLegalHold => put_object_legal_hold(PutObjectLegalHoldInput) -> PutObjectLegalHoldOutput,
+    PutBucketLifecycleConfiguration => put_bucket_lifecycle_configuration(PutBucketLifecycleConfigurationInput) -> PutBucketLifecycleConfigurationOutput,
     GetBucketAcl => get_bucket_acl(GetBucketAclInput) -> GetBucketAclOutput,
     PutBucketAcl => put_bucket_acl(PutBucketAclInput) -> PutBucketAclOutput,
     GetObjectAcl => get_object_acl(GetObjectAclInput) -> GetObjectAclOutput,

@@ -200,7 +200,9 @@ impl Cairn {
             // Overwritten or deleted since: nothing to report of it.
             Err(_) => None,
         };
+        let expiration = self.written_expiration(&input.bucket, &input.key, outcome.version);
         let mut response = S3Response::new(with_checksums!(fields => CompleteMultipartUploadOutput {
+            expiration,
             location: Some(location),
             bucket: Some(input.bucket),
             key: Some(input.key),

@@ -7,8 +7,13 @@ impl Cairn {
         let written = self.written_acl(&req.headers, req.credentials.as_ref(), &req.input.bucket)?;
         let S3Request { mut input, headers, trailing_headers, extensions, .. } = req;
         input.content_encoding = writes::stored_content_encoding(input.content_encoding);
-        let lock = self.write_lock(&input.bucket, lock_headers!(input))?;
-        if lock_named(&headers) && !writes::digested(&headers) {
+        // The bucket's Object Lock and lifecycle configurations, in one lookup.
+        let [lock_config, lifecycle_config] = self
+            .engine
+            .bucket_configs(&input.bucket, [cairn_engine::OBJECT_LOCK_CONFIG, crate::lifecycle::BUCKET_LIFECYCLE])
+            .map_err(to_s3)?;
+        let lock = lock::write_lock(lock_config.as_deref(), lock_headers!(input))?;
+        if lock_config.is_some() && lock_named(&headers) && !writes::digested(&headers) {
             return Err(s3_error!(
                 InvalidRequest,
                 "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters"
@@ -48,6 +53,7 @@ impl Cairn {
         let versioned = self.versioned(&bucket)?;
         let mut response = S3Response::new(with_checksums!(fields => PutObjectOutput {
             e_tag: Some(ETag::Strong(outcome.etag.trim_matches('"').to_owned())),
+            expiration: lifecycle_config.and_then(|_| self.written_expiration(&bucket, &input.key, outcome.version)),
             version_id: version_header(outcome.version, versioned),
             checksum_type: fields.kind,
             ..Default::default()
@@ -83,6 +89,8 @@ impl Cairn {
         let sums = read_checksum(&info, input.checksum_mode.as_ref(), input.range.is_some(), input.part_number);
         let (lock_mode, lock_until, legal_hold) =
             self.read_lock(origin!(req), &input.bucket, &input.key, &info.attributes.lock);
+        let expiration =
+            input.version_id.is_none().then(|| self.expiration(&input.bucket, &input.key, &info)).flatten();
         let key = customer.as_ref().map(|c| &*c.key);
         let reader = self.engine.read_version(&input.bucket, &input.key, found, info, range, key).map_err(to_s3)?;
         let info = reader.info().clone();
@@ -132,6 +140,7 @@ impl Cairn {
             object_lock_mode: lock_mode,
             object_lock_retain_until_date: lock_until,
             object_lock_legal_hold_status: legal_hold,
+            expiration,
             ..Default::default()
         });
         let mut response = S3Response::new(output);
@@ -154,6 +163,8 @@ impl Cairn {
         let sums = read_checksum(&info, input.checksum_mode.as_ref(), false, input.part_number);
         let (lock_mode, lock_until, legal_hold) =
             self.read_lock(origin!(req), &input.bucket, &input.key, &info.attributes.lock);
+        let expiration =
+            input.version_id.is_none().then(|| self.expiration(&input.bucket, &input.key, &info)).flatten();
         let versioned = self.versioned(&input.bucket)?;
         let system = &info.attributes.system;
         let (content_length, content_range) = match part {
@@ -184,6 +195,7 @@ impl Cairn {
             object_lock_mode: lock_mode,
             object_lock_retain_until_date: lock_until,
             object_lock_legal_hold_status: legal_hold,
+            expiration,
             ..Default::default()
         }));
         self.encryption_headers(&mut response.headers, info.attributes.encryption.as_ref(), customer.as_ref(), false);
@@ -310,6 +322,7 @@ impl Cairn {
                 checksum_type: sums.kind,
             })),
             copy_source_version_id: source_versioned.then(|| found.id.to_string()),
+            expiration: self.expiration(&input.bucket, &input.key, &copied),
             version_id: version_header(outcome.version, versioned),
             ..Default::default()
         });
