@@ -35,6 +35,7 @@ async fn cairn_with_domain(domain: Option<&str>) -> (cairn_server::ServerHandle,
         space_amplification_target: 1.2,
         website_address: None,
         lifecycle_day_seconds: cairn_server::lifecycle::DAY_SECONDS_DEFAULT,
+        log_delivery_seconds: cairn_server::logging::DELIVERY_SECONDS_DEFAULT,
     };
     (cairn_server::start(config).await.unwrap(), dir)
 }

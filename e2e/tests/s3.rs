@@ -19,6 +19,8 @@ mod encryption;
 mod lifecycle;
 #[path = "s3/lock.rs"]
 mod lock;
+#[path = "s3/logging.rs"]
+mod logging;
 #[path = "s3/policies.rs"]
 mod policies;
 #[path = "s3/post.rs"]
@@ -308,6 +310,7 @@ async fn data_survives_a_restart() {
         space_amplification_target: 1.2,
         website_address: None,
         lifecycle_day_seconds: cairn_server::lifecycle::DAY_SECONDS_DEFAULT,
+        log_delivery_seconds: cairn_server::logging::DELIVERY_SECONDS_DEFAULT,
     };
     let first = cairn_server::start(config.clone()).await.unwrap();
     let s3 = common::client(first.local_addr(), common::ACCESS_KEY, common::SECRET_KEY);

@@ -31,7 +31,10 @@ use crate::types::{
 };
 
 pub(crate) const CHECKPOINT_MAGIC: &[u8; 8] = b"CAIRNCKP";
-pub(crate) const CHECKPOINT_VERSION: u32 = 1;
+/// Version 2 adds the outboxes' entries after the retired segments; version 1 (none) is still
+/// read.
+pub(crate) const CHECKPOINT_VERSION: u32 = 2;
+const CHECKPOINT_VERSION_MIN: u32 = 1;
 pub(crate) const HEADER_BYTES: usize = 64;
 pub(crate) const FOOTER_BYTES: usize = 32;
 /// The record layout version object attributes are encoded in.
@@ -343,6 +346,8 @@ pub(crate) struct Meta {
     pub usage: BTreeMap<SegmentId, u64>,
     /// Segments compaction retired whose files may still exist.
     pub retired: Vec<SegmentId>,
+    /// Every outbox entry: (outbox, id, payload), by outbox then id (version 2 and later).
+    pub outboxes: Vec<(String, Seq, Arc<[u8]>)>,
 }
 
 fn encode_meta(meta: &Meta) -> Vec<u8> {
@@ -413,10 +418,16 @@ fn encode_meta(meta: &Meta) -> Vec<u8> {
     for id in &meta.retired {
         enc.u64(id.0);
     }
+    enc.u32(meta.outboxes.len() as u32);
+    for (outbox, seq, payload) in &meta.outboxes {
+        enc.str(outbox);
+        enc.u64(*seq);
+        enc.bytes(payload);
+    }
     enc.buf
 }
 
-fn decode_meta(bytes: &[u8]) -> DecodeResult<Meta> {
+fn decode_meta(bytes: &[u8], version: u32) -> DecodeResult<Meta> {
     let mut dec = Dec::new(bytes);
     let mut meta = Meta::default();
     let count = dec.count(32)?;
@@ -497,6 +508,11 @@ fn decode_meta(bytes: &[u8]) -> DecodeResult<Meta> {
     for _ in 0..dec.count(8)? {
         meta.retired.push(SegmentId(dec.u64()?));
     }
+    if version >= 2 {
+        for _ in 0..dec.count(4 + 8 + 4)? {
+            meta.outboxes.push((dec.str()?, dec.u64()?, Arc::from(dec.bytes()?)));
+        }
+    }
     dec.finish()?;
     Ok(meta)
 }
@@ -530,7 +546,8 @@ fn u64_at(bytes: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(bytes[at..at + 8].try_into().expect("sized"))
 }
 
-fn decode_header(header: &[u8; HEADER_BYTES]) -> DecodeResult<CheckpointPosition> {
+/// A checkpoint's position and format version.
+fn decode_header(header: &[u8; HEADER_BYTES]) -> DecodeResult<(CheckpointPosition, u32)> {
     if &header[0..8] != CHECKPOINT_MAGIC {
         return Err(DecodeError("not a checkpoint (bad magic)"));
     }
@@ -538,7 +555,7 @@ fn decode_header(header: &[u8; HEADER_BYTES]) -> DecodeResult<CheckpointPosition
         return Err(DecodeError("checkpoint header fails its checksum"));
     }
     let version = u32::from_le_bytes(header[8..12].try_into().expect("sized"));
-    if version != CHECKPOINT_VERSION {
+    if !(CHECKPOINT_VERSION_MIN..=CHECKPOINT_VERSION).contains(&version) {
         return Err(DecodeError("unknown checkpoint version"));
     }
     if header[12..16] != [0; 4] || header[48..56] != [0; 8] {
@@ -552,7 +569,7 @@ fn decode_header(header: &[u8; HEADER_BYTES]) -> DecodeResult<CheckpointPosition
     if position.resume.segment.0 == 0 || position.resume.offset < crate::format::SEGMENT_HEADER_BYTES as u64 {
         return Err(DecodeError("checkpoint resumes outside the log"));
     }
-    Ok(position)
+    Ok((position, version))
 }
 
 fn encode_footer(meta_offset: u64, meta: &[u8]) -> [u8; FOOTER_BYTES] {
@@ -588,7 +605,7 @@ impl Checkpoint {
         }
         let mut header = [0u8; HEADER_BYTES];
         file.read_exact_at(&mut header, 0)?;
-        let position = decode_header(&header)?;
+        let (position, version) = decode_header(&header)?;
         let mut footer = [0u8; FOOTER_BYTES];
         file.read_exact_at(&mut footer, len - FOOTER_BYTES as u64)?;
         if u64_at(&footer, 24) != xxh3_64(&footer[..24]) {
@@ -606,7 +623,7 @@ impl Checkpoint {
         if xxh3_64(&meta_bytes) != u64_at(&footer, 16) {
             return Err(DecodeError("checkpoint meta section fails its checksum").into());
         }
-        let meta = decode_meta(&meta_bytes)?;
+        let meta = decode_meta(&meta_bytes, version)?;
         check_blocks(&file, &meta, meta_offset)?;
         // SAFETY: checkpoints are immutable once renamed into place: nothing writes to one, and
         // the engine deletes one only after every map of it is dropped (the store is locked).

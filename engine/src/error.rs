@@ -69,6 +69,8 @@ pub enum Error {
     ObjectLocked,
     #[error("{0}")]
     InvalidBucketState(&'static str),
+    #[error("the outboxes hold their most ({limit} bytes, or {outboxes} outboxes); deliveries must catch up first")]
+    OutboxFull { limit: u64, outboxes: usize },
     #[error("KMS key {0:?} does not exist")]
     KmsKeyNotFound(String),
     #[error("KMS key {0:?} is disabled")]

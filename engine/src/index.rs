@@ -290,6 +290,8 @@ pub(crate) enum Applied {
         delete_marker: bool,
     },
     Upload(UploadId),
+    /// An outbox entry, by its id.
+    Pushed(Seq),
 }
 
 /// Account configuration documents by (account, name).
@@ -306,6 +308,8 @@ pub(crate) struct Index {
     /// Segments compaction retired: nothing references them, and a record that would is
     /// refused. Their files go once a checkpoint covers the retirement.
     pub retired: Mutex<BTreeSet<SegmentId>>,
+    /// The outboxes' entries (`outbox.rs`).
+    pub outboxes: Mutex<crate::outbox::Outboxes>,
 }
 
 /// The bytes a chunk reference keeps alive: its record, header included.
@@ -401,6 +405,11 @@ impl Index {
             }
             Mutation::AccountConfigDelete { account, name } => {
                 self.account_configs.write().remove(&(account.clone(), name.clone()));
+                Ok(Applied::Done)
+            }
+            Mutation::OutboxPush { outbox, payload } => self.outboxes.lock().push(seq, outbox, payload),
+            Mutation::OutboxAck { outbox, through } => {
+                self.outboxes.lock().ack(outbox, *through);
                 Ok(Applied::Done)
             }
             Mutation::BucketConfigDelete { bucket, name } => {
@@ -859,6 +868,7 @@ impl Index {
             account_configs: self.account_configs.read().iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             usage: self.usage.lock().clone(),
             retired: self.retired.lock().iter().copied().collect(),
+            outboxes: self.outboxes.lock().entries(),
         };
         meta.account_configs.sort_by(|a, b| a.0.cmp(&b.0));
         let mut keys = Vec::with_capacity(buckets.len());
@@ -964,6 +974,7 @@ impl Index {
         *index.account_configs.write() = checkpoint.meta.account_configs.iter().cloned().collect();
         *index.usage.lock() = checkpoint.meta.usage.clone();
         *index.retired.lock() = checkpoint.meta.retired.iter().copied().collect();
+        *index.outboxes.lock() = crate::outbox::Outboxes::from_entries(&checkpoint.meta.outboxes);
         Ok(index)
     }
 

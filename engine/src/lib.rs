@@ -30,6 +30,7 @@ pub mod io;
 pub mod keyring;
 pub mod limits;
 mod list;
+mod outbox;
 mod queue;
 mod recovery;
 mod scrub;

@@ -173,4 +173,18 @@ pub const COMPACTION_READS_IN_FLIGHT: usize = 16;
 /// Copies compaction has queued to the log writer and not yet confirmed (each up to a chunk, so
 /// at most this many MiB in memory).
 pub const COMPACTION_COPIES_IN_FLIGHT: usize = 16;
+/// Outboxes (named durable queues of deliveries: access logs, event notifications) a store
+/// holds at once.
+pub const OUTBOXES_MAX: usize = 4096;
+/// An outbox's name (the server names one per source bucket and kind).
+pub const OUTBOX_NAME_BYTES_MAX: usize = 128;
+/// One outbox entry: a batch of access log records or one event, well inside a record.
+pub const OUTBOX_ENTRY_BYTES_MAX: usize = 1024 * 1024;
+/// Bytes all outboxes hold together, in memory and in each checkpoint: past it a push is
+/// refused (`Error::OutboxFull`) until deliveries catch up, so a target that stays down costs
+/// bounded memory.
+pub const OUTBOXES_BYTES_MAX: u64 = 128 * 1024 * 1024;
+/// Entries one `Engine::outbox_entries` call returns at most.
+pub const OUTBOX_READ_ENTRIES_MAX: usize = 4096;
 const _: () = assert!(EXPIRY_BATCH_MAX <= GROUP_COMMIT_RECORDS_MAX);
+const _: () = assert!(OUTBOX_ENTRY_BYTES_MAX + OUTBOX_NAME_BYTES_MAX + 64 < RECORD_PAYLOAD_BYTES_MAX as usize);

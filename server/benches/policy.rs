@@ -66,6 +66,7 @@ fn evaluate(c: &mut Criterion) {
     let principal = Principal { account: "111122223333", user: Some("alice"), canonical_id: "" };
     let request = Request {
         principal: Some(principal),
+        service: None,
         action: "s3:GetObject",
         resource: "arn:aws:s3:::bench/photos/2026/cat.jpg",
         context: &Keys,

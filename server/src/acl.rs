@@ -22,7 +22,7 @@ pub const LOG_DELIVERY: &str = "http://acs.amazonaws.com/groups/s3/LogDelivery";
 const STORED_MAGIC: &str = "acl1";
 
 /// What a grant allows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Permission {
     Read,
     Write,
@@ -50,14 +50,14 @@ impl Permission {
     }
 
     /// Whether holding `self` gives `wanted`.
-    fn covers(self, wanted: Permission) -> bool {
+    pub fn covers(self, wanted: Permission) -> bool {
         self == Permission::FullControl || self == wanted
     }
 }
 
 /// Who a grant is to. Grants by email address resolve to the account's canonical id when made,
 /// as AWS stores them.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Grantee {
     /// An account by its 64-hex-digit canonical id.
     Account(String),

@@ -151,6 +151,7 @@ impl Authorizer {
                 let facts = Facts { bucket_owner: Some(&info.owner), ..*facts };
                 policy.evaluate(&policy::Request {
                     principal: request.principal.map(Account::principal),
+                    service: None,
                     action,
                     resource: &resource,
                     context: &facts,
@@ -196,7 +197,11 @@ impl Authorizer {
                 error.set_status_code(http::StatusCode::METHOD_NOT_ALLOWED);
                 Err(error)
             }
-            _ if policy_allows || acl_allows() => Ok(()),
+            _ if policy_allows => Ok(()),
+            _ if acl_allows() => {
+                crate::logging::capture::say_acl_required();
+                Ok(())
+            }
             _ => Err(access_denied()),
         }
     }
@@ -452,6 +457,12 @@ impl S3Access for Access {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let authorizer = &*self.0;
         let principal = authorizer.accounts.principal(cx.credentials())?.map(|account| &**account);
+        if let Some(account) = principal {
+            // The access log names an account's root by its canonical id, a user by its ARN.
+            crate::logging::capture::say_requester(|| {
+                if account.is_root() { account.canonical_id.clone() } else { account.arn() }
+            });
+        }
         let operation = cx.s3_op().name();
         let request = Authorization {
             principal,
@@ -587,6 +598,8 @@ pub fn action(operation: &str, query: Option<&str>) -> Option<&'static str> {
         "PutBucketCors" | "DeleteBucketCors" => "s3:PutBucketCORS",
         "GetBucketWebsite" => "s3:GetBucketWebsite",
         "PutBucketWebsite" => "s3:PutBucketWebsite",
+        "GetBucketLogging" => "s3:GetBucketLogging",
+        "PutBucketLogging" => "s3:PutBucketLogging",
         "DeleteBucketWebsite" => "s3:DeleteBucketWebsite",
         "GetBucketLifecycleConfiguration" => "s3:GetLifecycleConfiguration",
         "PutBucketLifecycleConfiguration" | "DeleteBucketLifecycle" => "s3:PutLifecycleConfiguration",
@@ -676,6 +689,7 @@ mod tests {
             space_amplification_target: 1.2,
             website_address: None,
             lifecycle_day_seconds: crate::lifecycle::DAY_SECONDS_DEFAULT,
+            log_delivery_seconds: crate::logging::DELIVERY_SECONDS_DEFAULT,
         };
         let accounts = Arc::new(Accounts::new(&config));
         // Room for two of the three documents below.
@@ -698,8 +712,13 @@ mod tests {
                 request_tags: None,
                 bucket_owner: None,
             };
-            policy.evaluate(&policy::Request { principal: None, action, resource: &resource, context: &context })
-                == Decision::Allow
+            policy.evaluate(&policy::Request {
+                principal: None,
+                service: None,
+                action,
+                resource: &resource,
+                context: &context,
+            }) == Decision::Allow
         };
         for bucket in ["one", "two", "three"] {
             engine.create_bucket(bucket, "us-east-1").unwrap();
@@ -762,6 +781,8 @@ mod tests {
         ("GetBucketWebsite", "s3:GetBucketWebsite", "s3:GetBucketWebsite"),
         ("GetBucketLifecycleConfiguration", "s3:GetLifecycleConfiguration", "s3:GetLifecycleConfiguration"),
         ("PutBucketLifecycleConfiguration", "s3:PutLifecycleConfiguration", "s3:PutLifecycleConfiguration"),
+        ("PutBucketLogging", "s3:PutBucketLogging", "s3:PutBucketLogging"),
+        ("GetBucketLogging", "s3:GetBucketLogging", "s3:GetBucketLogging"),
         ("GetBucketReplication", "s3:GetReplicationConfiguration", "s3:GetReplicationConfiguration"),
         ("GetObjectLockConfiguration", "s3:GetBucketObjectLockConfiguration", "s3:GetBucketObjectLockConfiguration"),
         ("DeleteBucketPolicy", "s3:DeleteBucketPolicy", "s3:DeleteBucketPolicy"),

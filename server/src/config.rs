@@ -76,6 +76,8 @@ pub struct Config {
     pub website_address: Option<SocketAddr>,
     /// The length of a lifecycle day in seconds (86,400; shorter for tests).
     pub lifecycle_day_seconds: u64,
+    /// How often server access logs are delivered into their target buckets, in seconds.
+    pub log_delivery_seconds: u64,
 }
 
 /// `--default-encryption`.
@@ -125,6 +127,8 @@ pub struct FileConfig {
     pub website_address: Option<SocketAddr>,
     /// `--lifecycle-day-seconds`.
     pub lifecycle_day_seconds: Option<u64>,
+    /// `--log-delivery-seconds`.
+    pub log_delivery_seconds: Option<u64>,
 }
 
 /// Why a configuration was refused.
@@ -164,6 +168,7 @@ pub struct Overrides {
     pub space_amplification_target: Option<f64>,
     pub website_address: Option<SocketAddr>,
     pub lifecycle_day_seconds: Option<u64>,
+    pub log_delivery_seconds: Option<u64>,
 }
 
 impl Config {
@@ -215,6 +220,10 @@ impl Config {
                 .lifecycle_day_seconds
                 .or(file.lifecycle_day_seconds)
                 .unwrap_or(crate::lifecycle::DAY_SECONDS_DEFAULT),
+            log_delivery_seconds: overrides
+                .log_delivery_seconds
+                .or(file.log_delivery_seconds)
+                .unwrap_or(crate::logging::DELIVERY_SECONDS_DEFAULT),
         };
         config.validate()?;
         Ok(config)
@@ -223,6 +232,12 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         if self.lifecycle_day_seconds == 0 || self.lifecycle_day_seconds > crate::lifecycle::DAY_SECONDS_DEFAULT {
             return Err(ConfigError::Invalid("a lifecycle day is 1 to 86400 seconds".into()));
+        }
+        if !(1..=crate::logging::DELIVERY_SECONDS_MAX).contains(&self.log_delivery_seconds) {
+            return Err(ConfigError::Invalid(format!(
+                "log delivery is every 1 to {} seconds",
+                crate::logging::DELIVERY_SECONDS_MAX
+            )));
         }
         if !(1.0..=100.0).contains(&self.space_amplification_target) {
             return Err(ConfigError::Invalid("the space amplification target must be 1 to 100".into()));

@@ -145,7 +145,7 @@ pub fn policy(data: &[u8]) {
     let principal = Principal { account: "111122223333", user: Some("alice"), canonical_id: "" };
     for (action, resource) in [("s3:GetObject", "arn:aws:s3:::b/k"), ("s3:ListBucket", "arn:aws:s3:::b")] {
         for principal in [None, Some(principal)] {
-            let _ = policy.evaluate(&Request { principal, action, resource, context: &Keys });
+            let _ = policy.evaluate(&Request { principal, service: None, action, resource, context: &Keys });
         }
     }
     let _ = policy.is_public();

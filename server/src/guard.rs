@@ -37,6 +37,8 @@ pub struct Guard {
     website: bool,
     /// Every account's secret by access key, to check a browser form's signature.
     secrets: Arc<std::collections::HashMap<String, String>>,
+    /// Where requests to buckets that log are recorded.
+    access_log: Option<Arc<crate::logging::AccessLog>>,
 }
 
 impl Guard {
@@ -48,7 +50,41 @@ impl Guard {
     ) -> Guard {
         let epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let next_request = Arc::new(AtomicU64::new(1));
-        Guard { inner, next_request, epoch, domain, peer: None, engine, website: false, secrets }
+        Guard { inner, next_request, epoch, domain, peer: None, engine, website: false, secrets, access_log: None }
+    }
+
+    /// Records requests to buckets that log into `access_log`.
+    pub fn with_access_log(mut self, access_log: Arc<crate::logging::AccessLog>) -> Guard {
+        self.access_log = Some(access_log);
+        self
+    }
+
+    /// An access log record for `request`, if its bucket logs (one atomic load when none does).
+    fn pending(
+        &self,
+        request: &Request<Incoming>,
+        ids: &Ids,
+        named: &Named,
+        website: Option<&str>,
+    ) -> Option<Box<crate::logging::capture::Pending>> {
+        let log = self.access_log.as_ref().filter(|log| log.enabled())?;
+        let (bucket, key) = match website {
+            Some(bucket) => (bucket.to_owned(), request.uri().path().trim_start_matches('/').to_owned()),
+            None => named.bucket_and_key(),
+        };
+        let asked = crate::logging::capture::Asked {
+            method: request.method(),
+            uri: request.uri(),
+            version: request.version(),
+            headers: request.headers(),
+            bucket: &bucket,
+            key: &key,
+            peer: self.peer,
+            request_id: &ids.request,
+            host_id: ids.host.to_str().unwrap_or_default(),
+            website: website.is_some(),
+        };
+        crate::logging::capture::Pending::begin(log, &asked).map(Box::new)
     }
 
     /// This guard for the website listener.
@@ -547,16 +583,19 @@ impl hyper::service::Service<Request<Incoming>> for Guard {
             }
             cors = CorsAsk::of(&request, bucket.clone());
             if let Some(bucket) = website {
-                return self.visit(request, bucket, ids, cors);
+                let pending = self.pending(&request, &ids, &named, Some(&bucket));
+                return logged(self.visit(request, bucket, ids, cors), pending);
             }
             if crate::web::post::is_form(&request, &key) && !bucket.is_empty() {
-                return self.upload(request, bucket, ids, named, cors);
+                let pending = self.pending(&request, &ids, &named, None);
+                return logged(self.upload(request, bucket, ids, named, cors), pending);
             }
         }
+        let pending = self.pending(&request, &ids, &named, None);
         if let Some(refused) = refusal(&request, self.domain.as_deref()) {
-            return refuse(request, refused, ids, cors, &self.engine);
+            return logged(refuse(request, refused, ids, cors, &self.engine), pending);
         }
-        self.forward(request, ids, named, cors)
+        self.forward(request, ids, named, cors, pending)
     }
 }
 
@@ -568,6 +607,14 @@ struct Ids {
 }
 
 type Answer = BoxFuture<'static, Result<Response<Body>, HttpError>>;
+
+/// `answer`, its response recorded in the access log when `pending` is a record.
+fn logged(answer: Answer, pending: Option<Box<crate::logging::capture::Pending>>) -> Answer {
+    match pending {
+        None => answer,
+        Some(pending) => Box::pin(async move { Ok(pending.respond(answer.await?)) }),
+    }
+}
 
 impl Guard {
     /// A request for a bucket's website: answered by the website endpoint.
@@ -609,7 +656,14 @@ impl Guard {
     }
 
     /// Every other request: through s3s (and its one authorization step) to the handlers.
-    fn forward(&self, mut request: Request<Incoming>, ids: Ids, named: Named, cors: CorsAsk) -> Answer {
+    fn forward(
+        &self,
+        mut request: Request<Incoming>,
+        ids: Ids,
+        named: Named,
+        cors: CorsAsk,
+        pending: Option<Box<crate::logging::capture::Pending>>,
+    ) -> Answer {
         adapt(&mut request);
         let attributes = request.method() == http::Method::GET
             && request.uri().query().unwrap_or("").split('&').any(|pair| pair == "attributes" || pair == "attributes=");
@@ -625,16 +679,28 @@ impl Guard {
                         let mut response = error.to_http_response().map_err(|e| HttpError::new(Box::new(e)))?;
                         stamp(&mut response, &ids.header, &ids.host, Some(&named));
                         cors.grant(&engine, &mut response);
-                        return Ok(response);
+                        return Ok(match pending {
+                            Some(pending) => pending.respond(response),
+                            None => response,
+                        });
                     }
                 }
             } else {
-                request.map(Body::from)
+                match &pending {
+                    Some(pending) => pending.timed(request),
+                    None => request.map(Body::from),
+                }
             };
             let call = inner.call(request);
-            let mut response = match peer {
-                Some(peer) => crate::authorization::PEER.scope(peer, call).await?,
-                None => call.await?,
+            let said = pending.as_ref().map(|pending| pending.said.clone());
+            let mut response = match (said, peer) {
+                (None, Some(peer)) => crate::authorization::PEER.scope(peer, call).await?,
+                (None, None) => call.await?,
+                (Some(said), Some(peer)) => {
+                    let call = crate::authorization::PEER.scope(peer, call);
+                    crate::logging::capture::SAID.scope(said, call).await?
+                }
+                (Some(said), None) => crate::logging::capture::SAID.scope(said, call).await?,
             };
             if let Some(StatusOverride(status)) = response.extensions().get::<StatusOverride>().copied() {
                 *response.status_mut() = status;
@@ -642,7 +708,10 @@ impl Guard {
             mend_xml(&mut response, attributes);
             stamp(&mut response, &ids.header, &ids.host, Some(&named));
             cors.grant(&engine, &mut response);
-            Ok(response)
+            Ok(match pending {
+                Some(pending) => pending.respond(response),
+                None => response,
+            })
         })
     }
 }

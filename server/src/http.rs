@@ -36,6 +36,7 @@ pub struct ServerHandle {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     lifecycle: crate::lifecycle::Worker,
+    access_log: crate::logging::delivery::Worker,
 }
 
 impl ServerHandle {
@@ -58,8 +59,13 @@ impl ServerHandle {
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
-        let lifecycle = self.lifecycle;
-        let _ = tokio::task::spawn_blocking(move || lifecycle.stop()).await;
+        let (lifecycle, access_log) = (self.lifecycle, self.access_log);
+        let _ = tokio::task::spawn_blocking(move || {
+            lifecycle.stop();
+            // Spools the records of the requests just finished.
+            access_log.stop();
+        })
+        .await;
     }
 }
 
@@ -110,6 +116,9 @@ pub async fn start_with_engine(config: Config, engine: Engine) -> std::io::Resul
             "buckets without an encryption configuration store objects unencrypted (--default-encryption none)"
         );
     }
+    let access_log = cairn.access_log().clone();
+    let delivery = Duration::from_secs(config.log_delivery_seconds);
+    let log_worker = crate::logging::delivery::Worker::start(access_log.clone(), cairn.clone(), delivery)?;
     let mut builder = S3ServiceBuilder::new(cairn);
     builder.set_route(crate::s3::control::Control { engine: engine.clone(), accounts });
     builder.set_auth(auth);
@@ -121,7 +130,8 @@ pub async fn start_with_engine(config: Config, engine: Engine) -> std::io::Resul
     let mut s3s_config = s3s::config::S3Config::default();
     s3s_config.xml_max_body_size = crate::guard::XML_BODY_BYTES_MAX;
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(s3s_config))));
-    let service = crate::guard::Guard::new(builder.build(), domain, engine.clone(), Arc::new(secrets));
+    let service = crate::guard::Guard::new(builder.build(), domain, engine.clone(), Arc::new(secrets))
+        .with_access_log(access_log);
     let listener = TcpListener::bind(config.address).await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = watch::channel(false);
@@ -149,7 +159,7 @@ pub async fn start_with_engine(config: Config, engine: Engine) -> std::io::Resul
     if config.lifecycle_day_seconds != crate::lifecycle::DAY_SECONDS_DEFAULT {
         tracing::warn!("lifecycle days last {} seconds (--lifecycle-day-seconds)", config.lifecycle_day_seconds);
     }
-    Ok(ServerHandle { addr, website_addr, engine, stop, task, lifecycle })
+    Ok(ServerHandle { addr, website_addr, engine, stop, task, lifecycle, access_log: log_worker })
 }
 
 /// The accounts' keys. An unknown access key is S3's `InvalidAccessKeyId` (s3s says

@@ -7,7 +7,8 @@
 //! digests, options not built yet); `checksum.rs` computes and verifies S3's additional checksums; `error.rs` maps every engine error to the S3 error AWS returns,
 //! in one place; `http.rs` accepts connections; `config.rs` is the configuration; `account.rs` the accounts and who may reach which bucket; `mfa.rs`
 //! the accounts' MFA devices and the codes MFA delete asks for; `lifecycle/` the rules that
-//! expire and transition versions, and the worker that applies them.
+//! expire and transition versions, and the worker that applies them; `logging/` server access
+//! logs: each request's record, spooled into the engine and delivered as log objects.
 //!
 //! Tests start the server in-process with [`start`] on an ephemeral 127.0.0.1 port.
 
@@ -22,6 +23,7 @@ pub mod fuzzing;
 mod guard;
 mod http;
 pub mod lifecycle;
+pub mod logging;
 pub mod mfa;
 pub mod policy;
 mod s3;

@@ -146,6 +146,10 @@ struct ServeArgs {
     /// rules) [default: 86400]
     #[arg(long, env = "CAIRN_LIFECYCLE_DAY_SECONDS")]
     lifecycle_day_seconds: Option<u64>,
+    /// How often server access logs are delivered into their target buckets, in seconds, 1 to
+    /// 3600 [default: 60]
+    #[arg(long, env = "CAIRN_LOG_DELIVERY_SECONDS")]
+    log_delivery_seconds: Option<u64>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -269,6 +273,7 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         space_amplification_target: args.space_amplification_target,
         website_address: args.website_address,
         lifecycle_day_seconds: args.lifecycle_day_seconds,
+        log_delivery_seconds: args.log_delivery_seconds,
     };
     let config = Config::resolve(file, overrides)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

@@ -49,6 +49,14 @@ impl TestServer {
         server
     }
 
+    /// A server that delivers access logs every `seconds`.
+    pub async fn start_with_log_delivery(seconds: u64) -> TestServer {
+        let mut server = TestServer::start().await;
+        server.config.log_delivery_seconds = seconds;
+        server.restart().await;
+        server
+    }
+
     /// The data directory the server keeps its store in.
     pub fn data_dir(&self) -> &std::path::Path {
         &self.config.data_dir
@@ -78,6 +86,7 @@ impl TestServer {
             space_amplification_target: cairn_engine::limits::SPACE_AMPLIFICATION_TARGET_DEFAULT,
             website_address: Some("127.0.0.1:0".parse().unwrap()),
             lifecycle_day_seconds: cairn_server::lifecycle::DAY_SECONDS_DEFAULT,
+            log_delivery_seconds: cairn_server::logging::DELIVERY_SECONDS_DEFAULT,
         };
         let handle = cairn_server::start(config.clone()).await.unwrap();
         let addr = handle.local_addr();

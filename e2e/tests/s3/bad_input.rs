@@ -314,6 +314,11 @@ fn cases() -> Vec<Case> {
             .body("<LifecycleConfiguration><Rule><ID>r</ID><Filter/><Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule></LifecycleConfiguration>"),
     );
     cases.push(
+        signed("PutBucketLogging without Content-MD5", B, Method::PUT, "", 400, "InvalidRequest")
+            .query("logging")
+            .body("<BucketLoggingStatus><LoggingEnabled><TargetBucket>matrix</TargetBucket><TargetPrefix>l/</TargetPrefix></LoggingEnabled></BucketLoggingStatus>"),
+    );
+    cases.push(
         signed("PutObjectLegalHold without Content-MD5", B, Method::PUT, "exists", 400, "InvalidRequest")
             .query("legal-hold")
             .body("<LegalHold><Status>ON</Status></LegalHold>"),
@@ -784,7 +789,7 @@ async fn every_bad_request_gets_the_aws_error_and_changes_nothing() {
     let parts_body = format!("<CompleteMultipartUpload>{parts_body}</CompleteMultipartUpload>");
 
     let cases = cases();
-    assert!(cases.len() >= 171, "{} cases", cases.len());
+    assert!(cases.len() >= 172, "{} cases", cases.len());
     let mut wrong = Vec::new();
     for case in &cases {
         let (status, code) = send(server.addr, case, &upload, &parts_body).await;
@@ -840,6 +845,7 @@ async fn faulty_server() -> (cairn_server::ServerHandle, Arc<cairn_engine::io::f
         space_amplification_target: 1.2,
         website_address: None,
         lifecycle_day_seconds: cairn_server::lifecycle::DAY_SECONDS_DEFAULT,
+        log_delivery_seconds: cairn_server::logging::DELIVERY_SECONDS_DEFAULT,
     };
     let server = cairn_server::start_with_engine(server_config, engine).await.unwrap();
     (server, fault, dir)

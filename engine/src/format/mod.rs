@@ -26,9 +26,10 @@ pub const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"Crec");
 /// formerly reserved bytes; version 5 the configurations a bucket is created with, the
 /// account configuration kinds, each object's owner and access control list, and the `AclPut` kind;
 /// version 6 sealed chunks (the header's flags: compressed, encrypted), extents that hold both the
-/// body and the stored length, and each object's storage class and encryption. Older records are
-/// still read.
-pub const RECORD_VERSION: u8 = 8;
+/// body and the stored length, and each object's storage class and encryption; version 7 the
+/// `Compact` kind; version 8 Object Lock (`LockPut`), `ClassPut` and the conditions of deletes;
+/// version 9 the outbox kinds (`OutboxPush`, `OutboxAck`). Older records are still read.
+pub const RECORD_VERSION: u8 = 9;
 /// The oldest record layout version this build reads.
 pub const RECORD_VERSION_MIN: u8 = 1;
 /// Size of a record header.
@@ -92,6 +93,10 @@ pub enum RecordKind {
     LockPut = 19,
     /// Moves a version to another storage class (record version 8 and later).
     ClassPut = 20,
+    /// Appends an entry to an outbox, a durable queue of deliveries (record version 9 and later).
+    OutboxPush = 21,
+    /// Removes an outbox's entries up to a seq, once delivered (record version 9 and later).
+    OutboxAck = 22,
 }
 
 impl RecordKind {
@@ -118,6 +123,8 @@ impl RecordKind {
             18 => Compact,
             19 => LockPut,
             20 => ClassPut,
+            21 => OutboxPush,
+            22 => OutboxAck,
             _ => return None,
         })
     }

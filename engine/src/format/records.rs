@@ -196,6 +196,18 @@ pub(crate) enum Mutation {
         version: VersionId,
         class: StorageClass,
     },
+    /// Appends `payload` to the outbox `outbox`; the entry's id is this record's seq (record
+    /// version 9 and later).
+    OutboxPush {
+        outbox: String,
+        payload: Vec<u8>,
+    },
+    /// Removes the entries of `outbox` whose ids are at most `through`: they were delivered
+    /// (record version 9 and later).
+    OutboxAck {
+        outbox: String,
+        through: Seq,
+    },
     /// Replaces the tags of one version of a key.
     TagsPut {
         bucket: String,
@@ -227,6 +239,8 @@ impl Mutation {
             Mutation::Compact { .. } => RecordKind::Compact,
             Mutation::LockPut { .. } => RecordKind::LockPut,
             Mutation::ClassPut { .. } => RecordKind::ClassPut,
+            Mutation::OutboxPush { .. } => RecordKind::OutboxPush,
+            Mutation::OutboxAck { .. } => RecordKind::OutboxAck,
         }
     }
 
@@ -322,6 +336,14 @@ impl Mutation {
                 enc.str(key);
                 enc.u64(version_seq(*version));
                 enc.u8(class.to_byte());
+            }
+            Mutation::OutboxPush { outbox, payload } => {
+                enc.str(outbox);
+                enc.bytes(payload);
+            }
+            Mutation::OutboxAck { outbox, through } => {
+                enc.str(outbox);
+                enc.u64(*through);
             }
             Mutation::UploadCreate { bucket, key, initiated_ms, attributes, checksum } => {
                 enc.str(bucket);
@@ -488,6 +510,13 @@ impl Mutation {
                 class: StorageClass::from_byte(dec.u8()?).ok_or(DecodeError("unknown storage class"))?,
             },
             RecordKind::ClassPut => return Err(DecodeError("ClassPut in a record before version 8")),
+            RecordKind::OutboxPush if version >= 9 => {
+                Mutation::OutboxPush { outbox: dec.str()?, payload: dec.bytes()?.to_vec() }
+            }
+            RecordKind::OutboxAck if version >= 9 => Mutation::OutboxAck { outbox: dec.str()?, through: dec.u64()? },
+            RecordKind::OutboxPush | RecordKind::OutboxAck => {
+                return Err(DecodeError("an outbox record before version 9"));
+            }
             RecordKind::UploadCreate => Mutation::UploadCreate {
                 bucket: dec.str()?,
                 key: dec.str()?,
@@ -1010,6 +1039,9 @@ pub(crate) mod tests {
             (text(), text(), any::<u64>(), 0..StorageClass::ALL.len()).prop_map(|(bucket, key, v, class)| {
                 Mutation::ClassPut { bucket, key, version: seq_version(v), class: StorageClass::ALL[class] }
             }),
+            (text(), proptest::collection::vec(any::<u8>(), 0..64))
+                .prop_map(|(outbox, payload)| Mutation::OutboxPush { outbox, payload }),
+            (text(), any::<u64>()).prop_map(|(outbox, through)| Mutation::OutboxAck { outbox, through }),
             (text(), text(), any::<u64>(), attributes()).prop_map(|(bucket, key, initiated_ms, attributes)| {
                 let checksum = checksum_of(initiated_ms).map(|c| ChecksumSpec { algorithm: c.algorithm, kind: c.kind });
                 Mutation::UploadCreate { bucket, key, initiated_ms, attributes: Box::new(attributes), checksum }

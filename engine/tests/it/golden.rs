@@ -146,7 +146,12 @@ fn write_fixture(dir: &Path) {
     engine.put_object_bytes("tiered", "rewritten", ObjectAttributes::default(), b"second").unwrap();
     let applied = engine.expire("tiered", &expiries, 1).unwrap();
     assert!(applied[0].is_ok() && applied[1].is_err());
+    // Version 9: outboxes, entries in the checkpoint (its version 2) and after it, one acked.
+    let delivered = engine.outbox_push("access-log/golden", b"delivered").unwrap();
+    engine.outbox_push("access-log/golden", b"in the checkpoint").unwrap();
+    engine.outbox_ack("access-log/golden", delivered).unwrap();
     engine.checkpoint().unwrap();
+    engine.outbox_push("events/golden", b"after the checkpoint").unwrap();
     let held = ObjectAttributes { lock: ObjectLock { retention: None, legal_hold: Some(true) }, ..Default::default() };
     engine.put_object_bytes("locked", "late", held, b"after the second checkpoint").unwrap();
 }
@@ -183,6 +188,15 @@ fn check_version_8_contents(engine: &Engine) {
     assert_eq!(engine.get_object_bytes("tiered", "moved", None).unwrap(), text(900));
     assert!(engine.head_object("tiered", "expired", None).is_err());
     assert_eq!(engine.get_object_bytes("tiered", "rewritten", None).unwrap(), b"second");
+}
+
+fn check_version_9_contents(engine: &Engine) {
+    check_version_8_contents(engine);
+    let payloads = |outbox: &str| -> Vec<Vec<u8>> {
+        engine.outbox_entries(outbox, 10).into_iter().map(|(_, payload)| payload.to_vec()).collect()
+    };
+    assert_eq!(payloads("access-log/golden"), [b"in the checkpoint".to_vec()]);
+    assert_eq!(payloads("events/golden"), [b"after the checkpoint".to_vec()]);
 }
 
 /// A restore in the fixture that lasts (year 2100).
@@ -302,7 +316,7 @@ fn the_current_version_store_reads_back() {
         std::fs::remove_file(fixture_dir(current).join("LOCK")).unwrap();
     }
     let (dir, engine) = open_copy(current);
-    check_version_8_contents(&engine);
+    check_version_9_contents(&engine);
     // Version 4: commit records carry the segment's durable length when they were written.
     drop(engine);
     let stamped = std::fs::read_dir(dir.path())
@@ -318,6 +332,13 @@ fn the_current_version_store_reads_back() {
             })
         });
     assert!(stamped, "commit records are stamped with the durable length");
+}
+
+#[test]
+fn a_version_8_store_still_opens_and_reads_the_same() {
+    let (_dir, engine) = open_copy(8);
+    check_version_8_contents(&engine);
+    assert!(engine.outboxes("").is_empty(), "a version 1 checkpoint has no outboxes");
 }
 
 #[test]

@@ -12,6 +12,7 @@ mod listing;
 mod lock;
 mod model;
 mod multipart;
+mod outbox;
 mod recovery;
 mod sealed;
 mod versioning;

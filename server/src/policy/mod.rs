@@ -87,6 +87,8 @@ pub struct Principal<'a> {
 #[derive(Clone, Copy)]
 pub struct Request<'a> {
     pub principal: Option<Principal<'a>>,
+    /// The service principal a request is made as (a delivery of Cairn's own), if any.
+    pub service: Option<&'a str>,
     /// The IAM action, such as `s3:GetObject`.
     pub action: &'a str,
     /// The resource's ARN: `arn:aws:s3:::bucket` or `arn:aws:s3:::bucket/key`.
@@ -131,15 +133,16 @@ enum Named {
         name: String,
     },
     Canonical(String),
-    /// A service principal: never a Cairn requester.
-    Service,
+    /// A service principal (`logging.s3.amazonaws.com`): only Cairn's own deliveries act as one.
+    Service(String),
 }
 
 impl Named {
-    fn matches(&self, principal: Option<Principal<'_>>) -> bool {
+    fn matches(&self, principal: Option<Principal<'_>>, service: Option<&str>) -> bool {
         match (self, principal) {
             (Named::Everyone, _) => true,
-            (_, None) | (Named::Service, _) => false,
+            (Named::Service(id), _) => service == Some(id.as_str()),
+            (_, None) => false,
             (Named::Account(account), Some(p)) => p.account == account,
             (Named::User { account, name }, Some(p)) => p.account == account && p.user == Some(name.as_str()),
             (Named::Canonical(id), Some(p)) => p.canonical_id == id,
@@ -389,7 +392,7 @@ impl Policy {
 
 impl Statement {
     fn applies(&self, request: &Request<'_>) -> bool {
-        let principal = self.principals.items.iter().any(|named| named.matches(request.principal));
+        let principal = self.principals.items.iter().any(|named| named.matches(request.principal, request.service));
         if principal == self.principals.negated {
             return false;
         }
@@ -488,7 +491,7 @@ fn parse_principals(value: &Value, directory: &dyn Directory) -> Result<Vec<Name
                         "CanonicalUser" if directory.canonical_user_exists(id) && is_canonical_id(id) => {
                             Named::Canonical(id.to_owned())
                         }
-                        "Service" if !id.is_empty() => Named::Service,
+                        "Service" if !id.is_empty() => Named::Service(id.to_owned()),
                         _ => return Err(invalid()),
                     });
                 }

@@ -49,7 +49,7 @@ fn policy(json: &str) -> Policy {
 }
 
 fn decide(policy: &Policy, principal: Option<Principal<'_>>, action: &str, resource: &str, facts: &Facts) -> Decision {
-    policy.evaluate(&Request { principal, action, resource, context: facts })
+    policy.evaluate(&Request { principal, service: None, action, resource, context: facts })
 }
 
 const OBJECT: &str = "arn:aws:s3:::amzn-s3-demo-bucket/photos/cat.jpg";

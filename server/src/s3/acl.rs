@@ -105,20 +105,31 @@ impl Cairn {
                 return Err(malformed());
             };
             let permission = rules::Permission::parse(permission.as_str()).ok_or_else(malformed)?;
-            let grantee = match (grantee.type_.as_str(), grantee.id, grantee.uri, grantee.email_address) {
-                (Type::CANONICAL_USER, Some(id), None, None) if self.accounts.knows(&id) => rules::Grantee::Account(id),
-                (Type::CANONICAL_USER, Some(_), None, None) => return Err(s3_error!(InvalidArgument, "Invalid id")),
-                (Type::GROUP, None, Some(uri), None) => {
-                    rules::Grantee::group(&uri).ok_or_else(|| s3_error!(InvalidArgument, "Invalid group uri"))?
-                }
-                (Type::AMAZON_CUSTOMER_BY_EMAIL, None, None, Some(email)) => rules::Grantee::Account(
-                    self.accounts.by_email(&email).ok_or_else(|| acl_error(AclError::UnknownEmail))?,
-                ),
-                _ => return Err(malformed()),
-            };
+            let grantee = self.grantee_of(grantee)?;
             acl.grants.push(rules::Grant { grantee, permission });
         }
         acl.checked().map_err(acl_error)
+    }
+
+    /// A grant's grantee: a known canonical id, a group's URI, or an account's email address.
+    pub(super) fn grantee_of(&self, grantee: Grantee) -> S3Result<rules::Grantee> {
+        let malformed = || {
+            s3_error!(
+                MalformedACLError,
+                "The XML you provided was not well-formed or did not validate against our published schema"
+            )
+        };
+        Ok(match (grantee.type_.as_str(), grantee.id, grantee.uri, grantee.email_address) {
+            (Type::CANONICAL_USER, Some(id), None, None) if self.accounts.knows(&id) => rules::Grantee::Account(id),
+            (Type::CANONICAL_USER, Some(_), None, None) => return Err(s3_error!(InvalidArgument, "Invalid id")),
+            (Type::GROUP, None, Some(uri), None) => {
+                rules::Grantee::group(&uri).ok_or_else(|| s3_error!(InvalidArgument, "Invalid group uri"))?
+            }
+            (Type::AMAZON_CUSTOMER_BY_EMAIL, None, None, Some(email)) => rules::Grantee::Account(
+                self.accounts.by_email(&email).ok_or_else(|| acl_error(AclError::UnknownEmail))?,
+            ),
+            _ => return Err(malformed()),
+        })
     }
 
     /// The owner and ACL an object written by `writer` into `bucket` gets under the bucket's
@@ -395,7 +406,7 @@ impl Cairn {
     }
 
     /// An ACL's grants as S3 lists them.
-    fn grants_dto(&self, acl: &Acl) -> Vec<Grant> {
+    pub(super) fn grants_dto(&self, acl: &Acl) -> Vec<Grant> {
         acl.grants
             .iter()
             .map(|grant| {

@@ -105,7 +105,9 @@ impl Cairn {
         req: S3Request<DeleteBucketInput>,
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
         let bucket = req.input.bucket;
-        self.blocking(move |engine| engine.delete_bucket(&bucket)).await?;
+        let name = bucket.clone();
+        self.blocking(move |engine| engine.delete_bucket(&name)).await?;
+        self.access_log.set(&bucket, None, &self.accounts);
         Ok(S3Response::new(DeleteBucketOutput {}))
     }
 

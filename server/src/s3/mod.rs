@@ -81,6 +81,7 @@ mod encryption;
 mod lifecycle;
 mod listing;
 mod lock;
+mod logging;
 mod multipart;
 mod object;
 mod policy;
@@ -88,6 +89,7 @@ mod tagging;
 mod website;
 
 use listing::{decode_token, listed_name, url_encoding};
+pub(crate) use logging::Undelivered;
 pub(crate) use multipart::copy_source_range;
 pub(crate) use tagging::parse_tagging;
 
@@ -119,6 +121,8 @@ pub struct Cairn {
     days: crate::lifecycle::Days,
     /// The last bucket's lifecycle rules parsed, for `x-amz-expiration`.
     lifecycles: Arc<lifecycle::Parsed>,
+    /// Which buckets log their requests, and where.
+    access_log: Arc<crate::logging::AccessLog>,
 }
 
 /// The parts of a request a second authorization decision reads (a copy's source, a body's tags).
@@ -151,6 +155,7 @@ use origin;
 
 impl Cairn {
     pub fn new(engine: Engine, region: String, accounts: Arc<Accounts>, authorizer: Arc<Authorizer>) -> Cairn {
+        let (engine_for_log, accounts_for_log) = (engine.clone(), accounts.clone());
         Cairn {
             engine,
             region,
@@ -161,7 +166,13 @@ impl Cairn {
             mfa: Arc::default(),
             days: crate::lifecycle::Days::new(crate::lifecycle::DAY_SECONDS_DEFAULT),
             lifecycles: Arc::default(),
+            access_log: Arc::new(crate::logging::AccessLog::load(engine_for_log, &accounts_for_log)),
         }
+    }
+
+    /// The access log this server's requests are recorded in.
+    pub fn access_log(&self) -> &Arc<crate::logging::AccessLog> {
+        &self.access_log
     }
 
     /// Leaves objects of buckets without an encryption configuration unencrypted, as AWS did
@@ -398,6 +409,8 @@ operations! {
     GetBucketEncryption => get_bucket_encryption(GetBucketEncryptionInput) -> GetBucketEncryptionOutput,
     DeleteBucketEncryption => delete_bucket_encryption(DeleteBucketEncryptionInput) -> DeleteBucketEncryptionOutput,
     RestoreObject => restore_object(RestoreObjectInput) -> RestoreObjectOutput,
+    PutBucketLogging => put_bucket_logging(PutBucketLoggingInput) -> PutBucketLoggingOutput,
+    GetBucketLogging => get_bucket_logging(GetBucketLoggingInput) -> GetBucketLoggingOutput,
 }
 
 /// S3's conditional GET and HEAD: If-Match and If-Unmodified-Since fail with 412, If-None-Match
