@@ -81,12 +81,18 @@ pub fn deliver(log: &AccessLog, cairn: &Cairn, stopping: &dyn Fn() -> bool) {
                 return;
             }
             let entries = engine.outbox_entries(&outbox, limits::OUTBOX_READ_ENTRIES_MAX);
-            let Some(object) = LogObject::gather(&entries) else { break };
-            let delivered = if object.destination.source_bucket.is_empty() {
-                Ok(())
-            } else {
-                cairn.deliver_log(&object.destination, &object.key(), &object.records)
+            let object = match LogObject::gather(&entries) {
+                None => break,
+                Some(Gathered::Object(object)) => object,
+                Some(Gathered::Unreadable(seq)) => {
+                    tracing::warn!("an access log entry does not parse; skipped");
+                    if engine.outbox_ack(&outbox, seq).is_err() {
+                        break;
+                    }
+                    continue;
+                }
             };
+            let delivered = cairn.deliver_log(&object.destination, &object.key(), &object.records);
             match delivered {
                 Ok(()) => {}
                 Err(Undelivered::Refused(why)) => {
@@ -107,6 +113,14 @@ pub fn deliver(log: &AccessLog, cairn: &Cairn, stopping: &dyn Fn() -> bool) {
     }
 }
 
+/// What an outbox's first entries make.
+#[derive(Debug)]
+enum Gathered {
+    Object(LogObject),
+    /// The first entry does not parse: nothing to write; it is acked (counts as delivered).
+    Unreadable(u64),
+}
+
 /// One log object to write: the entries it gathers, up to `through`.
 #[derive(Debug)]
 struct LogObject {
@@ -118,19 +132,14 @@ struct LogObject {
 
 impl LogObject {
     /// The first entries of an outbox that go into one object: those with the first's
-    /// destination (and, dated by event time, its day), up to `LOG_OBJECT_BYTES_MAX`. An entry
-    /// that does not parse is skipped (it counts as delivered).
-    fn gather(entries: &[(u64, Arc<[u8]>)]) -> Option<LogObject> {
+    /// destination (and, dated by event time, its day), up to `LOG_OBJECT_BYTES_MAX`, and up
+    /// to the first entry that does not parse.
+    fn gather(entries: &[(u64, Arc<[u8]>)]) -> Option<Gathered> {
         let mut object: Option<LogObject> = None;
         for (seq, payload) in entries {
             let (header, records) = split_entry(payload);
             let Some(destination) = header else {
-                tracing::warn!("an access log entry does not parse; skipped");
-                match &mut object {
-                    Some(object) => object.through = *seq,
-                    None => return Some(LogObject::skipped(*seq)),
-                }
-                continue;
+                return Some(object.map_or(Gathered::Unreadable(*seq), Gathered::Object));
             };
             match &mut object {
                 None => {
@@ -146,25 +155,7 @@ impl LogObject {
                 }
             }
         }
-        object
-    }
-
-    /// A stand-in for an entry that does not parse: nothing to write, acked.
-    fn skipped(seq: u64) -> LogObject {
-        let destination = Destination {
-            source_bucket: String::new(),
-            source_account: String::new(),
-            source_region: String::new(),
-            target: super::Target {
-                bucket: String::new(),
-                prefix: String::new(),
-                grants: Vec::new(),
-                key_format: KeyFormat::Unset,
-            },
-            spooled_ms: 0,
-            first_event_ms: 0,
-        };
-        LogObject { destination, first: seq, through: seq, records: Vec::new() }
+        object.map(Gathered::Object)
     }
 
     fn joins(&self, next: &Destination) -> bool {
@@ -236,6 +227,13 @@ mod tests {
         Arc::from(format!("{}\n{lines}", serde_json::to_string(&destination).unwrap()).into_bytes())
     }
 
+    fn an_object(gathered: Option<Gathered>) -> LogObject {
+        match gathered {
+            Some(Gathered::Object(object)) => object,
+            other => panic!("not an object: {other:?}"),
+        }
+    }
+
     #[test]
     fn objects_are_keyed_by_their_first_entry_and_gather_in_order() {
         let simple =
@@ -247,24 +245,24 @@ mod tests {
             (11, entry(&simple, at + 9, at, "b\n")),
             (12, entry(&other, at, at, "c\n")),
         ];
-        let object = LogObject::gather(&entries).unwrap();
+        let object = an_object(LogObject::gather(&entries));
         assert_eq!((object.first, object.through, object.records.as_slice()), (10, 11, &b"a\nb\n"[..]));
         assert_eq!(object.key(), "p/2019-02-06-00-00-38-000000000000000A");
         // Repeated after a crash with one more entry: the same key, a superset of records.
-        let again = LogObject::gather(&entries[..1]).unwrap();
+        let again = an_object(LogObject::gather(&entries[..1]));
         assert_eq!(again.key(), object.key());
 
         let partitioned = Target { key_format: KeyFormat::Partitioned { event_time: true }, ..simple.clone() };
         let next_day = at + 86_400_000;
         let entries =
             vec![(20, entry(&partitioned, next_day, at, "a\n")), (21, entry(&partitioned, next_day, next_day, "b\n"))];
-        let object = LogObject::gather(&entries).unwrap();
+        let object = an_object(LogObject::gather(&entries));
         assert_eq!(object.through, 20, "an object holds one event day");
         assert_eq!(object.key(), "p/123456789012/us-east-1/photos/2019/02/06/2019-02-07-00-00-38-0000000000000014");
         let by_delivery = Target { key_format: KeyFormat::Partitioned { event_time: false }, ..simple };
-        let object = LogObject::gather(&[(20, entry(&by_delivery, next_day, at, "a\n"))]).unwrap();
+        let object = an_object(LogObject::gather(&[(20, entry(&by_delivery, next_day, at, "a\n"))]));
         assert!(object.key().contains("/photos/2019/02/07/"));
-        let broken = LogObject::gather(&[(5, Arc::from(&b"not json\nx\n"[..]))]).unwrap();
-        assert!(broken.records.is_empty() && broken.through == 5);
+        let broken = LogObject::gather(&[(5, Arc::from(&b"not json\nx\n"[..]))]);
+        assert!(matches!(broken, Some(Gathered::Unreadable(5))));
     }
 }
