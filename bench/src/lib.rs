@@ -7,7 +7,8 @@
 //! the HDR histograms, timeline and JSON result; `report.rs` the SVG plots and HTML page;
 //! `compare.rs` A/B rounds; `churn.rs` the overwrite churn that measures compaction; `ceiling.rs` the do-nothing server; `disk.rs` the disk's own ceilings
 //! (fio); `crash.rs` the crash-consistency
-//! harness (kill -9 and restart `cairn serve`, check every acknowledged write).
+//! harness (kill -9 and restart `cairn serve`, check every acknowledged write); `webhook.rs` a
+//! receiver of event notifications for tests.
 
 pub mod ceiling;
 pub mod churn;
@@ -20,3 +21,4 @@ pub mod report;
 pub mod run;
 pub mod spec;
 pub mod stats;
+pub mod webhook;

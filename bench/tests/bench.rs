@@ -36,6 +36,7 @@ async fn cairn_with_domain(domain: Option<&str>) -> (cairn_server::ServerHandle,
         website_address: None,
         lifecycle_day_seconds: cairn_server::lifecycle::DAY_SECONDS_DEFAULT,
         log_delivery_seconds: cairn_server::logging::DELIVERY_SECONDS_DEFAULT,
+        notification_targets: Vec::new(),
     };
     (cairn_server::start(config).await.unwrap(), dir)
 }

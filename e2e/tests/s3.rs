@@ -21,6 +21,8 @@ mod lifecycle;
 mod lock;
 #[path = "s3/logging.rs"]
 mod logging;
+#[path = "s3/notifications.rs"]
+mod notifications;
 #[path = "s3/policies.rs"]
 mod policies;
 #[path = "s3/post.rs"]
@@ -311,6 +313,7 @@ async fn data_survives_a_restart() {
         website_address: None,
         lifecycle_day_seconds: cairn_server::lifecycle::DAY_SECONDS_DEFAULT,
         log_delivery_seconds: cairn_server::logging::DELIVERY_SECONDS_DEFAULT,
+        notification_targets: Vec::new(),
     };
     let first = cairn_server::start(config.clone()).await.unwrap();
     let s3 = common::client(first.local_addr(), common::ACCESS_KEY, common::SECRET_KEY);

@@ -22,8 +22,8 @@ use crate::recovery::{self, CheckpointInfo, RecoveryReport};
 use crate::seal::{self, Sealer};
 use crate::segment::Segments;
 use crate::types::{
-    Checksum, ChecksumSpec, LockChange, ObjectAttributes, ObjectInfo, PartLayout, SegmentId, StorageClass, UploadId,
-    Version, VersionId, VersionKind, VersioningState,
+    Checksum, ChecksumSpec, LockChange, ObjectAttributes, ObjectInfo, PartLayout, SegmentId, Seq, StorageClass,
+    UploadId, Version, VersionId, VersionKind, VersioningState,
 };
 use crate::validate;
 use crate::writer::{ChunkBuf, Committed, Request, WriterHandle, WriterStart};
@@ -126,6 +126,9 @@ pub struct PutOutcome {
     pub checksum: Option<Checksum>,
     /// The parts of a multipart object; `None` for a single PUT.
     pub parts: Option<u32>,
+    /// The commit's sequence number, which orders the writes of a key (S3 events' `sequencer`);
+    /// 0 for an upload completed before (its outcome repeated, not committed again).
+    pub seq: Seq,
 }
 
 /// What a delete did.
@@ -135,6 +138,8 @@ pub struct DeleteOutcome {
     pub version: Option<VersionId>,
     /// Whether that version is a delete marker.
     pub delete_marker: bool,
+    /// The commit's sequence number (as `PutOutcome::seq`); 0 if nothing was deleted.
+    pub seq: Seq,
 }
 
 /// A part named in CompleteMultipartUpload.
@@ -686,7 +691,7 @@ impl Engine {
         let mutation = match version {
             None => {
                 if state.versioning() == VersioningState::Unversioned && state.chain(key).is_none() {
-                    return Ok(DeleteOutcome { version: None, delete_marker: false });
+                    return Ok(DeleteOutcome { version: None, delete_marker: false, seq: 0 });
                 }
                 Mutation::ObjectDelete {
                     bucket: bucket.to_owned(),
@@ -697,7 +702,7 @@ impl Engine {
             }
             Some(id) => {
                 let Some(found) = state.chain(key).and_then(|chain| chain.iter().find(|v| v.id == id).cloned()) else {
-                    return Ok(DeleteOutcome { version: None, delete_marker: false });
+                    return Ok(DeleteOutcome { version: None, delete_marker: false, seq: 0 });
                 };
                 // Refused here in the common case, and again as the record applies for a race.
                 if let VersionKind::Object(info) = &found.kind
@@ -714,11 +719,13 @@ impl Engine {
                 }
             }
         };
-        match self.commit(mutation) {
-            Ok(Applied::Deleted { version, delete_marker }) => Ok(DeleteOutcome { version, delete_marker }),
+        match self.inner.commit(mutation, None, None) {
+            Ok(Committed { applied: Applied::Deleted { version, delete_marker }, seq }) => {
+                Ok(DeleteOutcome { version, delete_marker, seq })
+            }
             // Deleted concurrently by someone else: the outcome is the same.
-            Err(Error::NoSuchVersion) => Ok(DeleteOutcome { version: None, delete_marker: false }),
-            Ok(other) => unreachable!("a delete applied as {other:?}"),
+            Err(Error::NoSuchVersion) => Ok(DeleteOutcome { version: None, delete_marker: false, seq: 0 }),
+            Ok(other) => unreachable!("a delete applied as {:?}", other.applied),
             Err(error) => Err(error),
         }
     }
@@ -1016,18 +1023,18 @@ impl Engine {
             condition,
             checksum,
         };
-        let version = match self.commit(Mutation::ObjectPut(Box::new(put)))? {
-            Applied::Version(version) => version,
-            other => unreachable!("a completion applied as {other:?}"),
+        let committed = self.inner.commit(Mutation::ObjectPut(Box::new(put)), None, None)?;
+        let Applied::Version(version) = committed.applied else {
+            unreachable!("a completion applied as {:?}", committed.applied)
         };
-        Ok(multipart_outcome(version, &etag_md5, chosen.len() as u32, size, stored))
+        Ok(multipart_outcome(version, &etag_md5, chosen.len() as u32, size, stored, committed.seq))
     }
 
     /// The result of an upload already completed, while the bucket remembers it
     /// (`limits::COMPLETED_UPLOADS_REMEMBERED_MAX`); `NoSuchUpload` otherwise.
     fn completed_upload(&self, bucket: &str, key: &str, upload: UploadId) -> Result<PutOutcome> {
         let done = self.bucket(bucket)?.completed(upload).filter(|done| done.key == key).ok_or(Error::NoSuchUpload)?;
-        Ok(multipart_outcome(done.version, &done.etag_md5, done.parts, done.size, done.checksum.clone()))
+        Ok(multipart_outcome(done.version, &done.etag_md5, done.parts, done.size, done.checksum.clone(), 0))
     }
 
     pub fn abort_upload(&self, bucket: &str, key: &str, upload: UploadId) -> Result<()> {
@@ -1158,7 +1165,7 @@ impl ObjectWriter {
         let body = sink.finish()?;
         let (md5, size, checksum) = (body.md5, body.size, put.checksum.clone());
         let committed = inner.commit(put.with_body(body.extents, md5, size), body.tail, body.epoch)?;
-        Ok(put_outcome(committed.applied, &md5, size, checksum))
+        Ok(put_outcome(committed, &md5, size, checksum))
     }
 
     /// `finish` for async callers: nothing blocks a thread while chunks and the commit are
@@ -1168,7 +1175,7 @@ impl ObjectWriter {
         let body = sink.finish_async().await?;
         let (md5, size, checksum) = (body.md5, body.size, put.checksum.clone());
         let committed = inner.commit_async(put.with_body(body.extents, md5, size), body.tail, body.epoch).await?;
-        Ok(put_outcome(committed.applied, &md5, size, checksum))
+        Ok(put_outcome(committed, &md5, size, checksum))
     }
 
     fn into_parts(self) -> (Arc<Inner>, BodySink, PutHead) {
@@ -1216,16 +1223,22 @@ fn multipart_outcome(
     parts: u32,
     size: u64,
     checksum: Option<Checksum>,
+    seq: Seq,
 ) -> PutOutcome {
     let etag = format!("\"{}-{parts}\"", crate::types::hex(etag_md5));
-    PutOutcome { version, etag, size, checksum, parts: Some(parts) }
+    PutOutcome { version, etag, size, checksum, parts: Some(parts), seq }
 }
 
-fn put_outcome(applied: Applied, md5: &[u8; 16], size: u64, checksum: Option<Checksum>) -> PutOutcome {
-    match applied {
-        Applied::Version(version) => {
-            PutOutcome { version, etag: format!("\"{}\"", crate::types::hex(md5)), size, checksum, parts: None }
-        }
+fn put_outcome(committed: Committed, md5: &[u8; 16], size: u64, checksum: Option<Checksum>) -> PutOutcome {
+    match committed.applied {
+        Applied::Version(version) => PutOutcome {
+            version,
+            etag: format!("\"{}\"", crate::types::hex(md5)),
+            size,
+            checksum,
+            parts: None,
+            seq: committed.seq,
+        },
         other => unreachable!("a put applied as {other:?}"),
     }
 }

@@ -4,7 +4,7 @@
 //! conditioned on what it was decided from (the version still current, still there), and
 //! checked as it applies like any other record: Object Lock refuses what it protects.
 
-use crate::engine::{Engine, wait};
+use crate::engine::{DeleteOutcome, Engine, wait};
 use crate::error::{Error, Result};
 use crate::format::records::Mutation;
 use crate::index::Applied;
@@ -27,9 +27,10 @@ pub enum Expiry {
 
 impl Engine {
     /// Applies up to `limits::EXPIRY_BATCH_MAX` changes to `bucket`, decided at `at_ms`; each
-    /// answers on its own: `Ok`, or why it did not apply (`PreconditionFailed` when the key
-    /// changed since, `ObjectLocked`, `NoSuchVersion` ...).
-    pub fn expire(&self, bucket: &str, changes: &[Expiry], at_ms: u64) -> Result<Vec<Result<()>>> {
+    /// answers on its own: what it did (the version removed or the marker made, as a delete's
+    /// outcome; a transition or abort names no version), or why it did not apply
+    /// (`PreconditionFailed` when the key changed since, `ObjectLocked`, `NoSuchVersion` ...).
+    pub fn expire(&self, bucket: &str, changes: &[Expiry], at_ms: u64) -> Result<Vec<Result<DeleteOutcome>>> {
         if changes.len() > limits::EXPIRY_BATCH_MAX {
             return Err(Error::InvalidArgument(format!("at most {} changes at once", limits::EXPIRY_BATCH_MAX)));
         }
@@ -42,7 +43,10 @@ impl Engine {
             .into_iter()
             .map(|sent| match sent.and_then(wait) {
                 Ok(committed) => match committed.applied {
-                    Applied::Done | Applied::Deleted { .. } => Ok(()),
+                    Applied::Done => Ok(DeleteOutcome { version: None, delete_marker: false, seq: committed.seq }),
+                    Applied::Deleted { version, delete_marker } => {
+                        Ok(DeleteOutcome { version, delete_marker, seq: committed.seq })
+                    }
                     other => unreachable!("an expiry applied as {other:?}"),
                 },
                 Err(error) => Err(error),

@@ -73,18 +73,12 @@ impl Engine {
     /// Appends `payload` to the outbox `outbox` (created by its first entry) once it is
     /// durable; the entry's id. `Error::OutboxFull` past the outboxes' limits.
     pub fn outbox_push(&self, outbox: &str, payload: &[u8]) -> Result<Seq> {
-        check_name(outbox)?;
-        if payload.len() > limits::OUTBOX_ENTRY_BYTES_MAX {
-            return Err(Error::InvalidArgument(format!(
-                "an outbox entry is at most {} bytes",
-                limits::OUTBOX_ENTRY_BYTES_MAX
-            )));
-        }
-        let mutation = Mutation::OutboxPush { outbox: outbox.to_owned(), payload: payload.to_vec() };
-        match self.inner().commit(mutation, None, None)?.applied {
-            Applied::Pushed(seq) => Ok(seq),
-            other => unreachable!("an outbox push applied as {other:?}"),
-        }
+        pushed(self.inner().commit(push(outbox, payload)?, None, None)?.applied)
+    }
+
+    /// `outbox_push` for async callers: awaits the commit instead of blocking a thread on it.
+    pub async fn outbox_push_async(&self, outbox: &str, payload: &[u8]) -> Result<Seq> {
+        pushed(self.inner().commit_async(push(outbox, payload)?, None, None).await?.applied)
     }
 
     /// Up to `limit` (at most `limits::OUTBOX_READ_ENTRIES_MAX`) of an outbox's entries, oldest
@@ -101,6 +95,20 @@ impl Engine {
         check_name(outbox)?;
         self.inner().commit(Mutation::OutboxAck { outbox: outbox.to_owned(), through }, None, None)?;
         Ok(())
+    }
+
+    /// `outbox_ack` for async callers.
+    pub async fn outbox_ack_async(&self, outbox: &str, through: Seq) -> Result<()> {
+        check_name(outbox)?;
+        let mutation = Mutation::OutboxAck { outbox: outbox.to_owned(), through };
+        self.inner().commit_async(mutation, None, None).await?;
+        Ok(())
+    }
+
+    /// The payload bytes more entries may hold before the outboxes are full
+    /// (`limits::OUTBOXES_BYTES_MAX` over all of them).
+    pub fn outbox_bytes_free(&self) -> u64 {
+        limits::OUTBOXES_BYTES_MAX.saturating_sub(self.inner().index.outboxes.lock().bytes)
     }
 
     /// The outboxes that hold entries and whose names start with `prefix`, with how many
@@ -121,4 +129,22 @@ fn check_name(outbox: &str) -> Result<()> {
         return Err(Error::InvalidArgument(format!("an outbox name is 1 to {} bytes", limits::OUTBOX_NAME_BYTES_MAX)));
     }
     Ok(())
+}
+
+fn push(outbox: &str, payload: &[u8]) -> Result<Mutation> {
+    check_name(outbox)?;
+    if payload.len() > limits::OUTBOX_ENTRY_BYTES_MAX {
+        return Err(Error::InvalidArgument(format!(
+            "an outbox entry is at most {} bytes",
+            limits::OUTBOX_ENTRY_BYTES_MAX
+        )));
+    }
+    Ok(Mutation::OutboxPush { outbox: outbox.to_owned(), payload: payload.to_vec() })
+}
+
+fn pushed(applied: Applied) -> Result<Seq> {
+    match applied {
+        Applied::Pushed(seq) => Ok(seq),
+        other => unreachable!("an outbox push applied as {other:?}"),
+    }
 }

@@ -45,6 +45,8 @@ pub(crate) struct ChunkWritten {
 #[derive(Debug)]
 pub(crate) struct Committed {
     pub applied: Applied,
+    /// The record's sequence number.
+    pub seq: Seq,
 }
 
 /// A chunk record ready to write: its header (checksum computed by the sender), payload, and
@@ -634,7 +636,7 @@ impl Writer {
                 }
                 Placed::Commit { seq, mutation, reply } => {
                     self.stats.commits.fetch_add(1, Ordering::Relaxed);
-                    let applied = self.index.apply(seq, &mutation).map(|applied| Committed { applied });
+                    let applied = self.index.apply(seq, &mutation).map(|applied| Committed { applied, seq });
                     reply.send(applied);
                 }
             }

@@ -600,6 +600,8 @@ pub fn action(operation: &str, query: Option<&str>) -> Option<&'static str> {
         "PutBucketWebsite" => "s3:PutBucketWebsite",
         "GetBucketLogging" => "s3:GetBucketLogging",
         "PutBucketLogging" => "s3:PutBucketLogging",
+        "GetBucketNotificationConfiguration" => "s3:GetBucketNotification",
+        "PutBucketNotificationConfiguration" => "s3:PutBucketNotification",
         "DeleteBucketWebsite" => "s3:DeleteBucketWebsite",
         "GetBucketLifecycleConfiguration" => "s3:GetLifecycleConfiguration",
         "PutBucketLifecycleConfiguration" | "DeleteBucketLifecycle" => "s3:PutLifecycleConfiguration",
@@ -690,6 +692,7 @@ mod tests {
             website_address: None,
             lifecycle_day_seconds: crate::lifecycle::DAY_SECONDS_DEFAULT,
             log_delivery_seconds: crate::logging::DELIVERY_SECONDS_DEFAULT,
+            notification_targets: Vec::new(),
         };
         let accounts = Arc::new(Accounts::new(&config));
         // Room for two of the three documents below.
@@ -783,6 +786,8 @@ mod tests {
         ("PutBucketLifecycleConfiguration", "s3:PutLifecycleConfiguration", "s3:PutLifecycleConfiguration"),
         ("PutBucketLogging", "s3:PutBucketLogging", "s3:PutBucketLogging"),
         ("GetBucketLogging", "s3:GetBucketLogging", "s3:GetBucketLogging"),
+        ("GetBucketNotificationConfiguration", "s3:GetBucketNotification", "s3:GetBucketNotification"),
+        ("PutBucketNotificationConfiguration", "s3:PutBucketNotification", "s3:PutBucketNotification"),
         ("GetBucketReplication", "s3:GetReplicationConfiguration", "s3:GetReplicationConfiguration"),
         ("GetObjectLockConfiguration", "s3:GetBucketObjectLockConfiguration", "s3:GetBucketObjectLockConfiguration"),
         ("DeleteBucketPolicy", "s3:DeleteBucketPolicy", "s3:DeleteBucketPolicy"),

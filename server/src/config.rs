@@ -78,6 +78,8 @@ pub struct Config {
     pub lifecycle_day_seconds: u64,
     /// How often server access logs are delivered into their target buckets, in seconds.
     pub log_delivery_seconds: u64,
+    /// The destinations event notifications may name (`[[notification_target]]`).
+    pub notification_targets: Vec<crate::notify::Target>,
 }
 
 /// `--default-encryption`.
@@ -129,6 +131,9 @@ pub struct FileConfig {
     pub lifecycle_day_seconds: Option<u64>,
     /// `--log-delivery-seconds`.
     pub log_delivery_seconds: Option<u64>,
+    /// `--notification-target`.
+    #[serde(default, rename = "notification_target")]
+    pub notification_targets: Vec<crate::notify::Target>,
 }
 
 /// Why a configuration was refused.
@@ -169,6 +174,8 @@ pub struct Overrides {
     pub website_address: Option<SocketAddr>,
     pub lifecycle_day_seconds: Option<u64>,
     pub log_delivery_seconds: Option<u64>,
+    /// `ARN=URL`s: each adds a destination, or replaces the file's of the same ARN.
+    pub notification_targets: Vec<String>,
 }
 
 impl Config {
@@ -224,6 +231,7 @@ impl Config {
                 .log_delivery_seconds
                 .or(file.log_delivery_seconds)
                 .unwrap_or(crate::logging::DELIVERY_SECONDS_DEFAULT),
+            notification_targets: notification_targets(file.notification_targets, &overrides.notification_targets)?,
         };
         config.validate()?;
         Ok(config)
@@ -281,6 +289,28 @@ impl Config {
 }
 
 /// Reads `<data dir>/credentials`, or generates root credentials and writes them there (mode 0600).
+/// The file's destinations, with the flags' added (or replacing one of the same ARN), checked.
+fn notification_targets(
+    mut targets: Vec<crate::notify::Target>,
+    flags: &[String],
+) -> Result<Vec<crate::notify::Target>, ConfigError> {
+    for flag in flags {
+        let target = crate::notify::Target::parse(flag).map_err(ConfigError::Invalid)?;
+        targets.retain(|t| t.arn != target.arn);
+        targets.push(target);
+    }
+    if targets.len() > crate::notify::TARGETS_MAX {
+        return Err(ConfigError::Invalid(format!("at most {} notification targets", crate::notify::TARGETS_MAX)));
+    }
+    for (n, target) in targets.iter().enumerate() {
+        target.check().map_err(|why| ConfigError::Invalid(format!("notification target: {why}")))?;
+        if targets[..n].iter().any(|t| t.arn == target.arn) {
+            return Err(ConfigError::Invalid(format!("notification target {:?} is defined twice", target.arn)));
+        }
+    }
+    Ok(targets)
+}
+
 fn stored_or_generated(data_dir: &Path) -> Result<Credentials, ConfigError> {
     let path = data_dir.join(CREDENTIALS_FILE);
     match std::fs::read_to_string(&path) {
@@ -378,6 +408,42 @@ space_amplification_target = 1.5
                 Overrides { data_dir: data_dir.clone(), space_amplification_target: Some(bad), ..Overrides::default() };
             assert!(matches!(Config::resolve(FileConfig::default(), overrides), Err(ConfigError::Invalid(_))));
         }
+    }
+
+    #[test]
+    fn notification_targets_come_from_the_file_and_the_flags_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = Some(dir.path().to_owned());
+        let file = || -> FileConfig {
+            toml::from_str(
+                "[[notification_target]]
+arn = \"arn:aws:sqs:us-east-1:123456789012:jobs\"
+url = \"http://127.0.0.1:8080/jobs\"
+",
+            )
+            .unwrap()
+        };
+        let flags = |targets: &[&str]| Overrides {
+            data_dir: data_dir.clone(),
+            notification_targets: targets.iter().map(|t| (*t).to_owned()).collect(),
+            ..Overrides::default()
+        };
+        let config = Config::resolve(file(), flags(&[])).unwrap();
+        assert_eq!(config.notification_targets[0].url, "http://127.0.0.1:8080/jobs");
+        // A flag adds a destination, or replaces the file's of the same ARN.
+        let topic = "arn:aws:sns:us-east-1:123456789012:news=http://127.0.0.1:9/news";
+        let replaced = "arn:aws:sqs:us-east-1:123456789012:jobs=http://127.0.0.1:7/jobs";
+        let config = Config::resolve(file(), flags(&[topic, replaced])).unwrap();
+        let urls: Vec<&str> = config.notification_targets.iter().map(|t| t.url.as_str()).collect();
+        assert_eq!(urls, ["http://127.0.0.1:9/news", "http://127.0.0.1:7/jobs"]);
+        for bad in ["no-equals", "arn:aws:s3:::bucket=http://127.0.0.1:1/", "arn:aws:sqs:r:1:q=https://x/"] {
+            assert!(matches!(Config::resolve(file(), flags(&[bad])), Err(ConfigError::Invalid(_))), "{bad}");
+        }
+        let many: Vec<String> = (0..=crate::notify::TARGETS_MAX)
+            .map(|n| format!("arn:aws:sqs:us-east-1:123456789012:q{n}=http://127.0.0.1:1/"))
+            .collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert!(matches!(Config::resolve(FileConfig::default(), flags(&many)), Err(ConfigError::Invalid(_))));
     }
 
     #[test]

@@ -84,6 +84,35 @@ fn decide_all(rules: &crate::lifecycle::Lifecycle, days: crate::lifecycle::Days)
     }
 }
 
+/// Notification configurations as PutBucketNotificationConfiguration reads them, stored ones
+/// as the server loads them, and outbox entries as the worker reads them: an accepted document
+/// keeps its meaning through its stored form and back through GET's, and its rules match keys
+/// without a panic.
+pub fn notifications(data: &[u8]) {
+    use crate::notify::{EventName, Rules};
+    let parsed = s3s::dto::NotificationConfiguration::deserialize(&mut Deserializer::new(data)).ok();
+    if let Some(Ok(rules)) = parsed.map(|config| Rules::from_dto(config, None)) {
+        assert_eq!(Rules::decode(&rules.encode()).as_ref(), Some(&rules), "stored rules round-trip");
+        let got = rules.to_dto();
+        let again = s3s::dto::NotificationConfiguration {
+            event_bridge_configuration: None,
+            lambda_function_configurations: got.lambda_function_configurations,
+            queue_configurations: got.queue_configurations,
+            topic_configurations: got.topic_configurations,
+        };
+        let back = Rules::from_dto(again, None).expect("GET's configurations are accepted again");
+        assert_eq!(back, rules, "GET gives them back");
+        for rule in &rules.rules {
+            for key in ["", "images/a.jpg", "logs/x"] {
+                let _ = rule.matches(EventName::Put, key);
+                let _ = rule.matches(EventName::LifecycleDelete, key);
+            }
+        }
+    }
+    let _ = Rules::decode(data);
+    let _ = crate::notify::parse_entry(data);
+}
+
 /// Header values: ranges, copy sources and their ranges, conditions, tagging, checksums.
 pub fn headers(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };

@@ -39,6 +39,8 @@ pub struct Guard {
     secrets: Arc<std::collections::HashMap<String, String>>,
     /// Where requests to buckets that log are recorded.
     access_log: Option<Arc<crate::logging::AccessLog>>,
+    /// Which buckets publish events (their requests carry their ids to the handlers).
+    notifications: Option<Arc<crate::notify::Notifications>>,
 }
 
 impl Guard {
@@ -50,7 +52,34 @@ impl Guard {
     ) -> Guard {
         let epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let next_request = Arc::new(AtomicU64::new(1));
-        Guard { inner, next_request, epoch, domain, peer: None, engine, website: false, secrets, access_log: None }
+        Guard {
+            inner,
+            next_request,
+            epoch,
+            domain,
+            peer: None,
+            engine,
+            website: false,
+            secrets,
+            access_log: None,
+            notifications: None,
+        }
+    }
+
+    /// Hands each request's ids to the handlers while some bucket publishes events.
+    pub fn with_notifications(mut self, notifications: Arc<crate::notify::Notifications>) -> Guard {
+        self.notifications = Some(notifications);
+        self
+    }
+
+    /// `ids` for the handlers' events, if some bucket publishes them (or the request may be
+    /// the first to configure some: its test message names it).
+    fn event_ids(&self, ids: &Ids, query: Option<&str>) -> Option<crate::notify::RequestIds> {
+        let configures = || query.is_some_and(|query| query.contains("notification"));
+        self.notifications.as_ref().filter(|n| n.enabled() || configures()).map(|_| crate::notify::RequestIds {
+            request: ids.request.clone(),
+            host: ids.host.to_str().unwrap_or_default().to_owned(),
+        })
     }
 
     /// Records requests to buckets that log into `access_log`.
@@ -645,6 +674,7 @@ impl Guard {
             secrets: self.secrets.clone(),
             peer: self.peer,
             bucket,
+            event_ids: self.event_ids(&ids, None),
         };
         let engine = self.engine.clone();
         Box::pin(async move {
@@ -665,6 +695,9 @@ impl Guard {
         pending: Option<Box<crate::logging::capture::Pending>>,
     ) -> Answer {
         adapt(&mut request);
+        if let Some(event_ids) = self.event_ids(&ids, request.uri().query()) {
+            request.extensions_mut().insert(event_ids);
+        }
         let attributes = request.method() == http::Method::GET
             && request.uri().query().unwrap_or("").split('&').any(|pair| pair == "attributes" || pair == "attributes=");
         let digested = carries_xml(&request, virtual_host(&request, self.domain.as_deref())) && claims_digest(&request);

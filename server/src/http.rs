@@ -37,6 +37,7 @@ pub struct ServerHandle {
     task: tokio::task::JoinHandle<()>,
     lifecycle: crate::lifecycle::Worker,
     access_log: crate::logging::delivery::Worker,
+    notifications: crate::notify::delivery::Worker,
 }
 
 impl ServerHandle {
@@ -59,6 +60,7 @@ impl ServerHandle {
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+        self.notifications.stop().await;
         let (lifecycle, access_log) = (self.lifecycle, self.access_log);
         let _ = tokio::task::spawn_blocking(move || {
             lifecycle.stop();
@@ -110,7 +112,8 @@ pub async fn start_with_engine(config: Config, engine: Engine) -> std::io::Resul
     let cairn = Cairn::new(engine.clone(), config.region.clone(), accounts.clone(), authorizer.clone())
         .with_insecure_sse_c(config.allow_insecure_sse_c)
         .with_unencrypted_default(config.default_encryption == crate::config::DefaultEncryption::None)
-        .with_lifecycle_day(config.lifecycle_day_seconds);
+        .with_lifecycle_day(config.lifecycle_day_seconds)
+        .with_notification_targets(&config.notification_targets);
     if config.default_encryption == crate::config::DefaultEncryption::None {
         tracing::warn!(
             "buckets without an encryption configuration store objects unencrypted (--default-encryption none)"
@@ -119,6 +122,7 @@ pub async fn start_with_engine(config: Config, engine: Engine) -> std::io::Resul
     let access_log = cairn.access_log().clone();
     let delivery = Duration::from_secs(config.log_delivery_seconds);
     let log_worker = crate::logging::delivery::Worker::start(access_log.clone(), cairn.clone(), delivery)?;
+    let notifications = cairn.notifications().clone();
     let mut builder = S3ServiceBuilder::new(cairn);
     builder.set_route(crate::s3::control::Control { engine: engine.clone(), accounts });
     builder.set_auth(auth);
@@ -131,7 +135,8 @@ pub async fn start_with_engine(config: Config, engine: Engine) -> std::io::Resul
     s3s_config.xml_max_body_size = crate::guard::XML_BODY_BYTES_MAX;
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(s3s_config))));
     let service = crate::guard::Guard::new(builder.build(), domain, engine.clone(), Arc::new(secrets))
-        .with_access_log(access_log);
+        .with_access_log(access_log)
+        .with_notifications(notifications.clone());
     let listener = TcpListener::bind(config.address).await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = watch::channel(false);
@@ -155,11 +160,12 @@ pub async fn start_with_engine(config: Config, engine: Engine) -> std::io::Resul
         tracing::info!("serving bucket websites on http://{website_addr}");
     }
     let days = crate::lifecycle::Days::new(config.lifecycle_day_seconds);
-    let lifecycle = crate::lifecycle::Worker::start(engine.clone(), days)?;
+    let lifecycle = crate::lifecycle::Worker::start(engine.clone(), days, notifications.clone())?;
     if config.lifecycle_day_seconds != crate::lifecycle::DAY_SECONDS_DEFAULT {
         tracing::warn!("lifecycle days last {} seconds (--lifecycle-day-seconds)", config.lifecycle_day_seconds);
     }
-    Ok(ServerHandle { addr, website_addr, engine, stop, task, lifecycle, access_log: log_worker })
+    let notifications = crate::notify::delivery::Worker::start(notifications);
+    Ok(ServerHandle { addr, website_addr, engine, stop, task, lifecycle, access_log: log_worker, notifications })
 }
 
 /// The accounts' keys. An unknown access key is S3's `InvalidAccessKeyId` (s3s says

@@ -8,7 +8,9 @@
 //! in one place; `http.rs` accepts connections; `config.rs` is the configuration; `account.rs` the accounts and who may reach which bucket; `mfa.rs`
 //! the accounts' MFA devices and the codes MFA delete asks for; `lifecycle/` the rules that
 //! expire and transition versions, and the worker that applies them; `logging/` server access
-//! logs: each request's record, spooled into the engine and delivered as log objects.
+//! logs: each request's record, spooled into the engine and delivered as log objects; `notify/`
+//! event notifications: the configurations, each event's message, and the worker that POSTs
+//! them to webhooks.
 //!
 //! Tests start the server in-process with [`start`] on an ephemeral 127.0.0.1 port.
 
@@ -25,6 +27,7 @@ mod http;
 pub mod lifecycle;
 pub mod logging;
 pub mod mfa;
+pub mod notify;
 pub mod policy;
 mod s3;
 pub mod web;

@@ -150,6 +150,10 @@ struct ServeArgs {
     /// 3600 [default: 60]
     #[arg(long, env = "CAIRN_LOG_DELIVERY_SECONDS")]
     log_delivery_seconds: Option<u64>,
+    /// A destination event notifications may name, `ARN=URL` (an SNS, SQS or Lambda ARN and the
+    /// http:// webhook its messages are POSTed to); repeatable, comma-separated in the env
+    #[arg(long = "notification-target", env = "CAIRN_NOTIFICATION_TARGETS", value_delimiter = ',')]
+    notification_targets: Vec<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -274,6 +278,7 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         website_address: args.website_address,
         lifecycle_day_seconds: args.lifecycle_day_seconds,
         log_delivery_seconds: args.log_delivery_seconds,
+        notification_targets: args.notification_targets,
     };
     let config = Config::resolve(file, overrides)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

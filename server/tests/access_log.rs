@@ -3,6 +3,8 @@
 //! Every request answered at least a spool interval before a kill is in the delivered logs in
 //! the end, exactly once; every log object reads back whole, every record in it a full line.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -35,26 +37,7 @@ fn prepare(dir: &Path) {
 }
 
 fn serve(dir: &Path) -> (std::process::Child, std::net::SocketAddr) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["serve", "--address", &address.to_string(), "--log-delivery-seconds", "1"])
-        .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
-        .arg("--data-dir")
-        .arg(dir)
-        .env("CAIRN_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    for _ in 0..600 {
-        if std::net::TcpStream::connect(address).is_ok() {
-            return (child, address);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("cairn did not answer on {address}");
+    common::serve(dir, &["--log-delivery-seconds", "1"], ACCESS_KEY, SECRET_KEY)
 }
 
 /// GETs of `source/k` for `run` (at most `REQUESTS_MAX` each): the request ids answered.

@@ -10,4 +10,5 @@ fn every_corpus_input_passes() {
     replay("policy", cairn_server::fuzzing::policy);
     replay("acl", cairn_server::fuzzing::acl);
     replay("lifecycle", cairn_server::fuzzing::lifecycle);
+    replay("notifications", cairn_server::fuzzing::notifications);
 }

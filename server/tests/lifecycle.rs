@@ -3,6 +3,8 @@
 //! they take is either intact or gone, and the live-byte count matches the references; after a
 //! last restart the worker finishes the job.
 
+mod common;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -69,26 +71,7 @@ fn check(dir: &Path) -> usize {
 }
 
 fn serve(dir: &Path) -> std::process::Child {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let address = format!("127.0.0.1:{port}");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["serve", "--address", &address, "--lifecycle-day-seconds", "1"])
-        .args(["--access-key", "LIFECYCLE", "--secret-key", "lifecycle-secret"])
-        .arg("--data-dir")
-        .arg(dir)
-        .env("CAIRN_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    for _ in 0..600 {
-        if std::net::TcpStream::connect(&address).is_ok() {
-            return child;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("cairn did not answer on {address}");
+    common::serve(dir, &["--lifecycle-day-seconds", "1"], "LIFECYCLE", "lifecycle-secret").0
 }
 
 #[test]

@@ -57,6 +57,14 @@ impl TestServer {
         server
     }
 
+    /// A server whose configuration `change` alters.
+    pub async fn start_reconfigured(change: impl FnOnce(&mut Config)) -> TestServer {
+        let mut server = TestServer::start().await;
+        change(&mut server.config);
+        server.restart().await;
+        server
+    }
+
     /// The data directory the server keeps its store in.
     pub fn data_dir(&self) -> &std::path::Path {
         &self.config.data_dir
@@ -87,6 +95,7 @@ impl TestServer {
             website_address: Some("127.0.0.1:0".parse().unwrap()),
             lifecycle_day_seconds: cairn_server::lifecycle::DAY_SECONDS_DEFAULT,
             log_delivery_seconds: cairn_server::logging::DELIVERY_SECONDS_DEFAULT,
+            notification_targets: Vec::new(),
         };
         let handle = cairn_server::start(config.clone()).await.unwrap();
         let addr = handle.local_addr();

@@ -319,6 +319,21 @@ fn cases() -> Vec<Case> {
             .body("<BucketLoggingStatus><LoggingEnabled><TargetBucket>matrix</TargetBucket><TargetPrefix>l/</TargetPrefix></LoggingEnabled></BucketLoggingStatus>"),
     );
     cases.push(
+        signed("PutBucketNotificationConfiguration not XML", B, Method::PUT, "", 400, "MalformedXML")
+            .query("notification")
+            .body("<NotificationConfiguration><QueueConfiguration>"),
+    );
+    cases.push(
+        signed("notification configuration with no Event", B, Method::PUT, "", 400, "MalformedXML")
+            .query("notification")
+            .body("<NotificationConfiguration><QueueConfiguration><Queue>arn:aws:sqs:us-east-1:1:q</Queue></QueueConfiguration></NotificationConfiguration>"),
+    );
+    cases.push(
+        signed("notification configuration with an unknown event", B, Method::PUT, "", 400, "InvalidArgument")
+            .query("notification")
+            .body("<NotificationConfiguration><QueueConfiguration><Queue>arn:aws:sqs:us-east-1:1:q</Queue><Event>s3:Everything</Event></QueueConfiguration></NotificationConfiguration>"),
+    );
+    cases.push(
         signed("PutObjectLegalHold without Content-MD5", B, Method::PUT, "exists", 400, "InvalidRequest")
             .query("legal-hold")
             .body("<LegalHold><Status>ON</Status></LegalHold>"),
@@ -789,7 +804,7 @@ async fn every_bad_request_gets_the_aws_error_and_changes_nothing() {
     let parts_body = format!("<CompleteMultipartUpload>{parts_body}</CompleteMultipartUpload>");
 
     let cases = cases();
-    assert!(cases.len() >= 172, "{} cases", cases.len());
+    assert!(cases.len() >= 175, "{} cases", cases.len());
     let mut wrong = Vec::new();
     for case in &cases {
         let (status, code) = send(server.addr, case, &upload, &parts_body).await;
@@ -846,6 +861,7 @@ async fn faulty_server() -> (cairn_server::ServerHandle, Arc<cairn_engine::io::f
         website_address: None,
         lifecycle_day_seconds: cairn_server::lifecycle::DAY_SECONDS_DEFAULT,
         log_delivery_seconds: cairn_server::logging::DELIVERY_SECONDS_DEFAULT,
+        notification_targets: Vec::new(),
     };
     let server = cairn_server::start_with_engine(server_config, engine).await.unwrap();
     (server, fault, dir)

@@ -5,7 +5,7 @@
 use crate::common::{ACCESS_KEY, SECRET_KEY, TestServer, body, header, raw_exchange};
 
 /// A multipart/form-data body: `fields` in order, then the file (name, content type, bytes).
-fn form(fields: &[(String, String)], file: Option<(&str, &str, &[u8])>) -> (String, Vec<u8>) {
+pub(crate) fn form(fields: &[(String, String)], file: Option<(&str, &str, &[u8])>) -> (String, Vec<u8>) {
     let boundary = "----cairnFormBoundary7MA4YWxkTrZu0gW".to_owned();
     let mut out = Vec::new();
     for (name, value) in fields {
@@ -30,7 +30,12 @@ type Fields = Vec<(String, String)>;
 /// A form's file: name, content type, bytes.
 type File<'a> = Option<(&'a str, &'a str, &'a [u8])>;
 
-fn post(addr: std::net::SocketAddr, bucket: &str, boundary: &str, body: &[u8]) -> (u16, Vec<(String, String)>, String) {
+pub(crate) fn post(
+    addr: std::net::SocketAddr,
+    bucket: &str,
+    boundary: &str,
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, String) {
     let head = format!(
         "POST /{bucket} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
         body.len()

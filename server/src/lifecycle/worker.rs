@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use cairn_engine::{Engine, Expiry, UploadQuery, Version, VersionQuery, limits};
 
 use super::{BUCKET_LIFECYCLE, Days, Lifecycle};
+use crate::notify::{Cause, Event, EventName, Notifications, Publisher, Subject};
 
 /// Scans at least this often and at most this often, whatever the day length.
 pub const SCAN_INTERVAL_MIN: Duration = Duration::from_secs(1);
@@ -34,7 +35,8 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn start(engine: Engine, days: Days) -> std::io::Result<Worker> {
+    /// Starts the worker; the changes it makes publish events through `notifications`.
+    pub fn start(engine: Engine, days: Days, notifications: Arc<Notifications>) -> std::io::Result<Worker> {
         let interval = (Duration::from_millis(days.day_ms) / SCANS_PER_DAY).clamp(SCAN_INTERVAL_MIN, SCAN_INTERVAL_MAX);
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let stopping = Arc::new(AtomicBool::new(false));
@@ -42,7 +44,7 @@ impl Worker {
         let thread = std::thread::Builder::new().name("cairn-lifecycle".into()).spawn(move || {
             let (stopped, wake) = &*waker;
             loop {
-                scan(&engine, days, now_ms(), &flag);
+                scan(&engine, days, now_ms(), &flag, Some(&notifications));
                 let guard = stopped.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 let (guard, _) = wake
                     .wait_timeout_while(guard, interval, |s| !*s)
@@ -82,7 +84,13 @@ fn now_ms() -> u64 {
 
 /// One scan of every bucket that has lifecycle rules, as of `now_ms`, until done or `stopping`.
 /// Returns the changes that applied.
-pub fn scan(engine: &Engine, days: Days, now_ms: u64, stopping: &AtomicBool) -> usize {
+pub fn scan(
+    engine: &Engine,
+    days: Days,
+    now_ms: u64,
+    stopping: &AtomicBool,
+    notifications: Option<&Notifications>,
+) -> usize {
     let mut applied = 0;
     let mut pace = Pace { started: Instant::now(), sent: 0 };
     for bucket in engine.list_buckets() {
@@ -94,8 +102,17 @@ pub fn scan(engine: &Engine, days: Days, now_ms: u64, stopping: &AtomicBool) -> 
             tracing::error!("bucket {}: its lifecycle rules do not decode", bucket.name);
             continue;
         };
-        let mut batch =
-            Batch { engine, bucket: &bucket.name, changes: Vec::new(), now_ms, applied: 0, stopping, pace: &mut pace };
+        let publisher = notifications.and_then(|n| Some((n, n.publisher(&bucket.name)?)));
+        let mut batch = Batch {
+            engine,
+            bucket: &bucket.name,
+            changes: Vec::new(),
+            now_ms,
+            applied: 0,
+            stopping,
+            pace: &mut pace,
+            publisher,
+        };
         scan_versions(engine, &lifecycle, days, &mut batch);
         scan_uploads(engine, &lifecycle, days, &mut batch);
         batch.flush();
@@ -130,6 +147,8 @@ struct Batch<'a> {
     applied: usize,
     stopping: &'a AtomicBool,
     pace: &'a mut Pace,
+    /// Where the bucket's events go, if it publishes.
+    publisher: Option<(&'a Notifications, Arc<Publisher>)>,
 }
 
 impl Batch<'_> {
@@ -152,13 +171,65 @@ impl Batch<'_> {
                 break;
             }
             match self.engine.expire(self.bucket, chunk, self.now_ms) {
-                Ok(results) => self.applied += results.iter().filter(|r| r.is_ok()).count(),
+                Ok(results) => {
+                    self.applied += results.iter().filter(|r| r.is_ok()).count();
+                    self.publish(chunk, &results);
+                }
                 Err(error) => tracing::warn!("lifecycle of bucket {}: {error}", self.bucket),
             }
             self.pace.spend(chunk.len());
         }
         self.changes.clear();
     }
+
+    /// Publishes the events of the changes that applied, if the bucket publishes: durable
+    /// before the next batch is sent.
+    fn publish(&self, chunk: &[Expiry], results: &[cairn_engine::Result<cairn_engine::DeleteOutcome>]) {
+        let Some((notifications, publisher)) = &self.publisher else { return };
+        let cause = Cause {
+            principal: LIFECYCLE_PRINCIPAL.to_owned(),
+            source_ip: LIFECYCLE_PRINCIPAL.to_owned(),
+            ..Cause::default()
+        };
+        let events = chunk
+            .iter()
+            .zip(results)
+            .filter_map(|(change, result)| Some((change, result.as_ref().ok()?)))
+            .filter_map(|(change, outcome)| lifecycle_event(change, outcome))
+            .map(|(name, subject)| Event {
+                name,
+                region: publisher.region.clone(),
+                time_ms: self.now_ms,
+                bucket: self.bucket.to_owned(),
+                owner: publisher.owner.clone(),
+                subject,
+                cause: cause.clone(),
+            })
+            .collect();
+        futures::executor::block_on(notifications.publish(publisher, events));
+    }
+}
+
+/// Who lifecycle events say caused them (AWS's service principal).
+const LIFECYCLE_PRINCIPAL: &str = "s3.amazonaws.com";
+
+/// The event of a lifecycle change that applied: an expiration (a delete, or a delete marker
+/// placed) or a transition; aborted uploads have none.
+fn lifecycle_event(change: &Expiry, outcome: &cairn_engine::DeleteOutcome) -> Option<(EventName, Subject)> {
+    let named = |version: Option<cairn_engine::VersionId>| {
+        version.filter(|v| *v != cairn_engine::VersionId::Null).map(|v| v.to_string())
+    };
+    let (name, key, transition) = match change {
+        Expiry::Current { key, .. } if outcome.delete_marker => (EventName::LifecycleDeleteMarkerCreated, key, None),
+        Expiry::Current { key, .. } | Expiry::Version { key, .. } => (EventName::LifecycleDelete, key, None),
+        Expiry::Transition { key, class, .. } => (EventName::LifecycleTransition, key, Some(class.as_str().to_owned())),
+        Expiry::AbortUpload { .. } => return None,
+    };
+    let version = match change {
+        Expiry::Transition { version, .. } => named(Some(*version)),
+        _ => named(outcome.version),
+    };
+    Some((name, Subject { key: key.clone(), version, seq: outcome.seq, transition, ..Subject::default() }))
 }
 
 /// Every key's versions, a page at a time; a key whose versions run past a page is decided once

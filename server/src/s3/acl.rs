@@ -292,6 +292,7 @@ impl Cairn {
         &self,
         req: S3Request<PutObjectAclInput>,
     ) -> S3Result<S3Response<PutObjectAclOutput>> {
+        let publishing = self.publishing(&req, &req.input.bucket)?;
         let S3Request { input, headers, .. } = req;
         let version = version_param(input.version_id.as_deref())?;
         let (found, object) = self.engine.head_object(&input.bucket, &input.key, version).map_err(to_s3)?;
@@ -313,8 +314,10 @@ impl Cairn {
             return Err(s3_error!(AccessDenied, "Access Denied"));
         }
         let stored = acl.encode(&owner);
-        let (bucket, key, id) = (input.bucket, input.key, found.id);
+        let (bucket, key, id) = (input.bucket.clone(), input.key.clone(), found.id);
         self.blocking(move |engine| engine.set_object_acl(&bucket, &key, Some(id), stored)).await?;
+        let events = || vec![(EventName::AclPut, notification::about(&input.key, Some(id)))];
+        self.publish(publishing, &input.bucket, events).await;
         Ok(S3Response::new(PutObjectAclOutput::default()))
     }
 

@@ -108,6 +108,7 @@ impl Cairn {
         let name = bucket.clone();
         self.blocking(move |engine| engine.delete_bucket(&name)).await?;
         self.access_log.set(&bucket, None, &self.accounts);
+        self.notifications.set(&bucket, crate::notify::Rules::default(), &self.accounts);
         Ok(S3Response::new(DeleteBucketOutput {}))
     }
 

@@ -436,6 +436,7 @@ impl Cairn {
         &self,
         req: S3Request<RestoreObjectInput>,
     ) -> S3Result<S3Response<RestoreObjectOutput>> {
+        let publishing = self.publishing(&req, &req.input.bucket)?;
         let input = req.input;
         let request = input.restore_request.unwrap_or_default();
         if request.type_.is_some() || request.select_parameters.is_some() || request.output_location.is_some() {
@@ -472,9 +473,22 @@ impl Cairn {
             Some(other) => return Err(s3_error!(MalformedXML, "unknown restore tier {other}")),
         }
         let until = restore_expiry_ms(now_ms(), days as u64);
-        let (bucket, key) = (input.bucket, input.key);
-        let (_, was_restored) =
+        let (bucket, key) = (input.bucket.clone(), input.key.clone());
+        let (restored, was_restored) =
             self.blocking(move |engine| engine.restore_object(&bucket, &key, version, until)).await?;
+        // The copy is readable at once: the restore is started and completed together.
+        let events = || {
+            let expiry = crate::notify::event::iso_time(until);
+            let completed = crate::notify::Subject {
+                restore: Some((expiry, class.as_str().to_owned())),
+                ..notification::about(&input.key, Some(restored))
+            };
+            vec![
+                (EventName::RestorePost, notification::about(&input.key, Some(restored))),
+                (EventName::RestoreCompleted, completed),
+            ]
+        };
+        self.publish(publishing, &input.bucket, events).await;
         let mut response = S3Response::new(RestoreObjectOutput::default());
         if !was_restored {
             response.extensions.insert(crate::guard::StatusOverride(http::StatusCode::ACCEPTED));

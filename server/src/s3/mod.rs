@@ -20,6 +20,7 @@ use crate::authorization::{Authorization, Authorizer, Facts, Resource};
 use crate::checksum::{self, BodyChecksums, Fields};
 use crate::error::to_s3;
 use crate::guard::LengthUnknown;
+use crate::notify::EventName;
 use crate::writes;
 
 /// The object attributes of a request that carries S3's standard object headers.
@@ -83,6 +84,7 @@ mod listing;
 mod lock;
 mod logging;
 mod multipart;
+mod notification;
 mod object;
 mod policy;
 mod tagging;
@@ -123,6 +125,8 @@ pub struct Cairn {
     lifecycles: Arc<lifecycle::Parsed>,
     /// Which buckets log their requests, and where.
     access_log: Arc<crate::logging::AccessLog>,
+    /// Which buckets publish events, and the destinations they may name.
+    notifications: Arc<crate::notify::Notifications>,
 }
 
 /// The parts of a request a second authorization decision reads (a copy's source, a body's tags).
@@ -166,8 +170,20 @@ impl Cairn {
             mfa: Arc::default(),
             days: crate::lifecycle::Days::new(crate::lifecycle::DAY_SECONDS_DEFAULT),
             lifecycles: Arc::default(),
-            access_log: Arc::new(crate::logging::AccessLog::load(engine_for_log, &accounts_for_log)),
+            access_log: Arc::new(crate::logging::AccessLog::load(engine_for_log.clone(), &accounts_for_log)),
+            notifications: Arc::new(crate::notify::Notifications::load(engine_for_log, &[], &accounts_for_log)),
         }
+    }
+
+    /// Delivers event notifications to `targets` (checked already).
+    pub fn with_notification_targets(mut self, targets: &[crate::notify::Target]) -> Cairn {
+        self.notifications = Arc::new(crate::notify::Notifications::load(self.engine.clone(), targets, &self.accounts));
+        self
+    }
+
+    /// The event notifications of this server's buckets.
+    pub fn notifications(&self) -> &Arc<crate::notify::Notifications> {
+        &self.notifications
     }
 
     /// The access log this server's requests are recorded in.
@@ -411,6 +427,8 @@ operations! {
     RestoreObject => restore_object(RestoreObjectInput) -> RestoreObjectOutput,
     PutBucketLogging => put_bucket_logging(PutBucketLoggingInput) -> PutBucketLoggingOutput,
     GetBucketLogging => get_bucket_logging(GetBucketLoggingInput) -> GetBucketLoggingOutput,
+    PutBucketNotificationConfiguration => put_bucket_notification_configuration(PutBucketNotificationConfigurationInput) -> PutBucketNotificationConfigurationOutput,
+    GetBucketNotificationConfiguration => get_bucket_notification_configuration(GetBucketNotificationConfigurationInput) -> GetBucketNotificationConfigurationOutput,
 }
 
 /// S3's conditional GET and HEAD: If-Match and If-Unmodified-Since fail with 412, If-None-Match

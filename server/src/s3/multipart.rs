@@ -150,6 +150,7 @@ impl Cairn {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let location = writes::object_url(&req.headers, &req.input.bucket, &req.input.key);
+        let publishing = self.publishing(&req, &req.input.bucket)?;
         let input = req.input;
         let upload = upload_param(&input.upload_id)?;
         let listed = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
@@ -193,6 +194,11 @@ impl Cairn {
                 }
             })
             .await?;
+        // A completion repeated (seq 0) made nothing new: its event was the first one's.
+        if outcome.seq != 0 {
+            let completed = || vec![(EventName::CompleteMultipartUpload, notification::created(&input.key, &outcome))];
+            self.publish(publishing, &input.bucket, completed).await;
+        }
         let fields = Fields::of(outcome.checksum.as_ref(), outcome.parts);
         let versioned = self.versioned(&input.bucket)?;
         let sealed = match self.engine.head_object(&input.bucket, &input.key, Some(outcome.version)) {

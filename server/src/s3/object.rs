@@ -5,6 +5,7 @@ use super::*;
 impl Cairn {
     pub(super) async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let written = self.written_acl(&req.headers, req.credentials.as_ref(), &req.input.bucket)?;
+        let publishing = self.publishing(&req, &req.input.bucket)?;
         let S3Request { mut input, headers, trailing_headers, extensions, .. } = req;
         input.content_encoding = writes::stored_content_encoding(input.content_encoding);
         // The bucket's Object Lock and lifecycle configurations, in one lookup.
@@ -50,6 +51,11 @@ impl Cairn {
         writer.set_checksum(stored);
         let bucket = input.bucket.clone();
         let outcome = writer.finish_async().await.map_err(|error| condition.refusal(error))?;
+        let created = || {
+            let posted = extensions.get::<crate::notify::Posted>().is_some();
+            vec![(if posted { EventName::Post } else { EventName::Put }, notification::created(&input.key, &outcome))]
+        };
+        self.publish(publishing, &bucket, created).await;
         let versioned = self.versioned(&bucket)?;
         let mut response = S3Response::new(with_checksums!(fields => PutObjectOutput {
             e_tag: Some(ETag::Strong(outcome.etag.trim_matches('"').to_owned())),
@@ -210,14 +216,18 @@ impl Cairn {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let publishing = self.publishing(&req, &req.input.bucket)?;
         let input = req.input;
         let version = version_param(input.version_id.as_deref())?;
         if version.is_some() {
             self.check_mfa_delete(&input.bucket, input.mfa.as_deref()).await?;
         }
         let bypass = self.bypass(origin!(req), input.bypass_governance_retention, &input.bucket, &input.key);
-        let (bucket, key) = (input.bucket, input.key);
+        let (bucket, key) = (input.bucket.clone(), input.key.clone());
         let outcome = self.blocking(move |engine| engine.delete_object_with(&bucket, &key, version, bypass)).await?;
+        if outcome.version.is_some() {
+            self.publish(publishing, &input.bucket, || vec![notification::removed(&input.key, &outcome)]).await;
+        }
         Ok(S3Response::new(DeleteObjectOutput {
             delete_marker: outcome.delete_marker.then_some(true),
             version_id: outcome.version.filter(|_| outcome.delete_marker || version.is_some()).map(|v| v.to_string()),
@@ -229,6 +239,7 @@ impl Cairn {
         let storage_class = encryption::storage_class(&req.headers)?;
         let source_key_given = self.copy_source_key(&req.headers)?;
         let (sse, customer) = self.write_encryption(&req.headers, &req.input.bucket, &req.input.key)?;
+        let publishing = self.publishing(&req, &req.input.bucket)?;
         let input = req.input;
         let conditions = Conditions {
             if_match: input.copy_source_if_match.as_ref(),
@@ -313,6 +324,8 @@ impl Cairn {
                 Ok((outcome, copied))
             })
             .await?;
+        let copy = || vec![(EventName::Copy, notification::created(&input.key, &outcome))];
+        self.publish(publishing, &input.bucket, copy).await;
         let versioned = self.versioned(&input.bucket)?;
         let sums = Fields::of(copied.checksum.as_ref(), None);
         let mut response = S3Response::new(CopyObjectOutput {
@@ -392,6 +405,7 @@ impl Cairn {
         &self,
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let publishing = self.publishing(&req, &req.input.bucket)?;
         let input = req.input;
         if input.delete.objects.len() > cairn_engine::limits::LIST_PAGE_ENTRIES_MAX {
             return Err(s3_error!(MalformedXML, "a DeleteObjects request names at most 1,000 keys"));
@@ -424,9 +438,10 @@ impl Cairn {
                 Err(error) => return Err(error),
             }
         }
-        let (deleted, errors) = self
+        let (events_bucket, noting) = (bucket.clone(), publishing.is_some());
+        let (deleted, errors, removed) = self
             .blocking(move |engine| {
-                let (mut deleted, mut errors) = (Vec::new(), refused);
+                let (mut deleted, mut errors, mut removed) = (Vec::new(), refused, Vec::new());
                 for (object, bypass) in objects {
                     let version = match object.version_id.as_deref().map(VersionId::parse) {
                         None => None,
@@ -443,7 +458,7 @@ impl Cairn {
                     };
                     match engine.delete_object_with(&bucket, &object.key, version, bypass) {
                         Ok(outcome) => deleted.push(DeletedObject {
-                            key: Some(object.key),
+                            key: Some(removed_key(noting.then_some(&mut removed), object.key, &outcome)),
                             version_id: object.version_id,
                             delete_marker: outcome.delete_marker.then_some(true),
                             // The marker made, or the one a version id removed.
@@ -464,15 +479,30 @@ impl Cairn {
                         }
                     }
                 }
-                Ok((deleted, errors))
+                Ok((deleted, errors, removed))
             })
             .await?;
+        let removed = || removed.iter().map(|(key, outcome)| notification::removed(key, outcome)).collect();
+        self.publish(publishing, &events_bucket, removed).await;
         Ok(S3Response::new(DeleteObjectsOutput {
             deleted: (!quiet).then_some(deleted),
             errors: Some(errors),
             ..Default::default()
         }))
     }
+}
+
+/// `key`, noted in `removed` (when its events are published) with its outcome if the delete
+/// removed a version or made a marker.
+fn removed_key(
+    removed: Option<&mut Vec<(String, cairn_engine::DeleteOutcome)>>,
+    key: String,
+    outcome: &cairn_engine::DeleteOutcome,
+) -> String {
+    if let Some(removed) = removed.filter(|_| outcome.version.is_some()) {
+        removed.push((key.clone(), outcome.clone()));
+    }
+    key
 }
 
 /// The byte range of part `number` (a single PUT is part 1), as an inclusive range; `None` for

@@ -40,6 +40,7 @@ impl Cairn {
         &self,
         req: S3Request<PutObjectTaggingInput>,
     ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+        let publishing = self.publishing(&req, &req.input.bucket)?;
         let input = req.input;
         let tags = tag_pairs(input.tagging.tag_set);
         // The decision the authorization step left to this handler (its body's tags are keys).
@@ -47,8 +48,10 @@ impl Cairn {
         let resource = Resource::Object { bucket: &input.bucket, key: &input.key };
         self.authorize(origin!(req), action, resource, Some(&tags), input.expected_bucket_owner.as_deref())?;
         let version = version_param(input.version_id.as_deref())?;
-        let (bucket, key) = (input.bucket.clone(), input.key);
+        let (bucket, key) = (input.bucket.clone(), input.key.clone());
         let tagged = self.blocking(move |engine| engine.set_object_tags(&bucket, &key, version, tags)).await?;
+        let events = || vec![(EventName::TaggingPut, notification::about(&input.key, Some(tagged)))];
+        self.publish(publishing, &input.bucket, events).await;
         let versioned = self.versioned(&input.bucket)?;
         Ok(S3Response::new(PutObjectTaggingOutput { version_id: version_header(tagged, versioned) }))
     }
@@ -71,10 +74,13 @@ impl Cairn {
         &self,
         req: S3Request<DeleteObjectTaggingInput>,
     ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+        let publishing = self.publishing(&req, &req.input.bucket)?;
         let input = req.input;
         let version = version_param(input.version_id.as_deref())?;
-        let (bucket, key) = (input.bucket.clone(), input.key);
+        let (bucket, key) = (input.bucket.clone(), input.key.clone());
         let tagged = self.blocking(move |engine| engine.set_object_tags(&bucket, &key, version, Vec::new())).await?;
+        let events = || vec![(EventName::TaggingDelete, notification::about(&input.key, Some(tagged)))];
+        self.publish(publishing, &input.bucket, events).await;
         let versioned = self.versioned(&input.bucket)?;
         Ok(S3Response::new(DeleteObjectTaggingOutput { version_id: version_header(tagged, versioned) }))
     }

@@ -42,6 +42,8 @@ pub(crate) struct Upload {
     pub secrets: Arc<HashMap<String, String>>,
     pub peer: Option<IpAddr>,
     pub bucket: String,
+    /// The request's ids, for its event, when some bucket publishes events.
+    pub event_ids: Option<crate::notify::RequestIds>,
 }
 
 /// The fields of a form before its file: lower-case names, in order.
@@ -112,7 +114,11 @@ impl Upload {
         };
         let verdict = Arc::new(Mutex::new(None));
         let body = stream_file(form, file, limits, verdict.clone());
-        let put = put_request(&self.bucket, &key, &fields, signer.as_ref(), body)?;
+        let mut put = put_request(&self.bucket, &key, &fields, signer.as_ref(), body)?;
+        put.extensions_mut().insert(crate::notify::Posted);
+        if let Some(event_ids) = self.event_ids {
+            put.extensions_mut().insert(event_ids);
+        }
         let call = self.inner.call(put);
         let response = match self.peer {
             Some(peer) => crate::authorization::PEER.scope(peer, call).await,
