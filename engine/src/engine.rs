@@ -126,9 +126,6 @@ pub struct PutOutcome {
     pub checksum: Option<Checksum>,
     /// The parts of a multipart object; `None` for a single PUT.
     pub parts: Option<u32>,
-    /// The commit's sequence number, which orders the writes of a key (S3 events' `sequencer`);
-    /// 0 for an upload completed before (its outcome repeated, not committed again).
-    pub seq: Seq,
 }
 
 /// What a delete did.
@@ -138,7 +135,8 @@ pub struct DeleteOutcome {
     pub version: Option<VersionId>,
     /// Whether that version is a delete marker.
     pub delete_marker: bool,
-    /// The commit's sequence number (as `PutOutcome::seq`); 0 if nothing was deleted.
+    /// The commit's sequence number, which orders the writes of a key (S3 events'
+    /// `sequencer`); 0 if nothing was deleted.
     pub seq: Seq,
 }
 
@@ -573,6 +571,7 @@ impl Engine {
             attributes,
             condition: PutCondition::None,
             checksum: None,
+            notice: None,
             sink: BodySink::new(self.inner.clone(), limits::PUT_BYTES_MAX, 0, sealer),
         })
     }
@@ -956,13 +955,16 @@ impl Engine {
         parts: &[CompletedPart],
         condition: PutCondition,
     ) -> Result<PutOutcome> {
-        self.complete_upload_with(bucket, key, upload, parts, condition, |_, _| Ok(None))
+        self.complete_upload_with(bucket, key, upload, parts, condition, None, |_, _| Ok(None))
     }
 
     /// `complete_upload` that takes effect only if `condition` holds when it is committed
     /// (`Error::PreconditionFailed` otherwise; the upload stays). `checksum` gets the parts
     /// chosen (exactly those the object will reference) and the upload's checksum spec, and
-    /// returns the object's checksum, or an error that stops the completion.
+    /// returns the object's checksum, or an error that stops the completion. `notice` is
+    /// committed with the object (as `ObjectWriter::set_notice`); a completion answered again
+    /// commits nothing, and so pushes nothing.
+    #[allow(clippy::too_many_arguments)]
     pub fn complete_upload_with(
         &self,
         bucket: &str,
@@ -970,6 +972,7 @@ impl Engine {
         upload: UploadId,
         parts: &[CompletedPart],
         condition: PutCondition,
+        notice: Option<crate::outbox::Notice>,
         checksum: impl FnOnce(&[Arc<PartLayout>], Option<ChecksumSpec>) -> Result<Option<Checksum>>,
     ) -> Result<PutOutcome> {
         let state = match self.upload(bucket, key, upload) {
@@ -980,6 +983,9 @@ impl Engine {
         };
         if parts.is_empty() {
             return Err(Error::InvalidArgument("a completion lists at least one part".into()));
+        }
+        if let Some(notice) = &notice {
+            notice.check()?;
         }
         if parts.windows(2).any(|pair| pair[0].number > pair[1].number) {
             return Err(Error::InvalidPartOrder);
@@ -1022,19 +1028,20 @@ impl Engine {
             upload: Some(upload),
             condition,
             checksum,
+            notice,
         };
         let committed = self.inner.commit(Mutation::ObjectPut(Box::new(put)), None, None)?;
         let Applied::Version(version) = committed.applied else {
             unreachable!("a completion applied as {:?}", committed.applied)
         };
-        Ok(multipart_outcome(version, &etag_md5, chosen.len() as u32, size, stored, committed.seq))
+        Ok(multipart_outcome(version, &etag_md5, chosen.len() as u32, size, stored))
     }
 
     /// The result of an upload already completed, while the bucket remembers it
     /// (`limits::COMPLETED_UPLOADS_REMEMBERED_MAX`); `NoSuchUpload` otherwise.
     fn completed_upload(&self, bucket: &str, key: &str, upload: UploadId) -> Result<PutOutcome> {
         let done = self.bucket(bucket)?.completed(upload).filter(|done| done.key == key).ok_or(Error::NoSuchUpload)?;
-        Ok(multipart_outcome(done.version, &done.etag_md5, done.parts, done.size, done.checksum.clone(), 0))
+        Ok(multipart_outcome(done.version, &done.etag_md5, done.parts, done.size, done.checksum.clone()))
     }
 
     pub fn abort_upload(&self, bucket: &str, key: &str, upload: UploadId) -> Result<()> {
@@ -1102,10 +1109,19 @@ pub struct ObjectWriter {
     attributes: ObjectAttributes,
     condition: PutCondition,
     checksum: Option<Checksum>,
+    notice: Option<crate::outbox::Notice>,
     sink: BodySink,
 }
 
 impl ObjectWriter {
+    /// Commits `notice` with the object: its outbox entry is pushed as the version is made, in
+    /// the same record (see [`crate::Notice`]).
+    pub fn set_notice(&mut self, notice: crate::outbox::Notice) -> Result<()> {
+        notice.check()?;
+        self.notice = Some(notice);
+        Ok(())
+    }
+
     /// Makes the PUT conditional: `finish` commits only if `condition` holds at that moment,
     /// atomically with respect to every other write of the key.
     pub fn set_condition(&mut self, condition: PutCondition) {
@@ -1185,6 +1201,7 @@ impl ObjectWriter {
             attributes: self.attributes,
             condition: self.condition,
             checksum: self.checksum,
+            notice: self.notice,
         };
         (self.inner, self.sink, head)
     }
@@ -1197,6 +1214,7 @@ struct PutHead {
     attributes: ObjectAttributes,
     condition: PutCondition,
     checksum: Option<Checksum>,
+    notice: Option<crate::outbox::Notice>,
 }
 
 impl PutHead {
@@ -1212,6 +1230,7 @@ impl PutHead {
             upload: None,
             condition: self.condition,
             checksum: self.checksum,
+            notice: self.notice,
         }))
     }
 }
@@ -1223,22 +1242,16 @@ fn multipart_outcome(
     parts: u32,
     size: u64,
     checksum: Option<Checksum>,
-    seq: Seq,
 ) -> PutOutcome {
     let etag = format!("\"{}-{parts}\"", crate::types::hex(etag_md5));
-    PutOutcome { version, etag, size, checksum, parts: Some(parts), seq }
+    PutOutcome { version, etag, size, checksum, parts: Some(parts) }
 }
 
 fn put_outcome(committed: Committed, md5: &[u8; 16], size: u64, checksum: Option<Checksum>) -> PutOutcome {
     match committed.applied {
-        Applied::Version(version) => PutOutcome {
-            version,
-            etag: format!("\"{}\"", crate::types::hex(md5)),
-            size,
-            checksum,
-            parts: None,
-            seq: committed.seq,
-        },
+        Applied::Version(version) => {
+            PutOutcome { version, etag: format!("\"{}\"", crate::types::hex(md5)), size, checksum, parts: None }
+        }
         other => unreachable!("a put applied as {other:?}"),
     }
 }

@@ -771,6 +771,12 @@ impl Index {
             };
             bucket.completed.write().remember(upload.id, done);
         }
+        if let Some(notice) = &put.notice {
+            // Past the outboxes' limits the entry is not made, as a push would be refused, and
+            // the same way on replay; the write stands.
+            let entry = notice.entry(id, put.size, &etag_of(&put.etag_md5, parts));
+            let _ = self.outboxes.lock().push(seq, &notice.outbox, &entry);
+        }
         Ok(Applied::Version(id))
     }
 }
@@ -1006,5 +1012,14 @@ impl Index {
                 }
             }
         }
+    }
+}
+
+/// An object's ETag as S3 prints it, unquoted: the MD5 digest, then `-<parts>` for a multipart
+/// object.
+fn etag_of(etag_md5: &[u8; 16], parts: u32) -> String {
+    match parts {
+        0 => crate::types::hex(etag_md5),
+        parts => format!("{}-{parts}", crate::types::hex(etag_md5)),
     }
 }

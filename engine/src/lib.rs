@@ -57,6 +57,7 @@ pub use keyring::{KmsKeyInfo, Sse};
 pub use list::{
     ListItem, ListQuery, ObjectEntry, Page, PartPage, UploadEntry, UploadQuery, VersionEntry, VersionQuery,
 };
+pub use outbox::Notice;
 pub use recovery::{CheckpointInfo, RecoveryReport};
 pub use scrub::{Damage, DamagedObject, ScrubReport, scrub};
 pub use types::{

@@ -6,7 +6,8 @@
 //! the outboxes exactly, and every checkpoint holds them whole. A push past the limits
 //! (`limits::OUTBOXES_BYTES_MAX`, `limits::OUTBOXES_MAX`) is refused as it applies, the same way
 //! on replay: a target that stays down costs bounded memory. A delivery that crashes between
-//! its effect and its ack is made again: delivery is at least once.
+//! its effect and its ack is made again: delivery is at least once. A write may carry a
+//! [`Notice`]: an entry pushed as the write applies, in the write's own record.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::format::records::Mutation;
 use crate::index::Applied;
 use crate::limits;
-use crate::types::Seq;
+use crate::types::{Seq, VersionId};
 
 /// Every outbox of a store, by name.
 #[derive(Debug, Default)]
@@ -146,5 +147,34 @@ fn pushed(applied: Applied) -> Result<Seq> {
     match applied {
         Applied::Pushed(seq) => Ok(seq),
         other => unreachable!("an outbox push applied as {other:?}"),
+    }
+}
+
+/// An outbox entry committed with a write (`ObjectWriter::set_notice`, and completions): it
+/// is pushed as the write applies, in the same record, so the write and its entry are durable
+/// together or not at all. Its entry id is the write's seq, and its entry is `payload` after a
+/// line the engine writes: `<version> <size> <etag>\n` (the version made, `null` or 16 hex
+/// digits; the object's size; its ETag unquoted), which the payload could not know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    pub outbox: String,
+    pub payload: Vec<u8>,
+}
+
+impl Notice {
+    /// Checks the outbox's name and the payload's size (`limits::NOTICE_BYTES_MAX`).
+    pub fn check(&self) -> Result<()> {
+        check_name(&self.outbox)?;
+        if self.payload.len() > limits::NOTICE_BYTES_MAX {
+            return Err(Error::InvalidArgument(format!("a notice is at most {} bytes", limits::NOTICE_BYTES_MAX)));
+        }
+        Ok(())
+    }
+
+    /// The entry a notice makes for the version `version` of `size` bytes and ETag `etag`.
+    pub(crate) fn entry(&self, version: VersionId, size: u64, etag: &str) -> Vec<u8> {
+        let mut entry = format!("{version} {size} {etag}\n").into_bytes();
+        entry.extend_from_slice(&self.payload);
+        entry
     }
 }

@@ -110,7 +110,7 @@ pub fn notifications(data: &[u8]) {
         }
     }
     let _ = Rules::decode(data);
-    let _ = crate::notify::parse_entry(data);
+    let _ = crate::notify::parse_entry(1, data);
 }
 
 /// Header values: ranges, copy sources and their ranges, conditions, tagging, checksums.

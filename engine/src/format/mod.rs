@@ -28,8 +28,9 @@ pub const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"Crec");
 /// version 6 sealed chunks (the header's flags: compressed, encrypted), extents that hold both the
 /// body and the stored length, and each object's storage class and encryption; version 7 the
 /// `Compact` kind; version 8 Object Lock (`LockPut`), `ClassPut` and the conditions of deletes;
-/// version 9 the outbox kinds (`OutboxPush`, `OutboxAck`). Older records are still read.
-pub const RECORD_VERSION: u8 = 9;
+/// version 9 the outbox kinds (`OutboxPush`, `OutboxAck`); version 10 the notice at the end of
+/// `ObjectPut` (an outbox entry committed with the write). Older records are still read.
+pub const RECORD_VERSION: u8 = 10;
 /// The oldest record layout version this build reads.
 pub const RECORD_VERSION_MIN: u8 = 1;
 /// Size of a record header.

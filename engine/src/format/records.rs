@@ -3,6 +3,7 @@
 
 use super::codec::{Dec, DecodeError, DecodeResult, Enc};
 use super::{RECORD_HEADER_BYTES, RecordKind, encode_record_header_durable};
+use crate::outbox::Notice;
 use crate::types::{
     Checksum, ChecksumAlgorithm, ChecksumKind, ChecksumSpec, Encryption, Extent, Location, LockChange,
     ObjectAttributes, ObjectLock, Retention, RetentionMode, SegmentId, Seq, SseMode, StorageClass, SystemMetadata,
@@ -51,6 +52,8 @@ pub(crate) struct ObjectPut {
     pub condition: PutCondition,
     /// Record version 3 and later.
     pub checksum: Option<Checksum>,
+    /// Record version 10 and later: an outbox entry made with the version, if it is made.
+    pub notice: Option<Notice>,
 }
 
 /// What references a chunk: an object version or a part of an upload in progress.
@@ -614,6 +617,14 @@ fn encode_object_put(enc: &mut Enc, put: &ObjectPut) {
         }
     }
     encode_checksum(enc, put.checksum.as_ref());
+    match &put.notice {
+        None => enc.u8(0),
+        Some(notice) => {
+            enc.u8(1);
+            enc.str(&notice.outbox);
+            enc.bytes(&notice.payload);
+        }
+    }
 }
 
 pub(crate) fn kind_byte(kind: ChecksumKind) -> u8 {
@@ -704,7 +715,24 @@ fn decode_object_put(dec: &mut Dec<'_>, version: u8) -> DecodeResult<ObjectPut> 
         }
     };
     let checksum = if version >= 3 { decode_checksum(dec)? } else { None };
-    Ok(ObjectPut { bucket, key, size, etag_md5, last_modified_ms, attributes, layout, upload, condition, checksum })
+    let notice = match if version >= 10 { dec.u8()? } else { 0 } {
+        0 => None,
+        1 => Some(Notice { outbox: dec.str()?, payload: dec.bytes()?.to_vec() }),
+        _ => return Err(DecodeError("unknown notice tag")),
+    };
+    Ok(ObjectPut {
+        bucket,
+        key,
+        size,
+        etag_md5,
+        last_modified_ms,
+        attributes,
+        layout,
+        upload,
+        condition,
+        checksum,
+        notice,
+    })
 }
 
 pub(crate) fn encode_attributes(enc: &mut Enc, attributes: &ObjectAttributes) {
@@ -1010,6 +1038,8 @@ pub(crate) mod tests {
                             _ => PutCondition::IfMatch { etag_md5, parts: (size % 7) as u32 },
                         },
                         checksum: checksum_of(size),
+                        notice: (size % 2 == 1)
+                            .then(|| Notice { outbox: format!("events/{}", size % 10), payload: etag_md5.to_vec() }),
                     }))
                 }
             ),

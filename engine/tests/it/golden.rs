@@ -70,6 +70,7 @@ fn write_fixture(dir: &Path) {
             upload,
             &[CompletedPart { number: 1, etag_md5 }],
             Default::default(),
+            None,
             |_, _| Ok(Some(composite_checksum())),
         )
         .unwrap();
@@ -154,6 +155,25 @@ fn write_fixture(dir: &Path) {
     engine.outbox_push("events/golden", b"after the checkpoint").unwrap();
     let held = ObjectAttributes { lock: ObjectLock { retention: None, legal_hold: Some(true) }, ..Default::default() };
     engine.put_object_bytes("locked", "late", held, b"after the second checkpoint").unwrap();
+    // Version 10: a put with its notice, committed in one record.
+    let mut writer = engine.put_object("golden", "noticed", ObjectAttributes::default()).unwrap();
+    writer.write(b"with its event").unwrap();
+    writer.set_notice(cairn_engine::Notice { outbox: "events/noticed".into(), payload: NOTICE.to_vec() }).unwrap();
+    writer.finish().unwrap();
+}
+
+/// The payload of the fixture's notice.
+const NOTICE: &[u8] = b"arn:aws:sqs:eu-west-1:1:q\n{}";
+
+fn check_version_10_contents(engine: &Engine) {
+    check_version_9_contents(engine);
+    let (found, info) = engine.head_object("golden", "noticed", None).unwrap();
+    let entries = engine.outbox_entries("events/noticed", 10);
+    let mut expected = format!("{} 14 {}\n", found.id, cairn_engine::hex(&info.etag_md5)).into_bytes();
+    expected.extend_from_slice(NOTICE);
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].0, found.seq, "the entry's id is the write's seq");
+    assert_eq!(&*entries[0].1, &expected[..]);
 }
 
 /// Attributes of a version locked in `mode` until `until_ms`.
@@ -316,7 +336,7 @@ fn the_current_version_store_reads_back() {
         std::fs::remove_file(fixture_dir(current).join("LOCK")).unwrap();
     }
     let (dir, engine) = open_copy(current);
-    check_version_9_contents(&engine);
+    check_version_10_contents(&engine);
     // Version 4: commit records carry the segment's durable length when they were written.
     drop(engine);
     let stamped = std::fs::read_dir(dir.path())
@@ -332,6 +352,13 @@ fn the_current_version_store_reads_back() {
             })
         });
     assert!(stamped, "commit records are stamped with the durable length");
+}
+
+#[test]
+fn a_version_9_store_still_opens_and_reads_the_same() {
+    let (_dir, engine) = open_copy(9);
+    check_version_9_contents(&engine);
+    assert!(engine.outbox_entries("events/noticed", 10).is_empty());
 }
 
 #[test]

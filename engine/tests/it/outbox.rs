@@ -90,3 +90,64 @@ fn outbox_limits_refuse_a_push_and_nothing_else() {
     assert!(matches!(engine.outbox_push("o/new", b"e"), Err(Error::OutboxFull { .. })));
     engine.outbox_push("o/0", b"again").unwrap();
 }
+
+#[test]
+fn a_notice_is_committed_with_its_write_and_only_then() {
+    use cairn_engine::{CompletedPart, Notice, ObjectAttributes, PutCondition, VersioningState};
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), IoMode::Uring);
+    engine.create_bucket("noticed", "us-east-1").unwrap();
+    let notice = |outbox: &str| Notice { outbox: outbox.into(), payload: b"message".to_vec() };
+    let mut writer = engine.put_object("noticed", "k", ObjectAttributes::default()).unwrap();
+    writer.write(b"body").unwrap();
+    writer.set_notice(notice("events/b")).unwrap();
+    let put = writer.finish().unwrap();
+    let entries = engine.outbox_entries("events/b", 10);
+    assert_eq!(entries.len(), 1);
+    let written = engine.head_object("noticed", "k", None).unwrap().0.seq;
+    assert_eq!(entries[0].0, written, "the entry's id is the write's seq");
+    let expected = format!("null 4 {}\nmessage", put.etag.trim_matches('"'));
+    assert_eq!(&*entries[0].1, expected.as_bytes(), "the version, size and ETag before the payload");
+
+    // A write that does not apply (its condition fails) makes no entry.
+    let mut writer = engine.put_object("noticed", "k", ObjectAttributes::default()).unwrap();
+    writer.set_condition(PutCondition::IfNoneMatch);
+    writer.set_notice(notice("events/refused")).unwrap();
+    assert!(writer.finish().is_err());
+    assert!(engine.outbox_entries("events/refused", 10).is_empty());
+
+    // Versioned, and a completion: the version made is the entry's first word.
+    engine.set_versioning("noticed", VersioningState::Enabled).unwrap();
+    let upload = engine.create_upload("noticed", "parts", ObjectAttributes::default()).unwrap();
+    let mut part = engine.upload_part("noticed", "parts", upload, 1).unwrap();
+    part.write(b"part").unwrap();
+    let etag_md5 = part.finish().unwrap();
+    let parts = [CompletedPart { number: 1, etag_md5 }];
+    let done = engine
+        .complete_upload_with(
+            "noticed",
+            "parts",
+            upload,
+            &parts,
+            PutCondition::None,
+            Some(notice("events/c")),
+            |_, _| Ok(None),
+        )
+        .unwrap();
+    let entry = engine.outbox_entries("events/c", 10)[0].1.to_vec();
+    let expected = format!("{} 4 {}\nmessage", done.version, done.etag.trim_matches('"'));
+    assert_eq!(entry, expected.as_bytes());
+    assert!(expected.contains("-1\n"), "a multipart ETag");
+
+    // Too large a notice, or a bad outbox name, is refused before anything is written.
+    let mut writer = engine.put_object("noticed", "big", ObjectAttributes::default()).unwrap();
+    let big = Notice { outbox: "events/b".into(), payload: vec![0; limits::NOTICE_BYTES_MAX + 1] };
+    assert!(matches!(writer.set_notice(big), Err(Error::InvalidArgument(_))));
+    assert!(matches!(writer.set_notice(notice("")), Err(Error::InvalidArgument(_))));
+    drop((writer, engine));
+
+    // Replayed with the writes.
+    let engine = open(dir.path(), IoMode::Threads);
+    assert_eq!(engine.outbox_entries("events/b", 10).len(), 1);
+    assert_eq!(engine.outbox_entries("events/c", 10)[0].1.to_vec(), expected.as_bytes());
+}

@@ -111,9 +111,9 @@ async fn drain(notifications: &Notifications, outbox: &str) -> bool {
         let mut through = None;
         let mut failed = false;
         for (seq, entry) in &entries {
-            match parse_entry(entry).map(|(arn, message)| (notifications.webhook(arn), arn, message)) {
+            match parse_entry(*seq, entry).map(|(arn, message)| (notifications.webhook(arn), arn, message)) {
                 Some((Some(webhook), _, message)) => {
-                    if let Err(why) = post(webhook, Bytes::copy_from_slice(message)).await {
+                    if let Err(why) = post(webhook, Bytes::from(message.into_owned())).await {
                         tracing::warn!("event notification to {} failed, retried later: {why}", webhook.authority);
                         failed = true;
                         break;

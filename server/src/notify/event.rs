@@ -75,9 +75,9 @@ impl EventName {
 /// The object an event is about.
 #[derive(Clone, Debug, Default)]
 pub struct Subject {
+    /// The key. A created object's size and ETag are filled in at delivery, from what its
+    /// write made ([`complete`]).
     pub key: String,
-    /// Size and ETag (unquoted) of a created object.
-    pub created: Option<(u64, String)>,
     /// The version made or removed; `None` in an unversioned bucket (or a null version).
     pub version: Option<String>,
     /// The commit's sequence number.
@@ -154,18 +154,35 @@ impl Event {
     fn object(&self) -> Value {
         let subject = &self.subject;
         let mut object = json!({ "key": form_encoded(&subject.key) });
-        if let Some((size, etag)) = &subject.created {
-            object["size"] = json!(size);
-            object["eTag"] = json!(etag);
-        }
         if let Some(version) = &subject.version {
             object["versionId"] = json!(version);
         }
-        if self.name.sequenced() {
-            object["sequencer"] = json!(format!("{:016X}", subject.seq));
+        // A message committed with its write (a template) gets its sequencer at delivery.
+        if self.name.sequenced() && subject.seq != 0 {
+            object["sequencer"] = json!(sequencer(subject.seq));
         }
         object
     }
+}
+
+/// A sequencer: the write's record seq in 16 hex digits (so they sort as strings do).
+pub fn sequencer(seq: u64) -> String {
+    format!("{seq:016X}")
+}
+
+/// Completes a message whose write committed it (see `cairn_engine::Notice`): the object's
+/// size, ETag, version (none for a null version) and sequencer, which the write could not know
+/// before it was made.
+pub fn complete(template: &[u8], seq: u64, version: &str, size: u64, etag: &str) -> Option<Vec<u8>> {
+    let mut message: Value = serde_json::from_slice(template).ok()?;
+    let object = message.get_mut("Records")?.get_mut(0)?.get_mut("s3")?.get_mut("object")?;
+    object["size"] = json!(size);
+    object["eTag"] = json!(etag);
+    if version != "null" {
+        object["versionId"] = json!(version);
+    }
+    object["sequencer"] = json!(sequencer(seq));
+    serde_json::to_vec(&message).ok()
 }
 
 /// The message S3 sends a destination when a configuration is set.
@@ -221,13 +238,8 @@ mod tests {
             time_ms: 1_000,
             bucket: "photos".into(),
             owner: "owner-id".into(),
-            subject: Subject {
-                key: "HappyFace.jpg".into(),
-                created: Some((1024, "d41d8cd98f00b204e9800998ecf8427e".into())),
-                version: Some("v1".into()),
-                seq: 0x55AED6DCD90281E5,
-                ..Subject::default()
-            },
+            // As a put's notice holds it: the write fills in the rest.
+            subject: Subject { key: "HappyFace.jpg".into(), ..Subject::default() },
             cause: Cause {
                 principal: "requester".into(),
                 source_ip: "127.0.0.1".into(),
@@ -235,7 +247,11 @@ mod tests {
                 host_id: "host".into(),
             },
         };
-        let message = event.message("rule-1");
+        let template = serde_json::to_vec(&event.message("rule-1")).unwrap();
+        assert!(!String::from_utf8_lossy(&template).contains("sequencer"), "a template has none");
+        let etag = "d41d8cd98f00b204e9800998ecf8427e";
+        let completed = complete(&template, 0x55AED6DCD90281E5, "0000000000000009", 1024, etag).unwrap();
+        let message: Value = serde_json::from_slice(&completed).unwrap();
         let record = &message["Records"][0];
         assert_eq!(record["eventVersion"], "2.1");
         assert_eq!(record["eventSource"], "aws:s3");
@@ -245,6 +261,8 @@ mod tests {
         assert_eq!(record["s3"]["configurationId"], "rule-1");
         assert_eq!(record["s3"]["bucket"]["arn"], "arn:aws:s3:::photos");
         assert_eq!(record["s3"]["object"]["size"], 1024);
+        assert_eq!(record["s3"]["object"]["eTag"], etag);
+        assert_eq!(record["s3"]["object"]["versionId"], "0000000000000009");
         assert_eq!(record["s3"]["object"]["sequencer"], "55AED6DCD90281E5");
         assert!(record.get("glacierEventData").is_none());
     }

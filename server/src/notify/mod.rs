@@ -208,6 +208,22 @@ impl Notifications {
         self.settle(futures::future::join_all(pushes).await);
     }
 
+    /// The notice of `event` for the write that makes it, to commit with the write: a
+    /// template the delivery completes (see [`event::complete`]). AWS's overlap rule leaves at
+    /// most one configuration matching an event.
+    pub fn notice(&self, publisher: &Publisher, event: &Event) -> Option<cairn_engine::Notice> {
+        let rule = publisher.rules.rules.iter().find(|rule| rule.matches(event.name, &event.subject.key))?;
+        Some(cairn_engine::Notice {
+            outbox: outbox_name(&event.bucket, &rule.arn),
+            payload: entry(&rule.arn, &event.message(&rule.id)),
+        })
+    }
+
+    /// Wakes the worker: a write committed a notice.
+    pub fn wake(&self) {
+        self.pushed.notify_one();
+    }
+
     /// Pushes the test message S3 sends each destination of a new configuration.
     pub async fn test(&self, bucket: &str, rules: &Rules, ids: &RequestIds) {
         let message = event::test_message(bucket, crate::logging::now_ms(), &ids.request, &ids.host);
@@ -257,10 +273,22 @@ fn entry(arn: &str, message: &serde_json::Value) -> Vec<u8> {
     entry
 }
 
-/// An entry's ARN and message.
-pub fn parse_entry(entry: &[u8]) -> Option<(&str, &[u8])> {
-    let at = entry.iter().position(|b| *b == b'\n')?;
-    Some((std::str::from_utf8(&entry[..at]).ok()?, &entry[at + 1..]))
+/// An entry's ARN and message: `arn\nmessage` as pushed, or, for a notice a write committed,
+/// the engine's `version size etag\n` line first and the message completed from it.
+pub fn parse_entry(seq: u64, entry: &[u8]) -> Option<(&str, std::borrow::Cow<'_, [u8]>)> {
+    let (first, rest) = split_line(entry)?;
+    if first.starts_with("arn:") {
+        return Some((first, std::borrow::Cow::Borrowed(rest)));
+    }
+    let mut words = first.split(' ');
+    let (version, size, etag) = (words.next()?, words.next()?.parse().ok()?, words.next()?);
+    let (arn, template) = split_line(rest)?;
+    Some((arn, std::borrow::Cow::Owned(event::complete(template, seq, version, size, etag)?)))
+}
+
+fn split_line(bytes: &[u8]) -> Option<(&str, &[u8])> {
+    let at = bytes.iter().position(|b| *b == b'\n')?;
+    Some((std::str::from_utf8(&bytes[..at]).ok()?, &bytes[at + 1..]))
 }
 
 /// The source address an event names: the peer, else `127.0.0.1` (a request made in-process).
@@ -290,7 +318,23 @@ mod tests {
     #[test]
     fn entries_read_back() {
         let entry = entry("arn:aws:sns:us-east-1:1:t", &serde_json::json!({"a": 1}));
-        assert_eq!(parse_entry(&entry), Some(("arn:aws:sns:us-east-1:1:t", &b"{\"a\":1}"[..])));
+        let (arn, message) = parse_entry(7, &entry).unwrap();
+        assert_eq!((arn, &*message), ("arn:aws:sns:us-east-1:1:t", &b"{\"a\":1}"[..]));
+        // A notice's entry: the engine's line, then the template, completed.
+        let template = serde_json::json!({"Records": [{"s3": {"object": {"key": "k"}}}]});
+        let mut noticed = b"0000000000000009 5 abc\n".to_vec();
+        noticed.extend_from_slice(&super::entry("arn:aws:sqs:us-east-1:1:q", &template));
+        let (arn, message) = parse_entry(9, &noticed).unwrap();
+        assert_eq!(arn, "arn:aws:sqs:us-east-1:1:q");
+        let message: serde_json::Value = serde_json::from_slice(&message).unwrap();
+        let object = &message["Records"][0]["s3"]["object"];
+        assert_eq!((object["size"].as_u64(), object["eTag"].as_str()), (Some(5), Some("abc")));
+        assert_eq!(object["versionId"], "0000000000000009");
+        assert_eq!(object["sequencer"], "0000000000000009");
+        let null = [&b"null 5 abc\n"[..], &super::entry("arn:aws:sqs:us-east-1:1:q", &template)].concat();
+        let (_, message) = parse_entry(9, &null).unwrap();
+        assert!(!String::from_utf8_lossy(&message).contains("versionId"), "a null version names none");
+        assert!(parse_entry(1, b"garbage").is_none());
         assert!(outbox_name("b", "arn").len() <= cairn_engine::limits::OUTBOX_NAME_BYTES_MAX);
         assert_ne!(outbox_name("b", "arn:1"), outbox_name("b", "arn:2"));
     }

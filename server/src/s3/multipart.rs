@@ -177,27 +177,34 @@ impl Cairn {
             input.if_none_match.as_ref(),
         )?;
         let (bucket, key) = (input.bucket.clone(), input.key.clone());
+        let notice = self.notice(&publishing, &bucket, &key, EventName::CompleteMultipartUpload);
+        let noticed = notice.is_some();
         let outcome = self
             .blocking_s3(move |engine| {
                 // The object's checksum is computed from exactly the parts the engine chose.
                 let mut refused = None;
-                let outcome =
-                    engine.complete_upload_with(&bucket, &key, upload, &parts, condition.condition, |chosen, spec| {
+                let outcome = engine.complete_upload_with(
+                    &bucket,
+                    &key,
+                    upload,
+                    &parts,
+                    condition.condition,
+                    notice,
+                    |chosen, spec| {
                         checksum::combine(chosen, spec, &part_checksums).map_err(|error| {
                             refused = Some(error);
                             cairn_engine::Error::InvalidArgument("checksum refused".into())
                         })
-                    });
+                    },
+                );
                 match (outcome, refused) {
                     (_, Some(error)) => Err(error),
                     (outcome, None) => outcome.map_err(|error| condition.refusal(error)),
                 }
             })
             .await?;
-        // A completion repeated (seq 0) made nothing new: its event was the first one's.
-        if outcome.seq != 0 {
-            let completed = || vec![(EventName::CompleteMultipartUpload, notification::created(&input.key, &outcome))];
-            self.publish(publishing, &input.bucket, completed).await;
+        if noticed {
+            self.notifications.wake();
         }
         let fields = Fields::of(outcome.checksum.as_ref(), outcome.parts);
         let versioned = self.versioned(&input.bucket)?;

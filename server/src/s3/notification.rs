@@ -69,6 +69,29 @@ impl Cairn {
         Ok(Some(Publishing { publisher, cause }))
     }
 
+    /// The notice of a write's `name` event on `key`, if the write is `publishing` and a
+    /// configuration matches: committed with the write, whose size, ETag, version and
+    /// sequencer the delivery fills in from what the write made.
+    pub(super) fn notice(
+        &self,
+        publishing: &Option<Publishing>,
+        bucket: &str,
+        key: &str,
+        name: EventName,
+    ) -> Option<cairn_engine::Notice> {
+        let Publishing { publisher, cause } = publishing.as_ref()?;
+        let event = Event {
+            name,
+            region: publisher.region.clone(),
+            time_ms: crate::logging::now_ms(),
+            bucket: bucket.to_owned(),
+            owner: publisher.owner.clone(),
+            subject: Subject { key: key.to_owned(), ..Subject::default() },
+            cause: cause.clone(),
+        };
+        self.notifications.notice(publisher, &event)
+    }
+
     /// Publishes the events `events` makes, if the write was `publishing`: durable on return.
     pub(super) async fn publish(
         &self,
@@ -91,17 +114,6 @@ impl Cairn {
             })
             .collect();
         self.notifications.publish(&publisher, events).await;
-    }
-}
-
-/// The subject of an event about the version a put or completion made.
-pub(super) fn created(key: &str, outcome: &cairn_engine::PutOutcome) -> Subject {
-    Subject {
-        key: key.to_owned(),
-        created: Some((outcome.size, outcome.etag.trim_matches('"').to_owned())),
-        version: version_named(outcome.version),
-        seq: outcome.seq,
-        ..Subject::default()
     }
 }
 

@@ -50,12 +50,17 @@ impl Cairn {
         let fields = Fields::of(Some(&stored), None);
         writer.set_checksum(stored);
         let bucket = input.bucket.clone();
-        let outcome = writer.finish_async().await.map_err(|error| condition.refusal(error))?;
-        let created = || {
-            let posted = extensions.get::<crate::notify::Posted>().is_some();
-            vec![(if posted { EventName::Post } else { EventName::Put }, notification::created(&input.key, &outcome))]
+        let posted = publishing.is_some() && extensions.get::<crate::notify::Posted>().is_some();
+        let event = if posted { EventName::Post } else { EventName::Put };
+        let noticed = self.notice(&publishing, &bucket, &input.key, event);
+        let noticed = match noticed {
+            Some(notice) => writer.set_notice(notice).map_err(to_s3).map(|()| true)?,
+            None => false,
         };
-        self.publish(publishing, &bucket, created).await;
+        let outcome = writer.finish_async().await.map_err(|error| condition.refusal(error))?;
+        if noticed {
+            self.notifications.wake();
+        }
         let versioned = self.versioned(&bucket)?;
         let mut response = S3Response::new(with_checksums!(fields => PutObjectOutput {
             e_tag: Some(ETag::Strong(outcome.etag.trim_matches('"').to_owned())),
@@ -298,6 +303,8 @@ impl Cairn {
             None => info.checksum.as_ref().map_or(checksum::DEFAULT_ALGORITHM, |c| c.algorithm),
         };
         let (bucket, key, source_id) = (input.bucket.clone(), input.key.clone(), found.id);
+        let notice = self.notice(&publishing, &bucket, &key, EventName::Copy);
+        let noticed = notice.is_some();
         let source_versioned = self.versioned(&source_bucket)?;
         let (outcome, copied) = self
             .blocking(move |engine| {
@@ -312,6 +319,9 @@ impl Cairn {
                 if let Some(sse) = &sse {
                     writer.set_encryption(sse)?;
                 }
+                if let Some(notice) = notice {
+                    writer.set_notice(notice)?;
+                }
                 let mut hasher = checksum::Hasher::new(algorithm);
                 for chunk in reader {
                     let chunk = chunk?;
@@ -324,8 +334,9 @@ impl Cairn {
                 Ok((outcome, copied))
             })
             .await?;
-        let copy = || vec![(EventName::Copy, notification::created(&input.key, &outcome))];
-        self.publish(publishing, &input.bucket, copy).await;
+        if noticed {
+            self.notifications.wake();
+        }
         let versioned = self.versioned(&input.bucket)?;
         let sums = Fields::of(copied.checksum.as_ref(), None);
         let mut response = S3Response::new(CopyObjectOutput {
