@@ -3,15 +3,13 @@
 //! configuration's destination ARN names in the server's configuration (`[[notification_target]]`,
 //! in place of SNS, SQS and Lambda).
 //!
-//! A message is pushed into an engine outbox, `events/<bucket>/<destination>`, once the write
-//! that caused it is durable and before the write is answered: an acknowledged write's event is
-//! durable too. The worker (`delivery.rs`) POSTs each outbox's messages in order and acks them
-//! once the webhook answered 2xx, retrying with backoff while it does not: delivery is at least
-//! once, across crashes (a crash after a POST and before its ack sends the message again).
-//!
-//! A crash between a write's commit and its message's push (microseconds, both before the
-//! answer) leaves a write that was never acknowledged and has no event: the client's retry of
-//! it makes one.
+//! Messages wait in engine outboxes, `events/<bucket>/<destination>`. A put's (and a post's,
+//! copy's or completion's) message is a [`cairn_engine::Notice`] in the write's own record, so
+//! the object and its event are durable together; other events are pushed once their write is
+//! durable and before it is answered (a crash in between leaves an unanswered write with no
+//! event: the client's retry makes one). The worker (`delivery.rs`) POSTs each outbox's
+//! messages in order and acks them once the webhook answered 2xx, retrying with backoff while it
+//! does not: delivery is at least once, across crashes.
 
 pub mod delivery;
 pub mod event;
@@ -193,19 +191,13 @@ impl Notifications {
         self.engine.outbox_bytes_free() >= OUTBOX_ROOM_MIN
     }
 
-    /// Pushes a message of each event for every configuration of its bucket that matches it;
-    /// each is durable when this returns (or dropped, counted and logged, if the outboxes are
-    /// full). The pushes are made at once, so one group commit takes them all.
+    /// Pushes a message of each event for every configuration of its bucket that matches it.
     pub async fn publish(&self, publisher: &Publisher, events: Vec<Event>) {
-        let pushes = events.iter().flat_map(|event| {
+        let entries = events.iter().flat_map(|event| {
             let matching = publisher.rules.rules.iter().filter(|rule| rule.matches(event.name, &event.subject.key));
-            matching.map(move |rule| {
-                let entry = entry(&rule.arn, &event.message(&rule.id));
-                let outbox = outbox_name(&event.bucket, &rule.arn);
-                async move { self.engine.outbox_push_async(&outbox, &entry).await }
-            })
+            matching.map(|rule| (outbox_name(&event.bucket, &rule.arn), entry(&rule.arn, &event.message(&rule.id))))
         });
-        self.settle(futures::future::join_all(pushes).await);
+        self.push_all(entries.collect()).await;
     }
 
     /// The notice of `event` for the write that makes it, to commit with the write: a
@@ -230,15 +222,14 @@ impl Notifications {
         let mut arns: Vec<&str> = rules.rules.iter().map(|r| r.arn.as_str()).collect();
         arns.sort_unstable();
         arns.dedup();
-        let pushes = arns.into_iter().map(|arn| {
-            let entry = entry(arn, &message);
-            let outbox = outbox_name(bucket, arn);
-            async move { self.engine.outbox_push_async(&outbox, &entry).await }
-        });
-        self.settle(futures::future::join_all(pushes).await);
+        self.push_all(arns.into_iter().map(|arn| (outbox_name(bucket, arn), entry(arn, &message))).collect()).await;
     }
 
-    fn settle(&self, pushed: Vec<cairn_engine::Result<u64>>) {
+    /// Pushes `(outbox, entry)`s at once, so one group commit takes them all: each is durable
+    /// when this returns, or dropped, counted and logged if the outboxes are full.
+    async fn push_all(&self, entries: Vec<(String, Vec<u8>)>) {
+        let pushes = entries.iter().map(|(outbox, entry)| self.engine.outbox_push_async(outbox, entry));
+        let pushed = futures::future::join_all(pushes).await;
         for result in &pushed {
             if let Err(error) = result {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -260,8 +251,7 @@ impl Notifications {
 /// holds back only its own messages.
 fn outbox_name(bucket: &str, arn: &str) -> String {
     let digest = sha2::Sha256::digest(arn.as_bytes());
-    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{OUTBOX_PREFIX}{bucket}/{hex}")
+    format!("{OUTBOX_PREFIX}{bucket}/{}", cairn_engine::hex(&digest[..8]))
 }
 
 /// An outbox entry: the destination's ARN on the first line, then the message.

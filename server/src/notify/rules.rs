@@ -328,7 +328,7 @@ fn generated_id() -> String {
     use rand::Rng;
     let mut bytes = [0u8; 24];
     rand::rng().fill(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    cairn_engine::hex(&bytes)
 }
 
 #[cfg(test)]
