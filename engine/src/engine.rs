@@ -22,8 +22,8 @@ use crate::recovery::{self, CheckpointInfo, RecoveryReport};
 use crate::seal::{self, Sealer};
 use crate::segment::Segments;
 use crate::types::{
-    Checksum, ChecksumSpec, LockChange, ObjectAttributes, ObjectInfo, PartLayout, SegmentId, Seq, StorageClass,
-    UploadId, Version, VersionId, VersionKind, VersioningState,
+    Checksum, ChecksumSpec, LockChange, ObjectAttributes, ObjectInfo, PartLayout, ReplicationStatus, SegmentId, Seq,
+    StorageClass, UploadId, Version, VersionId, VersionKind, VersioningState,
 };
 use crate::validate;
 use crate::writer::{ChunkBuf, Committed, Request, WriterHandle, WriterStart};
@@ -138,6 +138,51 @@ pub struct DeleteOutcome {
     /// The commit's sequence number, which orders the writes of a key (S3 events'
     /// `sequencer`); 0 if nothing was deleted.
     pub seq: Seq,
+}
+
+/// A replica's identity: the id and time of the source version it copies, which it keeps
+/// (S3 replicas have their source's version id and last-modified time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Replica {
+    /// The source's version id: a non-null id's number.
+    pub version: Seq,
+    pub last_modified_ms: u64,
+}
+
+/// What a write carries besides its object or delete marker: outbox entries committed with it
+/// (see [`crate::Notice`]; at most `limits::NOTICES_MAX`), and, for a replica, its source.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteExtras {
+    pub notices: Vec<crate::outbox::Notice>,
+    pub replica: Option<Replica>,
+}
+
+impl WriteExtras {
+    /// Adds a notice, checked (`InvalidArgument` past `limits::NOTICES_MAX` or a bad one).
+    pub fn add_notice(&mut self, notice: crate::outbox::Notice) -> Result<()> {
+        notice.check()?;
+        if self.notices.len() >= limits::NOTICES_MAX {
+            return Err(Error::InvalidArgument(format!("a write carries at most {} notices", limits::NOTICES_MAX)));
+        }
+        self.notices.push(notice);
+        Ok(())
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.notices.len() > limits::NOTICES_MAX {
+            return Err(Error::InvalidArgument(format!("a write carries at most {} notices", limits::NOTICES_MAX)));
+        }
+        self.notices.iter().try_for_each(crate::outbox::Notice::check)?;
+        if self.replica.is_some_and(|replica| replica.version == 0) {
+            return Err(Error::InvalidArgument("a replica's version id is not null".into()));
+        }
+        Ok(())
+    }
+
+    /// The time the version is recorded with: the source's for a replica, now otherwise.
+    fn last_modified_ms(&self) -> u64 {
+        self.replica.map_or_else(now_ms, |replica| replica.last_modified_ms)
+    }
 }
 
 /// A part named in CompleteMultipartUpload.
@@ -571,7 +616,7 @@ impl Engine {
             attributes,
             condition: PutCondition::None,
             checksum: None,
-            notice: None,
+            extras: WriteExtras::default(),
             sink: BodySink::new(self.inner.clone(), limits::PUT_BYTES_MAX, 0, sealer),
         })
     }
@@ -672,32 +717,42 @@ impl Engine {
     /// Deletes the current object (S3 semantics per versioning state) or, with `version`, that
     /// version permanently.
     pub fn delete_object(&self, bucket: &str, key: &str, version: Option<VersionId>) -> Result<DeleteOutcome> {
-        self.delete_object_with(bucket, key, version, false)
+        self.delete_object_with(bucket, key, version, false, WriteExtras::default())
     }
 
     /// `delete_object`, where a version's governance-mode retention is bypassed if
     /// `bypass_governance` (the requester may and asked to). A version Object Lock protects as
-    /// the delete commits is `ObjectLocked`.
+    /// the delete commits is `ObjectLocked`. A delete without a version id commits `extras`
+    /// with it (a replica makes the delete marker of its source); one with a version id takes
+    /// none (`InvalidArgument`).
     pub fn delete_object_with(
         &self,
         bucket: &str,
         key: &str,
         version: Option<VersionId>,
         bypass_governance: bool,
+        extras: WriteExtras,
     ) -> Result<DeleteOutcome> {
         validate::key(key)?;
+        extras.check()?;
         let state = self.bucket(bucket)?;
         let mutation = match version {
             None => {
-                if state.versioning() == VersioningState::Unversioned && state.chain(key).is_none() {
+                let unversioned = state.versioning() == VersioningState::Unversioned;
+                if unversioned && extras.replica.is_none() && state.chain(key).is_none() {
                     return Ok(DeleteOutcome { version: None, delete_marker: false, seq: 0 });
                 }
                 Mutation::ObjectDelete {
                     bucket: bucket.to_owned(),
                     key: key.to_owned(),
-                    last_modified_ms: now_ms(),
+                    last_modified_ms: extras.last_modified_ms(),
                     if_current: None,
+                    replica: extras.replica.map(|replica| replica.version),
+                    notices: extras.notices,
                 }
+            }
+            Some(_) if extras != WriteExtras::default() => {
+                return Err(Error::InvalidArgument("a delete of a version carries no notices".into()));
             }
             Some(id) => {
                 let Some(found) = state.chain(key).and_then(|chain| chain.iter().find(|v| v.id == id).cloned()) else {
@@ -791,6 +846,30 @@ impl Engine {
         };
         self.commit(mutation)?;
         Ok(found.id)
+    }
+
+    /// Sets the replication status of one version (`NoSuchVersion` if it is gone).
+    pub fn set_replication_status(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: VersionId,
+        status: ReplicationStatus,
+    ) -> Result<()> {
+        self.commit(replication_put(bucket, key, version, status))?;
+        Ok(())
+    }
+
+    /// `set_replication_status` for async callers.
+    pub async fn set_replication_status_async(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: VersionId,
+        status: ReplicationStatus,
+    ) -> Result<()> {
+        self.inner.commit_async(replication_put(bucket, key, version, status), None, None).await?;
+        Ok(())
     }
 
     /// Moves a version to another storage class in place (a lifecycle transition); the data
@@ -955,15 +1034,15 @@ impl Engine {
         parts: &[CompletedPart],
         condition: PutCondition,
     ) -> Result<PutOutcome> {
-        self.complete_upload_with(bucket, key, upload, parts, condition, None, |_, _| Ok(None))
+        self.complete_upload_with(bucket, key, upload, parts, condition, WriteExtras::default(), |_, _| Ok(None))
     }
 
     /// `complete_upload` that takes effect only if `condition` holds when it is committed
     /// (`Error::PreconditionFailed` otherwise; the upload stays). `checksum` gets the parts
     /// chosen (exactly those the object will reference) and the upload's checksum spec, and
-    /// returns the object's checksum, or an error that stops the completion. `notice` is
-    /// committed with the object (as `ObjectWriter::set_notice`); a completion answered again
-    /// commits nothing, and so pushes nothing.
+    /// returns the object's checksum, or an error that stops the completion. `extras` are
+    /// committed with the object (as `ObjectWriter::add_notice` and `set_replica`); a completion
+    /// answered again commits nothing, and so pushes nothing.
     #[allow(clippy::too_many_arguments)]
     pub fn complete_upload_with(
         &self,
@@ -972,7 +1051,7 @@ impl Engine {
         upload: UploadId,
         parts: &[CompletedPart],
         condition: PutCondition,
-        notice: Option<crate::outbox::Notice>,
+        extras: WriteExtras,
         checksum: impl FnOnce(&[Arc<PartLayout>], Option<ChecksumSpec>) -> Result<Option<Checksum>>,
     ) -> Result<PutOutcome> {
         let state = match self.upload(bucket, key, upload) {
@@ -984,9 +1063,7 @@ impl Engine {
         if parts.is_empty() {
             return Err(Error::InvalidArgument("a completion lists at least one part".into()));
         }
-        if let Some(notice) = &notice {
-            notice.check()?;
-        }
+        extras.check()?;
         if parts.windows(2).any(|pair| pair[0].number > pair[1].number) {
             return Err(Error::InvalidPartOrder);
         }
@@ -1022,13 +1099,21 @@ impl Engine {
             key: key.to_owned(),
             size,
             etag_md5,
-            last_modified_ms: now_ms(),
-            attributes: state.attributes.clone(),
+            last_modified_ms: extras.last_modified_ms(),
+            attributes: ObjectAttributes {
+                replication: if extras.replica.is_some() {
+                    Some(ReplicationStatus::Replica)
+                } else {
+                    state.attributes.replication
+                },
+                ..state.attributes.clone()
+            },
             layout: RecordLayout::Parts(chosen.iter().map(|p| (p.number, p.seq)).collect()),
             upload: Some(upload),
             condition,
             checksum,
-            notice,
+            replica: extras.replica.map(|replica| replica.version),
+            notices: extras.notices,
         };
         let committed = self.inner.commit(Mutation::ObjectPut(Box::new(put)), None, None)?;
         let Applied::Version(version) = committed.applied else {
@@ -1090,6 +1175,10 @@ fn bucket_info(bucket: &BucketState) -> BucketInfo {
     }
 }
 
+fn replication_put(bucket: &str, key: &str, version: VersionId, status: ReplicationStatus) -> Mutation {
+    Mutation::ReplicationPut { bucket: bucket.to_owned(), key: key.to_owned(), version, status }
+}
+
 /// S3's multipart ETag: the MD5 of the concatenated part MD5s.
 fn multipart_etag<'a>(md5s: impl Iterator<Item = &'a [u8; 16]>) -> [u8; 16] {
     use md5::Digest;
@@ -1109,17 +1198,24 @@ pub struct ObjectWriter {
     attributes: ObjectAttributes,
     condition: PutCondition,
     checksum: Option<Checksum>,
-    notice: Option<crate::outbox::Notice>,
+    extras: WriteExtras,
     sink: BodySink,
 }
 
 impl ObjectWriter {
     /// Commits `notice` with the object: its outbox entry is pushed as the version is made, in
-    /// the same record (see [`crate::Notice`]).
-    pub fn set_notice(&mut self, notice: crate::outbox::Notice) -> Result<()> {
-        notice.check()?;
-        self.notice = Some(notice);
-        Ok(())
+    /// the same record (see [`crate::Notice`]). At most `limits::NOTICES_MAX`.
+    pub fn add_notice(&mut self, notice: crate::outbox::Notice) -> Result<()> {
+        self.extras.add_notice(notice)
+    }
+
+    /// Makes the object a replica of `replica`: it keeps its source's version id and time and
+    /// has the status `REPLICA`. The bucket must have versioning enabled; a replica of a
+    /// version the key holds already changes nothing, and one whose id another version has is
+    /// `VersionIdTaken`.
+    pub fn set_replica(&mut self, replica: Replica) {
+        self.attributes.replication = Some(ReplicationStatus::Replica);
+        self.extras.replica = Some(replica);
     }
 
     /// Makes the PUT conditional: `finish` commits only if `condition` holds at that moment,
@@ -1201,7 +1297,7 @@ impl ObjectWriter {
             attributes: self.attributes,
             condition: self.condition,
             checksum: self.checksum,
-            notice: self.notice,
+            extras: self.extras,
         };
         (self.inner, self.sink, head)
     }
@@ -1214,7 +1310,7 @@ struct PutHead {
     attributes: ObjectAttributes,
     condition: PutCondition,
     checksum: Option<Checksum>,
-    notice: Option<crate::outbox::Notice>,
+    extras: WriteExtras,
 }
 
 impl PutHead {
@@ -1224,13 +1320,14 @@ impl PutHead {
             key: self.key,
             size,
             etag_md5: md5,
-            last_modified_ms: now_ms(),
+            last_modified_ms: self.extras.last_modified_ms(),
             attributes: self.attributes,
             layout: RecordLayout::Extents(extents),
             upload: None,
             condition: self.condition,
             checksum: self.checksum,
-            notice: self.notice,
+            replica: self.extras.replica.map(|replica| replica.version),
+            notices: self.extras.notices,
         }))
     }
 }

@@ -51,6 +51,8 @@ pub enum Error {
     PreconditionFailed,
     #[error("the requested range is not satisfiable for an object of {size} bytes")]
     InvalidRange { size: u64 },
+    #[error("another version of the key has the version id {version}")]
+    VersionIdTaken { version: VersionId },
     #[error("too many versions of one key (limit {limit})")]
     TooManyVersions { limit: usize },
     #[error("too many uploads in progress (limit {limit})")]

@@ -58,9 +58,14 @@ impl Engine {
 fn mutation(bucket: &str, change: &Expiry, at_ms: u64) -> Mutation {
     let bucket = bucket.to_owned();
     match change {
-        Expiry::Current { key, seq } => {
-            Mutation::ObjectDelete { bucket, key: key.clone(), last_modified_ms: at_ms, if_current: Some(*seq) }
-        }
+        Expiry::Current { key, seq } => Mutation::ObjectDelete {
+            bucket,
+            key: key.clone(),
+            last_modified_ms: at_ms,
+            if_current: Some(*seq),
+            notices: Vec::new(),
+            replica: None,
+        },
         Expiry::Version { key, version } => {
             Mutation::VersionDelete { bucket, key: key.clone(), version: *version, at_ms, bypass_governance: false }
         }

@@ -20,9 +20,10 @@ use crate::error::{Error, Result};
 use crate::format::RECORD_HEADER_BYTES;
 use crate::format::records::{ChunkMove, ChunkOwner, Mutation, ObjectPut, PutCondition, RecordLayout};
 use crate::limits;
+use crate::outbox::Notice;
 use crate::types::{
     Checksum, ChecksumSpec, Extent, Layout, LockChange, OBJECT_LOCK_CONFIG, ObjectAttributes, ObjectInfo, ObjectLock,
-    PartLayout, SegmentId, Seq, UploadId, Version, VersionId, VersionKind, VersioningState,
+    PartLayout, ReplicationStatus, SegmentId, Seq, UploadId, Version, VersionId, VersionKind, VersioningState,
 };
 
 /// A key's versions, newest first. An empty chain is a tombstone: in a layer of changes, the
@@ -436,34 +437,21 @@ impl Index {
                 Ok(Applied::Done)
             }
             Mutation::ObjectPut(put) => self.apply_object_put(seq, put),
-            Mutation::ObjectDelete { bucket, key, last_modified_ms, if_current } => {
+            Mutation::ObjectDelete { bucket, key, last_modified_ms, if_current, notices, replica } => {
                 let bucket = self.bucket(bucket)?;
                 if let Some(seq) = if_current
                     && bucket.chain(key).is_none_or(|chain| chain[0].seq != *seq)
                 {
                     return Err(Error::PreconditionFailed);
                 }
-                let marker =
-                    |id| Version { seq, id, kind: VersionKind::DeleteMarker { last_modified_ms: *last_modified_ms } };
-                match bucket.versioning() {
-                    VersioningState::Unversioned => {
-                        let removed = remove_version(&bucket, key, VersionId::Null);
-                        if let Some(removed) = &removed {
-                            self.sub_version(removed);
-                        }
-                        Ok(Applied::Deleted { version: removed.map(|_| VersionId::Null), delete_marker: false })
-                    }
-                    VersioningState::Enabled => {
-                        push_version(&bucket, key, marker(VersionId::Id(seq)))?;
-                        Ok(Applied::Deleted { version: Some(VersionId::Id(seq)), delete_marker: true })
-                    }
-                    VersioningState::Suspended => {
-                        if let Some(replaced) = push_version(&bucket, key, marker(VersionId::Null))? {
-                            self.sub_version(&replaced);
-                        }
-                        Ok(Applied::Deleted { version: Some(VersionId::Null), delete_marker: true })
-                    }
+                let applied = self.apply_object_delete(seq, &bucket, key, *last_modified_ms, *replica)?;
+                if let Applied::Deleted { version: Some(version), .. } = applied {
+                    self.push_notices(seq, notices, version, 0, "-");
                 }
+                Ok(applied)
+            }
+            Mutation::ReplicationPut { bucket, key, version, status } => {
+                self.update_version(bucket, key, *version, |info| info.attributes.replication = Some(*status))
             }
             Mutation::VersionDelete { bucket, key, version, at_ms, bypass_governance } => {
                 let bucket = self.bucket(bucket)?;
@@ -705,9 +693,82 @@ impl Index {
         Ok(Applied::Done)
     }
 
+    /// A delete without a version id, as the bucket's versioning state says. A replica's
+    /// marker keeps its source's id; one the key holds already changes nothing and is
+    /// `Deleted { version: None, .. }`, so it makes no entries.
+    fn apply_object_delete(
+        &self,
+        seq: Seq,
+        bucket: &BucketState,
+        key: &str,
+        last_modified_ms: u64,
+        replica: Option<Seq>,
+    ) -> Result<Applied> {
+        let marker = |id| Version { seq, id, kind: VersionKind::DeleteMarker { last_modified_ms } };
+        if let Some(id) = replica {
+            let id = VersionId::Id(id);
+            return match replica_slot(bucket, key, id)? {
+                Slot::Held(VersionKind::DeleteMarker { .. }) => {
+                    Ok(Applied::Deleted { version: None, delete_marker: true })
+                }
+                Slot::Held(VersionKind::Object(_)) => Err(Error::VersionIdTaken { version: id }),
+                Slot::Free => {
+                    push_version(bucket, key, marker(id))?;
+                    Ok(Applied::Deleted { version: Some(id), delete_marker: true })
+                }
+            };
+        }
+        match bucket.versioning() {
+            VersioningState::Unversioned => {
+                let removed = remove_version(bucket, key, VersionId::Null);
+                if let Some(removed) = &removed {
+                    self.sub_version(removed);
+                }
+                Ok(Applied::Deleted { version: removed.map(|_| VersionId::Null), delete_marker: false })
+            }
+            VersioningState::Enabled => {
+                push_version(bucket, key, marker(VersionId::Id(seq)))?;
+                Ok(Applied::Deleted { version: Some(VersionId::Id(seq)), delete_marker: true })
+            }
+            VersioningState::Suspended => {
+                if let Some(replaced) = push_version(bucket, key, marker(VersionId::Null))? {
+                    self.sub_version(&replaced);
+                }
+                Ok(Applied::Deleted { version: Some(VersionId::Null), delete_marker: true })
+            }
+        }
+    }
+
+    /// Pushes the entries of a write's notices, each with its id `seq` and the line
+    /// `<version> <size> <etag>` in front. Past the outboxes' limits an entry is not made, as a
+    /// push would be refused, and the same way on replay; the write stands.
+    fn push_notices(&self, seq: Seq, notices: &[Notice], version: VersionId, size: u64, etag: &str) {
+        if notices.is_empty() {
+            return;
+        }
+        let mut outboxes = self.outboxes.lock();
+        for notice in notices {
+            let _ = outboxes.push(seq, &notice.outbox, &notice.entry(version, size, etag));
+        }
+    }
+
     fn apply_object_put(&self, seq: Seq, put: &ObjectPut) -> Result<Applied> {
         let bucket = self.bucket(&put.bucket)?;
         check_condition(&bucket, &put.key, put.condition)?;
+        let id = match put.replica {
+            None if bucket.versioning().writes_null() => VersionId::Null,
+            None => VersionId::Id(seq),
+            Some(replica) => match replica_slot(&bucket, &put.key, VersionId::Id(replica))? {
+                Slot::Free => VersionId::Id(replica),
+                // Sent again: the version is there already.
+                Slot::Held(VersionKind::Object(held))
+                    if held.attributes.replication == Some(ReplicationStatus::Replica) =>
+                {
+                    return Ok(Applied::Version(VersionId::Id(replica)));
+                }
+                Slot::Held(_) => return Err(Error::VersionIdTaken { version: VersionId::Id(replica) }),
+            },
+        };
         refuse_unlocked(&bucket, &put.attributes)?;
         let (layout, upload) = match &put.layout {
             RecordLayout::Extents(extents) => {
@@ -732,7 +793,6 @@ impl Index {
                 (Layout::Parts(Arc::from(layout)), Some(upload))
             }
         };
-        let id = if bucket.versioning().writes_null() { VersionId::Null } else { VersionId::Id(seq) };
         let info = ObjectInfo {
             size: put.size,
             etag_md5: put.etag_md5,
@@ -771,14 +831,27 @@ impl Index {
             };
             bucket.completed.write().remember(upload.id, done);
         }
-        if let Some(notice) = &put.notice {
-            // Past the outboxes' limits the entry is not made, as a push would be refused, and
-            // the same way on replay; the write stands.
-            let entry = notice.entry(id, put.size, &etag_of(&put.etag_md5, parts));
-            let _ = self.outboxes.lock().push(seq, &notice.outbox, &entry);
+        if !put.notices.is_empty() {
+            self.push_notices(seq, &put.notices, id, put.size, &etag_of(&put.etag_md5, parts));
         }
         Ok(Applied::Version(id))
     }
+}
+
+/// Whether a replica's version id is free in `key`, or which version holds it.
+enum Slot {
+    Free,
+    Held(VersionKind),
+}
+
+/// Where a replica with version id `id` goes: only into a bucket with versioning enabled
+/// (`InvalidBucketState` otherwise), as S3's destinations must have it.
+fn replica_slot(bucket: &BucketState, key: &str, id: VersionId) -> Result<Slot> {
+    if bucket.versioning() != VersioningState::Enabled {
+        return Err(Error::InvalidBucketState("The destination bucket must have versioning enabled."));
+    }
+    let held = bucket.chain(key).and_then(|chain| chain.iter().find(|v| v.id == id).map(|v| v.kind.clone()));
+    Ok(held.map_or(Slot::Free, Slot::Held))
 }
 
 /// A version with an Object Lock state only goes into a bucket with Object Lock enabled.
@@ -816,6 +889,10 @@ fn push_version(bucket: &BucketState, key: &str, version: Version) -> Result<Opt
     let replaces_null = chain[0].id == VersionId::Null;
     let mut replaced = None;
     if let Some(old) = &old {
+        // A replica may have taken the id a write of this store gets (its source's seq).
+        if !replaces_null && old.iter().any(|v| v.id == chain[0].id) {
+            return Err(Error::VersionIdTaken { version: chain[0].id });
+        }
         for v in old.iter() {
             if replaces_null && v.id == VersionId::Null {
                 replaced = Some(v.clone());

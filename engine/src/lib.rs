@@ -47,7 +47,7 @@ pub use checkpoint::CheckpointPosition;
 pub use compaction::{CompactionReport, SegmentSpace, SpaceReport, UpkeepStats};
 pub use engine::{
     BucketAccess, BucketInfo, ByteRange, COMPRESSION_LEVEL_DEFAULT, CompletedPart, DeleteOutcome, Engine, EngineConfig,
-    ObjectWriter, PartWriter, PutOutcome,
+    ObjectWriter, PartWriter, PutOutcome, Replica, WriteExtras,
 };
 pub use error::{Error, Result};
 pub use expiry::Expiry;
@@ -62,8 +62,9 @@ pub use recovery::{CheckpointInfo, RecoveryReport};
 pub use scrub::{Damage, DamagedObject, ScrubReport, scrub};
 pub use types::{
     Checksum, ChecksumAlgorithm, ChecksumKind, ChecksumSpec, Encryption, Extent, Layout, Location, LockChange,
-    OBJECT_LOCK_CONFIG, ObjectAttributes, ObjectInfo, ObjectLock, PartLayout, Retention, RetentionMode, SegmentId, Seq,
-    SseMode, StorageClass, SystemMetadata, UploadId, Version, VersionId, VersionKind, VersioningState, hex,
+    OBJECT_LOCK_CONFIG, ObjectAttributes, ObjectInfo, ObjectLock, PartLayout, ReplicationStatus, Retention,
+    RetentionMode, SegmentId, Seq, SseMode, StorageClass, SystemMetadata, UploadId, Version, VersionId, VersionKind,
+    VersioningState, hex,
 };
 pub use writer::LogStats;
 

@@ -188,6 +188,10 @@ pub const OUTBOXES_BYTES_MAX: u64 = 128 * 1024 * 1024;
 pub const OUTBOX_READ_ENTRIES_MAX: usize = 4096;
 /// A notice's payload (an entry committed with a write; S3's event messages are at most 64 KB).
 pub const NOTICE_BYTES_MAX: usize = 64 * 1024;
+/// Notices one write carries (an event per notification destination's outbox and a
+/// replication entry).
+pub const NOTICES_MAX: usize = 4;
+const _: () = assert!(NOTICES_MAX * NOTICE_BYTES_MAX + 64 * 1024 < RECORD_PAYLOAD_BYTES_MAX as usize);
 const _: () = assert!(NOTICE_BYTES_MAX <= OUTBOX_ENTRY_BYTES_MAX);
 const _: () = assert!(EXPIRY_BATCH_MAX <= GROUP_COMMIT_RECORDS_MAX);
 const _: () = assert!(OUTBOX_ENTRY_BYTES_MAX + OUTBOX_NAME_BYTES_MAX + 64 < RECORD_PAYLOAD_BYTES_MAX as usize);

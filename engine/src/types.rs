@@ -400,6 +400,45 @@ pub struct ObjectAttributes {
     /// S3 Object Lock: the version's retention and legal hold (record version 8 and later; none
     /// before). Only a bucket with Object Lock enabled takes a version with one.
     pub lock: ObjectLock,
+    /// S3 replication: whether this version waits to be, was or could not be replicated, or is
+    /// itself a replica; `None` for a version no replication rule covers.
+    pub replication: Option<ReplicationStatus>,
+}
+
+/// A version's S3 replication status (`x-amz-replication-status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReplicationStatus {
+    /// A source version not yet replicated to every destination.
+    Pending,
+    /// A source version replicated to every destination.
+    Completed,
+    /// A source version a destination refused.
+    Failed,
+    /// A version written by replication.
+    Replica,
+}
+
+impl ReplicationStatus {
+    pub const ALL: [ReplicationStatus; 4] = [
+        ReplicationStatus::Pending,
+        ReplicationStatus::Completed,
+        ReplicationStatus::Failed,
+        ReplicationStatus::Replica,
+    ];
+
+    /// S3's name for the status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplicationStatus::Pending => "PENDING",
+            ReplicationStatus::Completed => "COMPLETED",
+            ReplicationStatus::Failed => "FAILED",
+            ReplicationStatus::Replica => "REPLICA",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ReplicationStatus> {
+        ReplicationStatus::ALL.into_iter().find(|status| status.as_str() == name)
+    }
 }
 
 /// The bucket configuration whose presence enables S3 Object Lock (its document, the default

@@ -80,7 +80,10 @@ pub fn to_s3(error: Error) -> S3Error {
             tracing::error!("disk full: {io}");
             s3_error!(ServiceUnavailable, "the server is out of disk space")
         }
-        Error::WriteInterrupted | Error::Closed => s3_error!(ServiceUnavailable, "please retry"),
+        // A replica took the version id this write's seq gave it: a retry gets another.
+        Error::WriteInterrupted | Error::Closed | Error::VersionIdTaken { .. } => {
+            s3_error!(ServiceUnavailable, "please retry")
+        }
         internal @ (Error::Io(_)
         | Error::ChecksumMismatch { .. }
         | Error::Corruption { .. }

@@ -29,8 +29,10 @@ pub const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"Crec");
 /// body and the stored length, and each object's storage class and encryption; version 7 the
 /// `Compact` kind; version 8 Object Lock (`LockPut`), `ClassPut` and the conditions of deletes;
 /// version 9 the outbox kinds (`OutboxPush`, `OutboxAck`); version 10 the notice at the end of
-/// `ObjectPut` (an outbox entry committed with the write). Older records are still read.
-pub const RECORD_VERSION: u8 = 10;
+/// `ObjectPut` (an outbox entry committed with the write); version 11 several notices on an
+/// `ObjectPut`, the notices of an `ObjectDelete`, the version id a replica keeps (both kinds) and
+/// the `ReplicationPut` kind. Older records are still read.
+pub const RECORD_VERSION: u8 = 11;
 /// The oldest record layout version this build reads.
 pub const RECORD_VERSION_MIN: u8 = 1;
 /// Size of a record header.
@@ -98,6 +100,8 @@ pub enum RecordKind {
     OutboxPush = 21,
     /// Removes an outbox's entries up to a seq, once delivered (record version 9 and later).
     OutboxAck = 22,
+    /// Sets a version's replication status (record version 11 and later).
+    ReplicationPut = 23,
 }
 
 impl RecordKind {
@@ -126,6 +130,7 @@ impl RecordKind {
             20 => ClassPut,
             21 => OutboxPush,
             22 => OutboxAck,
+            23 => ReplicationPut,
             _ => return None,
         })
     }

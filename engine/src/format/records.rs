@@ -6,8 +6,8 @@ use super::{RECORD_HEADER_BYTES, RecordKind, encode_record_header_durable};
 use crate::outbox::Notice;
 use crate::types::{
     Checksum, ChecksumAlgorithm, ChecksumKind, ChecksumSpec, Encryption, Extent, Location, LockChange,
-    ObjectAttributes, ObjectLock, Retention, RetentionMode, SegmentId, Seq, SseMode, StorageClass, SystemMetadata,
-    UploadId, VersionId, VersioningState,
+    ObjectAttributes, ObjectLock, ReplicationStatus, Retention, RetentionMode, SegmentId, Seq, SseMode, StorageClass,
+    SystemMetadata, UploadId, VersionId, VersioningState,
 };
 
 /// Encoded size of an extent: segment, offset, body length, and (record version 6 and later)
@@ -52,8 +52,12 @@ pub(crate) struct ObjectPut {
     pub condition: PutCondition,
     /// Record version 3 and later.
     pub checksum: Option<Checksum>,
-    /// Record version 10 and later: an outbox entry made with the version, if it is made.
-    pub notice: Option<Notice>,
+    /// Outbox entries made with the version, if it is made (record version 10 and later; at
+    /// most one before version 11, at most `limits::NOTICES_MAX`).
+    pub notices: Vec<Notice>,
+    /// A replica's version id: the source's, kept (record version 11 and later). The bucket
+    /// must have versioning enabled; a replica of a version it holds already changes nothing.
+    pub replica: Option<Seq>,
 }
 
 /// What references a chunk: an object version or a part of an upload in progress.
@@ -115,6 +119,11 @@ pub(crate) enum Mutation {
         /// Applied only while the current version is the one of this seq (lifecycle expiration:
         /// never the newer version a write made meanwhile); record version 8 and later.
         if_current: Option<Seq>,
+        /// Outbox entries made with the delete marker or removal (record version 11 and later).
+        notices: Vec<Notice>,
+        /// A replicated delete marker's version id: the source's, kept (record version 11 and
+        /// later). The bucket must have versioning enabled.
+        replica: Option<Seq>,
     },
     VersionDelete {
         bucket: String,
@@ -211,6 +220,13 @@ pub(crate) enum Mutation {
         outbox: String,
         through: Seq,
     },
+    /// Sets the replication status of one version (record version 11 and later).
+    ReplicationPut {
+        bucket: String,
+        key: String,
+        version: VersionId,
+        status: ReplicationStatus,
+    },
     /// Replaces the tags of one version of a key.
     TagsPut {
         bucket: String,
@@ -244,6 +260,7 @@ impl Mutation {
             Mutation::ClassPut { .. } => RecordKind::ClassPut,
             Mutation::OutboxPush { .. } => RecordKind::OutboxPush,
             Mutation::OutboxAck { .. } => RecordKind::OutboxAck,
+            Mutation::ReplicationPut { .. } => RecordKind::ReplicationPut,
         }
     }
 
@@ -304,11 +321,19 @@ impl Mutation {
                 });
             }
             Mutation::ObjectPut(put) => encode_object_put(&mut enc, put),
-            Mutation::ObjectDelete { bucket, key, last_modified_ms, if_current } => {
+            Mutation::ObjectDelete { bucket, key, last_modified_ms, if_current, notices, replica } => {
                 enc.str(bucket);
                 enc.str(key);
                 enc.u64(*last_modified_ms);
                 enc.u64(if_current.unwrap_or(0));
+                encode_notices(&mut enc, notices);
+                enc.u64(replica.unwrap_or(0));
+            }
+            Mutation::ReplicationPut { bucket, key, version, status } => {
+                enc.str(bucket);
+                enc.str(key);
+                enc.u64(version_seq(*version));
+                enc.u8(replication_byte(*status));
             }
             Mutation::VersionDelete { bucket, key, version, at_ms, bypass_governance } => {
                 enc.str(bucket);
@@ -486,8 +511,17 @@ impl Mutation {
             RecordKind::ObjectDelete => {
                 let (bucket, key, last_modified_ms) = (dec.str()?, dec.str()?, dec.u64()?);
                 let if_current = if version >= 8 { Some(dec.u64()?).filter(|seq| *seq != 0) } else { None };
-                Mutation::ObjectDelete { bucket, key, last_modified_ms, if_current }
+                let notices = if version >= 11 { decode_notices(&mut dec, version)? } else { Vec::new() };
+                let replica = decode_replica(&mut dec, version)?;
+                Mutation::ObjectDelete { bucket, key, last_modified_ms, if_current, notices, replica }
             }
+            RecordKind::ReplicationPut if version >= 11 => Mutation::ReplicationPut {
+                bucket: dec.str()?,
+                key: dec.str()?,
+                version: seq_version(dec.u64()?),
+                status: decode_replication(dec.u8()?)?,
+            },
+            RecordKind::ReplicationPut => return Err(DecodeError("ReplicationPut in a record before version 11")),
             RecordKind::VersionDelete => {
                 let (bucket, key, version_id) = (dec.str()?, dec.str()?, seq_version(dec.u64()?));
                 let (at_ms, bypass_governance) = if version >= 8 { (dec.u64()?, dec.bool()?) } else { (0, false) };
@@ -617,14 +651,47 @@ fn encode_object_put(enc: &mut Enc, put: &ObjectPut) {
         }
     }
     encode_checksum(enc, put.checksum.as_ref());
-    match &put.notice {
-        None => enc.u8(0),
-        Some(notice) => {
-            enc.u8(1);
-            enc.str(&notice.outbox);
-            enc.bytes(&notice.payload);
-        }
+    encode_notices(enc, &put.notices);
+    enc.u64(put.replica.unwrap_or(0));
+}
+
+/// Notices: a count byte (record version 10 wrote 0 or 1), then each one's outbox and payload.
+fn encode_notices(enc: &mut Enc, notices: &[Notice]) {
+    enc.u8(notices.len() as u8);
+    for notice in notices {
+        enc.str(&notice.outbox);
+        enc.bytes(&notice.payload);
     }
+}
+
+fn decode_notices(dec: &mut Dec<'_>, version: u8) -> DecodeResult<Vec<Notice>> {
+    let count = if version >= 10 { usize::from(dec.u8()?) } else { 0 };
+    let most = if version >= 11 { crate::limits::NOTICES_MAX } else { 1 };
+    if count > most {
+        return Err(DecodeError("too many notices"));
+    }
+    (0..count).map(|_| Ok(Notice { outbox: dec.str()?, payload: dec.bytes()?.to_vec() })).collect()
+}
+
+/// A replica's version id: 0 for none (and before record version 11).
+fn decode_replica(dec: &mut Dec<'_>, version: u8) -> DecodeResult<Option<Seq>> {
+    Ok(if version >= 11 { Some(dec.u64()?).filter(|seq| *seq != 0) } else { None })
+}
+
+fn replication_byte(status: ReplicationStatus) -> u8 {
+    match status {
+        ReplicationStatus::Pending => 1,
+        ReplicationStatus::Completed => 2,
+        ReplicationStatus::Failed => 3,
+        ReplicationStatus::Replica => 4,
+    }
+}
+
+fn decode_replication(byte: u8) -> DecodeResult<ReplicationStatus> {
+    ReplicationStatus::ALL
+        .into_iter()
+        .find(|status| replication_byte(*status) == byte)
+        .ok_or(DecodeError("unknown replication status"))
 }
 
 pub(crate) fn kind_byte(kind: ChecksumKind) -> u8 {
@@ -715,11 +782,8 @@ fn decode_object_put(dec: &mut Dec<'_>, version: u8) -> DecodeResult<ObjectPut> 
         }
     };
     let checksum = if version >= 3 { decode_checksum(dec)? } else { None };
-    let notice = match if version >= 10 { dec.u8()? } else { 0 } {
-        0 => None,
-        1 => Some(Notice { outbox: dec.str()?, payload: dec.bytes()?.to_vec() }),
-        _ => return Err(DecodeError("unknown notice tag")),
-    };
+    let notices = decode_notices(dec, version)?;
+    let replica = decode_replica(dec, version)?;
     Ok(ObjectPut {
         bucket,
         key,
@@ -731,7 +795,8 @@ fn decode_object_put(dec: &mut Dec<'_>, version: u8) -> DecodeResult<ObjectPut> 
         upload,
         condition,
         checksum,
-        notice,
+        notices,
+        replica,
     })
 }
 
@@ -787,11 +852,14 @@ const WEBSITE_REDIRECT_PAIR: &str = "\0website-redirect-location";
 /// The pair that carries a version's Object Lock state (`encode_lock`), when it has one.
 const OBJECT_LOCK_PAIR: &str = "\0object-lock";
 
+/// The pair that carries a version's replication status (S3's name for it), when it has one.
+const REPLICATION_PAIR: &str = "\0replication";
+
 /// The user metadata pairs as encoded: the user's, then the system fields they carry.
 fn encoded_pairs(attributes: &ObjectAttributes) -> std::borrow::Cow<'_, [(String, String)]> {
     let redirect = &attributes.system.website_redirect_location;
     let locked = attributes.lock != ObjectLock::default();
-    if redirect.is_none() && !locked {
+    if redirect.is_none() && !locked && attributes.replication.is_none() {
         return std::borrow::Cow::Borrowed(&attributes.user);
     }
     let mut pairs = attributes.user.clone();
@@ -800,6 +868,9 @@ fn encoded_pairs(attributes: &ObjectAttributes) -> std::borrow::Cow<'_, [(String
     }
     if locked {
         pairs.push((OBJECT_LOCK_PAIR.to_owned(), encode_lock(&attributes.lock)));
+    }
+    if let Some(status) = attributes.replication {
+        pairs.push((REPLICATION_PAIR.to_owned(), status.as_str().to_owned()));
     }
     std::borrow::Cow::Owned(pairs)
 }
@@ -872,7 +943,13 @@ pub(crate) fn decode_attributes(dec: &mut Dec<'_>, version: u8) -> DecodeResult<
         Some(at) => decode_lock(&user.remove(at).1)?,
         None => ObjectLock::default(),
     };
-    Ok(ObjectAttributes { system, user, tags, owner, acl, storage_class, encryption, lock })
+    let replication = match user.iter().position(|(name, _)| name == REPLICATION_PAIR) {
+        Some(at) => {
+            Some(ReplicationStatus::parse(&user.remove(at).1).ok_or(DecodeError("unknown replication status"))?)
+        }
+        None => None,
+    };
+    Ok(ObjectAttributes { system, user, tags, owner, acl, storage_class, encryption, lock, replication })
 }
 
 pub(crate) fn encode_extents(enc: &mut Enc, extents: &[Extent]) {
@@ -927,7 +1004,7 @@ pub(crate) mod tests {
             text(),
             proptest::collection::vec(any::<u8>(), 0..16),
             (0..StorageClass::ALL.len(), proptest::option::of((1u8..=4, text(), any::<bool>(), any::<[u8; 8]>()))),
-            lock(),
+            (lock(), proptest::option::of(0..ReplicationStatus::ALL.len())),
         )
             .prop_map(
                 |(
@@ -938,7 +1015,7 @@ pub(crate) mod tests {
                     owner,
                     acl,
                     (class, encryption),
-                    lock,
+                    (lock, replication),
                 )| {
                     ObjectAttributes {
                         system: SystemMetadata {
@@ -961,9 +1038,16 @@ pub(crate) mod tests {
                             key_check: bytes[..mode as usize].to_vec(),
                         }),
                         lock,
+                        replication: replication.map(|at| ReplicationStatus::ALL[at]),
                     }
                 },
             )
+    }
+
+    fn notices(n: u64) -> Vec<Notice> {
+        (0..n % (crate::limits::NOTICES_MAX as u64 + 1))
+            .map(|i| Notice { outbox: format!("events/{i}"), payload: n.to_le_bytes()[..i as usize].to_vec() })
+            .collect()
     }
 
     fn retention() -> impl Strategy<Value = Option<Retention>> {
@@ -1038,14 +1122,19 @@ pub(crate) mod tests {
                             _ => PutCondition::IfMatch { etag_md5, parts: (size % 7) as u32 },
                         },
                         checksum: checksum_of(size),
-                        notice: (size % 2 == 1)
-                            .then(|| Notice { outbox: format!("events/{}", size % 10), payload: etag_md5.to_vec() }),
+                        notices: notices(size),
+                        replica: (size % 3 == 1).then_some(size / 5 + 1),
                     }))
                 }
             ),
             (text(), text(), any::<u64>()).prop_map(|(bucket, key, last_modified_ms)| {
                 let if_current = (last_modified_ms % 2 == 0).then_some(last_modified_ms / 2 + 1);
-                Mutation::ObjectDelete { bucket, key, last_modified_ms, if_current }
+                let notices = notices(last_modified_ms / 7);
+                let replica = (last_modified_ms % 3 == 0).then_some(last_modified_ms / 3 + 1);
+                Mutation::ObjectDelete { bucket, key, last_modified_ms, if_current, notices, replica }
+            }),
+            (text(), text(), any::<u64>(), 0..ReplicationStatus::ALL.len()).prop_map(|(bucket, key, v, at)| {
+                Mutation::ReplicationPut { bucket, key, version: seq_version(v), status: ReplicationStatus::ALL[at] }
             }),
             (text(), text(), any::<u64>(), any::<bool>()).prop_map(|(bucket, key, v, bypass_governance)| {
                 Mutation::VersionDelete {

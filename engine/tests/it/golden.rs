@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use cairn_engine::{
     Checksum, ChecksumAlgorithm, ChecksumKind, ChecksumSpec, CompletedPart, Engine, IoMode, LockChange,
-    OBJECT_LOCK_CONFIG, ObjectAttributes, ObjectLock, Retention, RetentionMode, Sse, StorageClass, SystemMetadata,
-    VersionId, VersioningState,
+    OBJECT_LOCK_CONFIG, ObjectAttributes, ObjectLock, Replica, ReplicationStatus, Retention, RetentionMode, Sse,
+    StorageClass, SystemMetadata, VersionId, VersioningState, WriteExtras,
 };
 
 use crate::{body, config};
@@ -70,7 +70,7 @@ fn write_fixture(dir: &Path) {
             upload,
             &[CompletedPart { number: 1, etag_md5 }],
             Default::default(),
-            None,
+            Default::default(),
             |_, _| Ok(Some(composite_checksum())),
         )
         .unwrap();
@@ -158,8 +158,57 @@ fn write_fixture(dir: &Path) {
     // Version 10: a put with its notice, committed in one record.
     let mut writer = engine.put_object("golden", "noticed", ObjectAttributes::default()).unwrap();
     writer.write(b"with its event").unwrap();
-    writer.set_notice(cairn_engine::Notice { outbox: "events/noticed".into(), payload: NOTICE.to_vec() }).unwrap();
+    writer.add_notice(cairn_engine::Notice { outbox: "events/noticed".into(), payload: NOTICE.to_vec() }).unwrap();
     writer.finish().unwrap();
+    // Version 11: a replica and a replica's delete marker; a put with two notices and its
+    // replication status set; a delete marker with its notice.
+    engine.create_bucket("replicas", "eu-west-1").unwrap();
+    engine.set_versioning("replicas", VersioningState::Enabled).unwrap();
+    let mut writer = engine.put_object("replicas", "copied", ObjectAttributes::default()).unwrap();
+    writer.set_replica(Replica { version: REPLICA_VERSION, last_modified_ms: REPLICA_TIME_MS });
+    writer.write(b"a replica").unwrap();
+    writer.finish().unwrap();
+    let replica = Some(Replica { version: REPLICA_VERSION + 1, last_modified_ms: REPLICA_TIME_MS });
+    engine.delete_object_with("replicas", "copied", None, false, WriteExtras { notices: Vec::new(), replica }).unwrap();
+    let pending = ObjectAttributes { replication: Some(ReplicationStatus::Pending), ..Default::default() };
+    let mut writer = engine.put_object("replicas", "source", pending).unwrap();
+    writer.write(b"replicated").unwrap();
+    writer.add_notice(cairn_engine::Notice { outbox: "events/replicas".into(), payload: NOTICE.to_vec() }).unwrap();
+    writer
+        .add_notice(cairn_engine::Notice { outbox: "replication/replicas".into(), payload: NOTICE.to_vec() })
+        .unwrap();
+    let source = writer.finish().unwrap();
+    engine.set_replication_status("replicas", "source", source.version, ReplicationStatus::Completed).unwrap();
+    let notices = vec![cairn_engine::Notice { outbox: "replication/replicas".into(), payload: NOTICE.to_vec() }];
+    engine.delete_object_with("replicas", "marked", None, false, WriteExtras { notices, replica: None }).unwrap();
+}
+
+/// The replica's source version in the fixture, and its time.
+const REPLICA_VERSION: u64 = 0x00ab_0000_0000_0001;
+const REPLICA_TIME_MS: u64 = 1_700_000_000_000;
+
+fn check_version_11_contents(engine: &Engine) {
+    check_version_10_contents(engine);
+    let (_, copied) = engine.head_object("replicas", "copied", Some(VersionId::Id(REPLICA_VERSION))).unwrap();
+    assert_eq!(copied.attributes.replication, Some(ReplicationStatus::Replica));
+    assert_eq!(copied.last_modified_ms, REPLICA_TIME_MS);
+    assert!(matches!(
+        engine.head_object("replicas", "copied", None),
+        Err(cairn_engine::Error::NoSuchKey { delete_marker: Some(VersionId::Id(v)) }) if v == REPLICA_VERSION + 1
+    ));
+    let (source, info) = engine.head_object("replicas", "source", None).unwrap();
+    assert_eq!(info.attributes.replication, Some(ReplicationStatus::Completed));
+    let line = format!("{} 10 {}\n", source.id, cairn_engine::hex(&info.etag_md5));
+    let entries = engine.outbox_entries("replication/replicas", 10);
+    assert_eq!(entries.len(), 2);
+    assert_eq!(&entries[0].1[..line.len()], line.as_bytes());
+    assert_eq!(engine.outbox_entries("events/replicas", 10)[0].1, entries[0].1);
+    let Err(cairn_engine::Error::NoSuchKey { delete_marker: Some(marker) }) =
+        engine.head_object("replicas", "marked", None)
+    else {
+        panic!("the marker is current")
+    };
+    assert!(entries[1].1.starts_with(format!("{marker} 0 -\n").as_bytes()));
 }
 
 /// The payload of the fixture's notice.
@@ -191,7 +240,7 @@ fn check_version_8_contents(engine: &Engine) {
     assert_eq!(info.attributes.lock, ObjectLock { retention: Some(compliance), legal_hold: Some(true) });
     assert!(info.attributes.user.is_empty(), "the lock is not user metadata");
     assert!(matches!(
-        engine.delete_object_with("locked", "kept", Some(kept.id), true),
+        engine.delete_object_with("locked", "kept", Some(kept.id), true, Default::default()),
         Err(cairn_engine::Error::ObjectLocked)
     ));
     let (_, governed) = engine.head_object("locked", "governed", None).unwrap();
@@ -336,7 +385,7 @@ fn the_current_version_store_reads_back() {
         std::fs::remove_file(fixture_dir(current).join("LOCK")).unwrap();
     }
     let (dir, engine) = open_copy(current);
-    check_version_10_contents(&engine);
+    check_version_11_contents(&engine);
     // Version 4: commit records carry the segment's durable length when they were written.
     drop(engine);
     let stamped = std::fs::read_dir(dir.path())
@@ -352,6 +401,13 @@ fn the_current_version_store_reads_back() {
             })
         });
     assert!(stamped, "commit records are stamped with the durable length");
+}
+
+#[test]
+fn a_version_10_store_still_opens_and_reads_the_same() {
+    let (_dir, engine) = open_copy(10);
+    check_version_10_contents(&engine);
+    assert!(engine.head_bucket("replicas").is_err());
 }
 
 #[test]

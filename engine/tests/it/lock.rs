@@ -47,15 +47,21 @@ fn a_locked_version_cannot_be_deleted_until_its_retention_ends() {
     let past =
         put_locked(&engine, "p", ObjectLock { retention: retention(RetentionMode::Compliance, 1), legal_hold: None });
     for bypass in [false, true] {
-        assert!(matches!(engine.delete_object_with("lkb", "c", Some(compliance), bypass), Err(Error::ObjectLocked)));
-        assert!(matches!(engine.delete_object_with("lkb", "h", Some(held), bypass), Err(Error::ObjectLocked)));
+        assert!(matches!(
+            engine.delete_object_with("lkb", "c", Some(compliance), bypass, Default::default()),
+            Err(Error::ObjectLocked)
+        ));
+        assert!(matches!(
+            engine.delete_object_with("lkb", "h", Some(held), bypass, Default::default()),
+            Err(Error::ObjectLocked)
+        ));
     }
     assert!(matches!(engine.delete_object("lkb", "g", Some(governance)), Err(Error::ObjectLocked)));
     // A delete without a version id only adds a marker: the locked version stays.
     assert!(engine.delete_object("lkb", "c", None).unwrap().delete_marker);
     assert_eq!(engine.get_object_bytes("lkb", "c", Some(compliance)).unwrap(), b"data");
     // Governance gives way to the bypass; a past retention protects nothing.
-    engine.delete_object_with("lkb", "g", Some(governance), true).unwrap();
+    engine.delete_object_with("lkb", "g", Some(governance), true, Default::default()).unwrap();
     engine.delete_object("lkb", "p", Some(past)).unwrap();
     // Lifting the legal hold frees the version.
     engine.set_object_lock("lkb", "h", Some(held), LockChange::LegalHold(false), false).unwrap();
@@ -145,7 +151,10 @@ fn locks_and_mfa_delete_survive_a_restart_and_a_checkpoint() {
         let expected = ObjectLock { retention: retention(RetentionMode::Governance, until), legal_hold: Some(true) };
         assert_eq!(info.attributes.lock, expected, "round {round}");
         assert!(engine.mfa_delete("lkb").unwrap(), "round {round}");
-        assert!(matches!(engine.delete_object_with("lkb", "k", Some(version), true), Err(Error::ObjectLocked)));
+        assert!(matches!(
+            engine.delete_object_with("lkb", "k", Some(version), true, Default::default()),
+            Err(Error::ObjectLocked)
+        ));
         // The second round opens from this checkpoint.
         engine.checkpoint().unwrap();
     }

@@ -14,6 +14,7 @@ mod model;
 mod multipart;
 mod outbox;
 mod recovery;
+mod replication;
 mod sealed;
 mod versioning;
 

@@ -100,7 +100,7 @@ fn a_notice_is_committed_with_its_write_and_only_then() {
     let notice = |outbox: &str| Notice { outbox: outbox.into(), payload: b"message".to_vec() };
     let mut writer = engine.put_object("noticed", "k", ObjectAttributes::default()).unwrap();
     writer.write(b"body").unwrap();
-    writer.set_notice(notice("events/b")).unwrap();
+    writer.add_notice(notice("events/b")).unwrap();
     let put = writer.finish().unwrap();
     let entries = engine.outbox_entries("events/b", 10);
     assert_eq!(entries.len(), 1);
@@ -112,7 +112,7 @@ fn a_notice_is_committed_with_its_write_and_only_then() {
     // A write that does not apply (its condition fails) makes no entry.
     let mut writer = engine.put_object("noticed", "k", ObjectAttributes::default()).unwrap();
     writer.set_condition(PutCondition::IfNoneMatch);
-    writer.set_notice(notice("events/refused")).unwrap();
+    writer.add_notice(notice("events/refused")).unwrap();
     assert!(writer.finish().is_err());
     assert!(engine.outbox_entries("events/refused", 10).is_empty());
 
@@ -130,7 +130,7 @@ fn a_notice_is_committed_with_its_write_and_only_then() {
             upload,
             &parts,
             PutCondition::None,
-            Some(notice("events/c")),
+            cairn_engine::WriteExtras { notices: vec![notice("events/c")], replica: None },
             |_, _| Ok(None),
         )
         .unwrap();
@@ -142,8 +142,8 @@ fn a_notice_is_committed_with_its_write_and_only_then() {
     // Too large a notice, or a bad outbox name, is refused before anything is written.
     let mut writer = engine.put_object("noticed", "big", ObjectAttributes::default()).unwrap();
     let big = Notice { outbox: "events/b".into(), payload: vec![0; limits::NOTICE_BYTES_MAX + 1] };
-    assert!(matches!(writer.set_notice(big), Err(Error::InvalidArgument(_))));
-    assert!(matches!(writer.set_notice(notice("")), Err(Error::InvalidArgument(_))));
+    assert!(matches!(writer.add_notice(big), Err(Error::InvalidArgument(_))));
+    assert!(matches!(writer.add_notice(notice("")), Err(Error::InvalidArgument(_))));
     drop((writer, engine));
 
     // Replayed with the writes.

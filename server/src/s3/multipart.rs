@@ -189,7 +189,7 @@ impl Cairn {
                     upload,
                     &parts,
                     condition.condition,
-                    notice,
+                    cairn_engine::WriteExtras { notices: notice.into_iter().collect(), replica: None },
                     |chosen, spec| {
                         checksum::combine(chosen, spec, &part_checksums).map_err(|error| {
                             refused = Some(error);

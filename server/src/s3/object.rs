@@ -54,7 +54,7 @@ impl Cairn {
         let event = if posted { EventName::Post } else { EventName::Put };
         let noticed = self.notice(&publishing, &bucket, &input.key, event);
         let noticed = match noticed {
-            Some(notice) => writer.set_notice(notice).map_err(to_s3).map(|()| true)?,
+            Some(notice) => writer.add_notice(notice).map_err(to_s3).map(|()| true)?,
             None => false,
         };
         let outcome = writer.finish_async().await.map_err(|error| condition.refusal(error))?;
@@ -229,7 +229,9 @@ impl Cairn {
         }
         let bypass = self.bypass(origin!(req), input.bypass_governance_retention, &input.bucket, &input.key);
         let (bucket, key) = (input.bucket.clone(), input.key.clone());
-        let outcome = self.blocking(move |engine| engine.delete_object_with(&bucket, &key, version, bypass)).await?;
+        let outcome = self
+            .blocking(move |engine| engine.delete_object_with(&bucket, &key, version, bypass, Default::default()))
+            .await?;
         if outcome.version.is_some() {
             self.publish(publishing, &input.bucket, || vec![notification::removed(&input.key, &outcome)]).await;
         }
@@ -320,7 +322,7 @@ impl Cairn {
                     writer.set_encryption(sse)?;
                 }
                 if let Some(notice) = notice {
-                    writer.set_notice(notice)?;
+                    writer.add_notice(notice)?;
                 }
                 let mut hasher = checksum::Hasher::new(algorithm);
                 for chunk in reader {
@@ -467,7 +469,7 @@ impl Cairn {
                             continue;
                         }
                     };
-                    match engine.delete_object_with(&bucket, &object.key, version, bypass) {
+                    match engine.delete_object_with(&bucket, &object.key, version, bypass, Default::default()) {
                         Ok(outcome) => deleted.push(DeletedObject {
                             key: Some(removed_key(noting.then_some(&mut removed), object.key, &outcome)),
                             version_id: object.version_id,
