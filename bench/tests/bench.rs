@@ -37,6 +37,8 @@ async fn cairn_with_domain(domain: Option<&str>) -> (cairn_server::ServerHandle,
         lifecycle_day_seconds: cairn_server::lifecycle::DAY_SECONDS_DEFAULT,
         log_delivery_seconds: cairn_server::logging::DELIVERY_SECONDS_DEFAULT,
         notification_targets: Vec::new(),
+        replication_endpoints: Vec::new(),
+        admin_address: None,
     };
     (cairn_server::start(config).await.unwrap(), dir)
 }

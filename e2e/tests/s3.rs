@@ -27,6 +27,8 @@ mod notifications;
 mod policies;
 #[path = "s3/post.rs"]
 mod post;
+#[path = "s3/replication.rs"]
+mod replication;
 #[path = "s3/web.rs"]
 mod web;
 
@@ -314,6 +316,8 @@ async fn data_survives_a_restart() {
         lifecycle_day_seconds: cairn_server::lifecycle::DAY_SECONDS_DEFAULT,
         log_delivery_seconds: cairn_server::logging::DELIVERY_SECONDS_DEFAULT,
         notification_targets: Vec::new(),
+        replication_endpoints: Vec::new(),
+        admin_address: None,
     };
     let first = cairn_server::start(config.clone()).await.unwrap();
     let s3 = common::client(first.local_addr(), common::ACCESS_KEY, common::SECRET_KEY);

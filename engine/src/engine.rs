@@ -155,6 +155,9 @@ pub struct Replica {
 pub struct WriteExtras {
     pub notices: Vec<crate::outbox::Notice>,
     pub replica: Option<Replica>,
+    /// The version's replication status, in place of its attributes' (a source's `PENDING`;
+    /// a replica's is always `REPLICA`).
+    pub status: Option<ReplicationStatus>,
 }
 
 impl WriteExtras {
@@ -182,6 +185,11 @@ impl WriteExtras {
     /// The time the version is recorded with: the source's for a replica, now otherwise.
     fn last_modified_ms(&self) -> u64 {
         self.replica.map_or_else(now_ms, |replica| replica.last_modified_ms)
+    }
+
+    /// The replication status of a version whose attributes say `attributes`.
+    fn status(&self, attributes: Option<ReplicationStatus>) -> Option<ReplicationStatus> {
+        if self.replica.is_some() { Some(ReplicationStatus::Replica) } else { self.status.or(attributes) }
     }
 }
 
@@ -640,6 +648,12 @@ impl Engine {
         writer.finish()
     }
 
+    /// One version of a key, a delete marker too (`NoSuchVersion` if the key has none of `id`).
+    pub fn version(&self, bucket: &str, key: &str, id: VersionId) -> Result<Version> {
+        let chain = self.bucket(bucket)?.chain(key);
+        chain.and_then(|chain| chain.iter().find(|v| v.id == id).cloned()).ok_or(Error::NoSuchVersion)
+    }
+
     /// The version a GET or HEAD reads: the current one, or the one named.
     pub fn head_object(
         &self,
@@ -973,6 +987,11 @@ impl Engine {
     }
 
     /// How an upload in progress is encrypted.
+    /// The attributes an upload in progress was created with (its object's, at completion).
+    pub fn upload_attributes(&self, bucket: &str, key: &str, upload: UploadId) -> Result<ObjectAttributes> {
+        Ok(self.upload(bucket, key, upload)?.attributes.clone())
+    }
+
     pub fn upload_encryption(
         &self,
         bucket: &str,
@@ -1101,11 +1120,7 @@ impl Engine {
             etag_md5,
             last_modified_ms: extras.last_modified_ms(),
             attributes: ObjectAttributes {
-                replication: if extras.replica.is_some() {
-                    Some(ReplicationStatus::Replica)
-                } else {
-                    state.attributes.replication
-                },
+                replication: extras.status(state.attributes.replication),
                 ..state.attributes.clone()
             },
             layout: RecordLayout::Parts(chosen.iter().map(|p| (p.number, p.seq)).collect()),
@@ -1214,8 +1229,12 @@ impl ObjectWriter {
     /// version the key holds already changes nothing, and one whose id another version has is
     /// `VersionIdTaken`.
     pub fn set_replica(&mut self, replica: Replica) {
-        self.attributes.replication = Some(ReplicationStatus::Replica);
         self.extras.replica = Some(replica);
+    }
+
+    /// Sets the version's replication status (a source's `PENDING`).
+    pub fn set_replication_status(&mut self, status: ReplicationStatus) {
+        self.extras.status = Some(status);
     }
 
     /// Makes the PUT conditional: `finish` commits only if `condition` holds at that moment,
@@ -1321,7 +1340,10 @@ impl PutHead {
             size,
             etag_md5: md5,
             last_modified_ms: self.extras.last_modified_ms(),
-            attributes: self.attributes,
+            attributes: ObjectAttributes {
+                replication: self.extras.status(self.attributes.replication),
+                ..self.attributes
+            },
             layout: RecordLayout::Extents(extents),
             upload: None,
             condition: self.condition,

@@ -464,11 +464,12 @@ impl S3Access for Access {
             });
         }
         let operation = cx.s3_op().name();
-        let request = Authorization {
-            principal,
-            action: action(operation, cx.uri().query()),
-            resource: Resource::of(cx.s3_path()),
+        let replica = cx.headers().contains_key(crate::replication::remote::REPLICA_HEADER);
+        let action = match replica_action(operation) {
+            Some(replicating) if replica => Some(replicating),
+            _ => action(operation, cx.uri().query()),
         };
+        let request = Authorization { principal, action, resource: Resource::of(cx.s3_path()) };
         if request.action.is_none() && crate::s3::OPERATIONS.contains(&operation) {
             // Cannot happen (a test holds every implemented operation to its action); refuse
             // rather than decide on a request whose action is unknown.
@@ -515,6 +516,17 @@ impl S3Access for Access {
             }
         }
         Ok(())
+    }
+}
+
+/// The action of a write that makes a replica (`x-cairn-replica`, sent by another server's
+/// replication): `s3:ReplicateObject`, or `s3:ReplicateDelete` for a delete marker, as AWS asks
+/// of a replication role.
+fn replica_action(operation: &str) -> Option<&'static str> {
+    match operation {
+        "PutObject" | "CreateMultipartUpload" | "UploadPart" | "CompleteMultipartUpload" => Some("s3:ReplicateObject"),
+        "DeleteObject" => Some("s3:ReplicateDelete"),
+        _ => None,
     }
 }
 
@@ -693,6 +705,8 @@ mod tests {
             lifecycle_day_seconds: crate::lifecycle::DAY_SECONDS_DEFAULT,
             log_delivery_seconds: crate::logging::DELIVERY_SECONDS_DEFAULT,
             notification_targets: Vec::new(),
+            replication_endpoints: Vec::new(),
+            admin_address: None,
         };
         let accounts = Arc::new(Accounts::new(&config));
         // Room for two of the three documents below.
@@ -789,6 +803,7 @@ mod tests {
         ("GetBucketNotificationConfiguration", "s3:GetBucketNotification", "s3:GetBucketNotification"),
         ("PutBucketNotificationConfiguration", "s3:PutBucketNotification", "s3:PutBucketNotification"),
         ("GetBucketReplication", "s3:GetReplicationConfiguration", "s3:GetReplicationConfiguration"),
+        ("PutBucketReplication", "s3:PutReplicationConfiguration", "s3:PutReplicationConfiguration"),
         ("GetObjectLockConfiguration", "s3:GetBucketObjectLockConfiguration", "s3:GetBucketObjectLockConfiguration"),
         ("DeleteBucketPolicy", "s3:DeleteBucketPolicy", "s3:DeleteBucketPolicy"),
         ("DeleteBucketCors", "s3:PutBucketCORS", "s3:PutBucketCORS"),
@@ -827,6 +842,16 @@ mod tests {
         ("GetPublicAccessBlock", "s3:GetBucketPublicAccessBlock", "s3:GetBucketPublicAccessBlock"),
         ("DeletePublicAccessBlock", "s3:PutBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock"),
     ];
+
+    #[test]
+    fn a_replica_write_asks_what_aws_asks_of_a_replication_role() {
+        for operation in ["PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload"] {
+            assert_eq!(replica_action(operation), Some("s3:ReplicateObject"), "{operation}");
+        }
+        assert_eq!(replica_action("DeleteObject"), Some("s3:ReplicateDelete"));
+        assert_eq!(replica_action("GetObject"), None, "a read is decided as itself");
+        assert_eq!(replica_action("DeleteObjects"), None);
+    }
 
     #[test]
     fn every_implemented_operation_maps_to_its_iam_action() {

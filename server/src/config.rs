@@ -74,12 +74,16 @@ pub struct Config {
     pub space_amplification_target: f64,
     /// A second listener that serves buckets as websites (AWS's website endpoint), if set.
     pub website_address: Option<SocketAddr>,
+    /// The admin listener (`crate::admin`: replication figures), off the S3 port, if set.
+    pub admin_address: Option<SocketAddr>,
     /// The length of a lifecycle day in seconds (86,400; shorter for tests).
     pub lifecycle_day_seconds: u64,
     /// How often server access logs are delivered into their target buckets, in seconds.
     pub log_delivery_seconds: u64,
     /// The destinations event notifications may name (`[[notification_target]]`).
     pub notification_targets: Vec<crate::notify::Target>,
+    /// The other servers replication may copy to (`[[replication_endpoint]]`), one per region.
+    pub replication_endpoints: Vec<crate::replication::Endpoint>,
 }
 
 /// `--default-encryption`.
@@ -127,6 +131,8 @@ pub struct FileConfig {
     pub space_amplification_target: Option<f64>,
     /// `--website-address`.
     pub website_address: Option<SocketAddr>,
+    /// `--admin-address`.
+    pub admin_address: Option<SocketAddr>,
     /// `--lifecycle-day-seconds`.
     pub lifecycle_day_seconds: Option<u64>,
     /// `--log-delivery-seconds`.
@@ -134,6 +140,9 @@ pub struct FileConfig {
     /// `--notification-target`.
     #[serde(default, rename = "notification_target")]
     pub notification_targets: Vec<crate::notify::Target>,
+    /// `--replication-endpoint`.
+    #[serde(default, rename = "replication_endpoint")]
+    pub replication_endpoints: Vec<crate::replication::Endpoint>,
 }
 
 /// Why a configuration was refused.
@@ -172,10 +181,14 @@ pub struct Overrides {
     pub compaction_bytes_per_sec: Option<u64>,
     pub space_amplification_target: Option<f64>,
     pub website_address: Option<SocketAddr>,
+    pub admin_address: Option<SocketAddr>,
     pub lifecycle_day_seconds: Option<u64>,
     pub log_delivery_seconds: Option<u64>,
     /// `ARN=URL`s: each adds a destination, or replaces the file's of the same ARN.
     pub notification_targets: Vec<String>,
+    /// `REGION=http://ACCESS_KEY:SECRET_KEY@HOST:PORT`s: each adds an endpoint, or replaces the
+    /// file's of the same region.
+    pub replication_endpoints: Vec<String>,
 }
 
 impl Config {
@@ -223,6 +236,7 @@ impl Config {
                 .or(file.space_amplification_target)
                 .unwrap_or(cairn_engine::limits::SPACE_AMPLIFICATION_TARGET_DEFAULT),
             website_address: overrides.website_address.or(file.website_address),
+            admin_address: overrides.admin_address.or(file.admin_address),
             lifecycle_day_seconds: overrides
                 .lifecycle_day_seconds
                 .or(file.lifecycle_day_seconds)
@@ -232,6 +246,7 @@ impl Config {
                 .or(file.log_delivery_seconds)
                 .unwrap_or(crate::logging::DELIVERY_SECONDS_DEFAULT),
             notification_targets: notification_targets(file.notification_targets, &overrides.notification_targets)?,
+            replication_endpoints: replication_endpoints(file.replication_endpoints, &overrides.replication_endpoints)?,
         };
         config.validate()?;
         Ok(config)
@@ -309,6 +324,30 @@ fn notification_targets(
         }
     }
     Ok(targets)
+}
+
+/// The file's replication endpoints, with the flags' added (or replacing one of the same
+/// region), checked.
+fn replication_endpoints(
+    mut endpoints: Vec<crate::replication::Endpoint>,
+    flags: &[String],
+) -> Result<Vec<crate::replication::Endpoint>, ConfigError> {
+    for flag in flags {
+        let endpoint = crate::replication::Endpoint::parse(flag).map_err(ConfigError::Invalid)?;
+        endpoints.retain(|e| e.region != endpoint.region);
+        endpoints.push(endpoint);
+    }
+    let most = crate::replication::remote::ENDPOINTS_MAX;
+    if endpoints.len() > most {
+        return Err(ConfigError::Invalid(format!("at most {most} replication endpoints")));
+    }
+    for (n, endpoint) in endpoints.iter().enumerate() {
+        endpoint.check().map_err(|why| ConfigError::Invalid(format!("replication endpoint: {why}")))?;
+        if endpoints[..n].iter().any(|e| e.region == endpoint.region) {
+            return Err(ConfigError::Invalid(format!("replication endpoint {:?} is defined twice", endpoint.region)));
+        }
+    }
+    Ok(endpoints)
 }
 
 fn stored_or_generated(data_dir: &Path) -> Result<Credentials, ConfigError> {
@@ -443,6 +482,42 @@ url = \"http://127.0.0.1:8080/jobs\"
             .map(|n| format!("arn:aws:sqs:us-east-1:123456789012:q{n}=http://127.0.0.1:1/"))
             .collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert!(matches!(Config::resolve(FileConfig::default(), flags(&many)), Err(ConfigError::Invalid(_))));
+    }
+
+    #[test]
+    fn replication_endpoints_come_from_the_file_and_the_flags_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = || -> FileConfig {
+            toml::from_str(
+                "[[replication_endpoint]]
+region = \"eu-west-1\"
+url = \"http://127.0.0.1:9001\"
+access_key = \"AK\"
+secret_key = \"SK\"
+",
+            )
+            .unwrap()
+        };
+        let flags = |endpoints: &[String]| Overrides {
+            data_dir: Some(dir.path().to_owned()),
+            replication_endpoints: endpoints.to_vec(),
+            ..Overrides::default()
+        };
+        let config = Config::resolve(file(), flags(&[])).unwrap();
+        assert_eq!(config.replication_endpoints[0].url, "http://127.0.0.1:9001");
+        // A flag adds an endpoint, or replaces the file's of the same region.
+        let added = vec!["eu-west-1=http://B:S@127.0.0.1:7".to_owned(), "ap-south-1=http://C:T@127.0.0.1:8".to_owned()];
+        let config = Config::resolve(file(), flags(&added)).unwrap();
+        let urls: Vec<&str> = config.replication_endpoints.iter().map(|e| e.url.as_str()).collect();
+        assert_eq!(urls, ["http://127.0.0.1:7", "http://127.0.0.1:8"]);
+        for bad in ["no-equals", "r=https://A:B@host:1", "r=http://host:1", "r=http://A:B@host:1/path"] {
+            let refused = Config::resolve(FileConfig::default(), flags(&[bad.to_owned()]));
+            assert!(matches!(refused, Err(ConfigError::Invalid(_))), "{bad}");
+        }
+        let most = crate::replication::remote::ENDPOINTS_MAX;
+        let many: Vec<String> = (0..=most).map(|n| format!("r{n}=http://A:B@127.0.0.1:{}", 1000 + n)).collect();
+        assert!(Config::resolve(FileConfig::default(), flags(&many[..most])).is_ok());
         assert!(matches!(Config::resolve(FileConfig::default(), flags(&many)), Err(ConfigError::Invalid(_))));
     }
 

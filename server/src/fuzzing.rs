@@ -113,6 +113,30 @@ pub fn notifications(data: &[u8]) {
     let _ = crate::notify::parse_entry(1, data);
 }
 
+/// Replication configurations as PutBucketReplication reads them, stored ones as the server
+/// loads them, and queue entries as the worker reads them: an accepted document keeps its rules
+/// through its stored form, and they decide on keys without a panic.
+pub fn replication(data: &[u8]) {
+    use crate::replication::{Entry, Rules, Stored};
+    let accept = |_: &crate::replication::Destination| Ok(());
+    let parsed = s3s::dto::ReplicationConfiguration::deserialize(&mut Deserializer::new(data)).ok();
+    if let Some(config) = parsed
+        && let Ok(rules) = Rules::from_dto(&config, "source", &accept)
+    {
+        let stored = Stored { config, remote: Default::default() }.encode();
+        let loaded = Stored::decode(&stored).expect("a stored configuration loads");
+        assert_eq!(Rules::from_dto(&loaded.config, "source", &accept).as_ref(), Ok(&rules), "stored rules round-trip");
+        for key in ["", "docs/a", "logs/x"] {
+            let _ = rules.for_version(key, &[("k".into(), "v".into())], true);
+            let _ = rules.for_delete_marker(key);
+        }
+    }
+    if let Some(stored) = Stored::decode(data) {
+        let _ = Rules::from_dto(&stored.config, "source", &accept);
+    }
+    let _ = Entry::parse(1, data);
+}
+
 /// Header values: ranges, copy sources and their ranges, conditions, tagging, checksums.
 pub fn headers(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };

@@ -32,12 +32,14 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 pub struct ServerHandle {
     addr: SocketAddr,
     website_addr: Option<SocketAddr>,
+    admin_addr: Option<SocketAddr>,
     engine: Engine,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     lifecycle: crate::lifecycle::Worker,
     access_log: crate::logging::delivery::Worker,
     notifications: crate::notify::delivery::Worker,
+    replication: crate::replication::worker::Worker,
 }
 
 impl ServerHandle {
@@ -51,6 +53,11 @@ impl ServerHandle {
         self.website_addr
     }
 
+    /// The address of the admin listener, if there is one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
     /// The engine behind the server (tests inspect it).
     pub fn engine(&self) -> &Engine {
         &self.engine
@@ -61,6 +68,7 @@ impl ServerHandle {
         let _ = self.stop.send(true);
         let _ = self.task.await;
         self.notifications.stop().await;
+        self.replication.stop().await;
         let (lifecycle, access_log) = (self.lifecycle, self.access_log);
         let _ = tokio::task::spawn_blocking(move || {
             lifecycle.stop();
@@ -113,7 +121,8 @@ pub async fn start_with_engine(config: Config, engine: Engine) -> std::io::Resul
         .with_insecure_sse_c(config.allow_insecure_sse_c)
         .with_unencrypted_default(config.default_encryption == crate::config::DefaultEncryption::None)
         .with_lifecycle_day(config.lifecycle_day_seconds)
-        .with_notification_targets(&config.notification_targets);
+        .with_notification_targets(&config.notification_targets)
+        .with_replication_endpoints(&config.replication_endpoints);
     if config.default_encryption == crate::config::DefaultEncryption::None {
         tracing::warn!(
             "buckets without an encryption configuration store objects unencrypted (--default-encryption none)"
@@ -123,9 +132,11 @@ pub async fn start_with_engine(config: Config, engine: Engine) -> std::io::Resul
     let delivery = Duration::from_secs(config.log_delivery_seconds);
     let log_worker = crate::logging::delivery::Worker::start(access_log.clone(), cairn.clone(), delivery)?;
     let notifications = cairn.notifications().clone();
+    let replication = cairn.replication().clone();
     let mut builder = S3ServiceBuilder::new(cairn);
-    builder.set_route(crate::s3::control::Control { engine: engine.clone(), accounts });
+    builder.set_route(crate::s3::control::Control { engine: engine.clone(), accounts: accounts.clone() });
     builder.set_auth(auth);
+    let authorizer_for_replication = authorizer.clone();
     builder.set_access(Access(authorizer));
     let domain = config.domain.as_deref().map(Domain::new).transpose()?.map(Arc::new);
     if let Some(domain) = &domain {
@@ -145,6 +156,11 @@ pub async fn start_with_engine(config: Config, engine: Engine) -> std::io::Resul
         None => None,
     };
     let website_addr = website.as_ref().map(TcpListener::local_addr).transpose()?;
+    let admin = crate::admin::bind(config.admin_address).await?;
+    let admin_addr = admin.as_ref().map(TcpListener::local_addr).transpose()?;
+    if let Some(admin) = admin {
+        tokio::spawn(crate::admin::serve(admin, replication.clone(), stopped.clone()));
+    }
     let website_loop = website.map(|listener| accept_loop(listener, service.clone().for_website(), stopped.clone()));
     let api_loop = accept_loop(listener, service, stopped);
     let task = tokio::spawn(async move {
@@ -165,7 +181,22 @@ pub async fn start_with_engine(config: Config, engine: Engine) -> std::io::Resul
         tracing::warn!("lifecycle days last {} seconds (--lifecycle-day-seconds)", config.lifecycle_day_seconds);
     }
     let notifications = crate::notify::delivery::Worker::start(notifications);
-    Ok(ServerHandle { addr, website_addr, engine, stop, task, lifecycle, access_log: log_worker, notifications })
+    let replication = crate::replication::worker::Worker::start(replication, accounts, authorizer_for_replication);
+    if let Some(admin_addr) = admin_addr {
+        tracing::info!("serving the admin endpoints on http://{admin_addr}");
+    }
+    Ok(ServerHandle {
+        addr,
+        website_addr,
+        admin_addr,
+        engine,
+        stop,
+        task,
+        lifecycle,
+        access_log: log_worker,
+        notifications,
+        replication,
+    })
 }
 
 /// The accounts' keys. An unknown access key is S3's `InvalidAccessKeyId` (s3s says

@@ -16,6 +16,7 @@
 
 pub mod account;
 pub mod acl;
+pub mod admin;
 mod authorization;
 mod checksum;
 pub mod config;
@@ -29,7 +30,9 @@ pub mod logging;
 pub mod mfa;
 pub mod notify;
 pub mod policy;
+pub mod replication;
 mod s3;
+mod task;
 pub mod web;
 mod writes;
 

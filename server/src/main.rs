@@ -142,6 +142,10 @@ struct ServeArgs {
     /// Also serve buckets as static websites (anonymous GET/HEAD, HTML errors) on this address
     #[arg(long, env = "CAIRN_WEBSITE_ADDRESS")]
     website_address: Option<SocketAddr>,
+    /// Also serve the admin endpoints (GET /replication: the replication backlog and lag, as
+    /// JSON) on this address, without S3 credentials: bind it where only operators reach it
+    #[arg(long, env = "CAIRN_ADMIN_ADDRESS")]
+    admin_address: Option<SocketAddr>,
     /// Length of a lifecycle day in seconds, 1 to 86400 (shorter days for testing lifecycle
     /// rules) [default: 86400]
     #[arg(long, env = "CAIRN_LIFECYCLE_DAY_SECONDS")]
@@ -154,6 +158,11 @@ struct ServeArgs {
     /// http:// webhook its messages are POSTed to); repeatable, comma-separated in the env
     #[arg(long = "notification-target", env = "CAIRN_NOTIFICATION_TARGETS", value_delimiter = ',')]
     notification_targets: Vec<String>,
+    /// Another Cairn server replication may copy to,
+    /// `REGION=http://ACCESS_KEY:SECRET_KEY@HOST:PORT` (one per region); repeatable,
+    /// comma-separated in the env
+    #[arg(long = "replication-endpoint", env = "CAIRN_REPLICATION_ENDPOINTS", value_delimiter = ',')]
+    replication_endpoints: Vec<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -276,9 +285,11 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         compaction_bytes_per_sec: args.compaction_bytes_per_sec,
         space_amplification_target: args.space_amplification_target,
         website_address: args.website_address,
+        admin_address: args.admin_address,
         lifecycle_day_seconds: args.lifecycle_day_seconds,
         log_delivery_seconds: args.log_delivery_seconds,
         notification_targets: args.notification_targets,
+        replication_endpoints: args.replication_endpoints,
     };
     let config = Config::resolve(file, overrides)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

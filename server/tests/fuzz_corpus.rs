@@ -11,4 +11,5 @@ fn every_corpus_input_passes() {
     replay("acl", cairn_server::fuzzing::acl);
     replay("lifecycle", cairn_server::fuzzing::lifecycle);
     replay("notifications", cairn_server::fuzzing::notifications);
+    replay("replication", cairn_server::fuzzing::replication);
 }

@@ -7,7 +7,6 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cairn_bench::webhook::Receiver;
@@ -20,9 +19,6 @@ const SECRET_KEY: &str = "notify-secret";
 const QUEUE: &str = "arn:aws:sqs:us-east-1:123456789012:jobs";
 /// Kill cycles: how long each one's load runs before the kill, and whether the webhook is up.
 const CYCLES: [(u64, bool); 3] = [(1200, true), (900, false), (700, true)];
-/// PUTs a client makes at most per cycle (the load is bounded in count and time).
-const REQUESTS_MAX: usize = 20_000;
-const CLIENTS: usize = 2;
 /// How long the last run has to deliver everything.
 const DRAIN: Duration = Duration::from_secs(60);
 
@@ -44,37 +40,9 @@ fn serve(dir: &Path, webhook: &str) -> (std::process::Child, std::net::SocketAdd
     common::serve(dir, &["--notification-target", &format!("{QUEUE}={webhook}")], ACCESS_KEY, SECRET_KEY)
 }
 
-/// PUTs of new keys for `run` (at most `REQUESTS_MAX` each): the keys answered 200.
+/// PUTs of new keys for `run`: the keys answered 200.
 async fn load(address: std::net::SocketAddr, cycle: usize, run: Duration) -> Vec<String> {
-    use cairn_bench::client::{Call, Client, Payload, Target};
-    let answered = Arc::new(Mutex::new(Vec::new()));
-    let until = Instant::now() + run;
-    let mut clients = Vec::new();
-    for n in 0..CLIENTS {
-        let mut endpoint = Target::resolve(&format!("http://{address}"), None, false).unwrap();
-        (endpoint.access_key, endpoint.secret_key, endpoint.bucket) =
-            (ACCESS_KEY.into(), SECRET_KEY.into(), "jobs".into());
-        let mut client = Client::new(Arc::new(endpoint));
-        let answered = answered.clone();
-        clients.push(tokio::spawn(async move {
-            for i in 0..REQUESTS_MAX {
-                if Instant::now() >= until {
-                    break;
-                }
-                let key = format!("c{cycle}/w{n}/{i}");
-                let call =
-                    Call::new(http::Method::PUT, &key).payload(Payload::Small(bytes::Bytes::from_static(b"job")));
-                match client.request(call).await {
-                    Ok(reply) if reply.status == 200 => answered.lock().unwrap().push(key),
-                    _ => break,
-                }
-            }
-        }));
-    }
-    for client in clients {
-        let _ = client.await;
-    }
-    Arc::try_unwrap(answered).unwrap().into_inner().unwrap()
+    common::put_load(address, (ACCESS_KEY, SECRET_KEY), "jobs", cycle, run, |_| bytes::Bytes::from_static(b"job")).await
 }
 
 /// How many times each key's ObjectCreated event was received.

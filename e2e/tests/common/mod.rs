@@ -96,6 +96,8 @@ impl TestServer {
             lifecycle_day_seconds: cairn_server::lifecycle::DAY_SECONDS_DEFAULT,
             log_delivery_seconds: cairn_server::logging::DELIVERY_SECONDS_DEFAULT,
             notification_targets: Vec::new(),
+            replication_endpoints: Vec::new(),
+            admin_address: None,
         };
         let handle = cairn_server::start(config.clone()).await.unwrap();
         let addr = handle.local_addr();
@@ -111,6 +113,21 @@ impl TestServer {
         let handle = cairn_server::start(self.config.clone()).await.unwrap();
         self.addr = handle.local_addr();
         self.client = client(self.addr, ACCESS_KEY, SECRET_KEY);
+        self.handle = Some(handle);
+    }
+
+    /// Stops the server, keeping its data directory and port for `resume` (another server that
+    /// names its address finds it there again).
+    pub async fn pause(&mut self) {
+        self.config.address = self.addr;
+        if let Some(handle) = self.handle.take() {
+            handle.shutdown().await;
+        }
+    }
+
+    /// Starts a paused server again on its port.
+    pub async fn resume(&mut self) {
+        let handle = cairn_server::start(self.config.clone()).await.unwrap();
         self.handle = Some(handle);
     }
 

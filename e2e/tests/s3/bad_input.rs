@@ -334,6 +334,28 @@ fn cases() -> Vec<Case> {
             .body("<NotificationConfiguration><QueueConfiguration><Queue>arn:aws:sqs:us-east-1:1:q</Queue><Event>s3:Everything</Event></QueueConfiguration></NotificationConfiguration>"),
     );
     cases.push(
+        signed("PutBucketReplication not XML", B, Method::PUT, "", 400, "MalformedXML")
+            .query("replication")
+            .body("<ReplicationConfiguration><Rule>"),
+    );
+    cases.push(
+        signed("PutBucketReplication without Content-MD5", B, Method::PUT, "", 400, "InvalidRequest")
+            .query("replication")
+            .body("<ReplicationConfiguration><Role>arn:aws:iam::1:role/r</Role><Rule><Status>Enabled</Status><Destination><Bucket>arn:aws:s3:::other</Bucket></Destination></Rule></ReplicationConfiguration>"),
+    );
+    cases.push(
+        signed("PUT with a malformed x-cairn-replica", B, Method::PUT, "replica", 400, "InvalidArgument")
+            .header("x-cairn-replica", "not-a-version")
+            .header("x-cairn-replica-last-modified", "1")
+            .body("x"),
+    );
+    cases.push(
+        signed("DELETE of a version with x-cairn-replica", B, Method::DELETE, "replica", 400, "InvalidRequest")
+            .query("versionId=0000000000000001")
+            .header("x-cairn-replica", "0000000000000001")
+            .header("x-cairn-replica-last-modified", "1"),
+    );
+    cases.push(
         signed("PutObjectLegalHold without Content-MD5", B, Method::PUT, "exists", 400, "InvalidRequest")
             .query("legal-hold")
             .body("<LegalHold><Status>ON</Status></LegalHold>"),
@@ -804,7 +826,7 @@ async fn every_bad_request_gets_the_aws_error_and_changes_nothing() {
     let parts_body = format!("<CompleteMultipartUpload>{parts_body}</CompleteMultipartUpload>");
 
     let cases = cases();
-    assert!(cases.len() >= 175, "{} cases", cases.len());
+    assert!(cases.len() >= 179, "{} cases", cases.len());
     let mut wrong = Vec::new();
     for case in &cases {
         let (status, code) = send(server.addr, case, &upload, &parts_body).await;
@@ -862,6 +884,8 @@ async fn faulty_server() -> (cairn_server::ServerHandle, Arc<cairn_engine::io::f
         lifecycle_day_seconds: cairn_server::lifecycle::DAY_SECONDS_DEFAULT,
         log_delivery_seconds: cairn_server::logging::DELIVERY_SECONDS_DEFAULT,
         notification_targets: Vec::new(),
+        replication_endpoints: Vec::new(),
+        admin_address: None,
     };
     let server = cairn_server::start_with_engine(server_config, engine).await.unwrap();
     (server, fault, dir)

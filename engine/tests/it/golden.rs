@@ -169,7 +169,9 @@ fn write_fixture(dir: &Path) {
     writer.write(b"a replica").unwrap();
     writer.finish().unwrap();
     let replica = Some(Replica { version: REPLICA_VERSION + 1, last_modified_ms: REPLICA_TIME_MS });
-    engine.delete_object_with("replicas", "copied", None, false, WriteExtras { notices: Vec::new(), replica }).unwrap();
+    engine
+        .delete_object_with("replicas", "copied", None, false, WriteExtras { replica, ..Default::default() })
+        .unwrap();
     let pending = ObjectAttributes { replication: Some(ReplicationStatus::Pending), ..Default::default() };
     let mut writer = engine.put_object("replicas", "source", pending).unwrap();
     writer.write(b"replicated").unwrap();
@@ -180,7 +182,9 @@ fn write_fixture(dir: &Path) {
     let source = writer.finish().unwrap();
     engine.set_replication_status("replicas", "source", source.version, ReplicationStatus::Completed).unwrap();
     let notices = vec![cairn_engine::Notice { outbox: "replication/replicas".into(), payload: NOTICE.to_vec() }];
-    engine.delete_object_with("replicas", "marked", None, false, WriteExtras { notices, replica: None }).unwrap();
+    engine
+        .delete_object_with("replicas", "marked", None, false, WriteExtras { notices, ..Default::default() })
+        .unwrap();
 }
 
 /// The replica's source version in the fixture, and its time.

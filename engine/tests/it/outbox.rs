@@ -130,7 +130,7 @@ fn a_notice_is_committed_with_its_write_and_only_then() {
             upload,
             &parts,
             PutCondition::None,
-            cairn_engine::WriteExtras { notices: vec![notice("events/c")], replica: None },
+            cairn_engine::WriteExtras { notices: vec![notice("events/c")], ..Default::default() },
             |_, _| Ok(None),
         )
         .unwrap();

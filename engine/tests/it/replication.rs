@@ -39,7 +39,7 @@ fn version_ids(engine: &Engine, bucket: &str) -> Vec<VersionId> {
 
 fn replica_marker(engine: &Engine, bucket: &str, key: &str, version: u64) -> cairn_engine::Result<Option<VersionId>> {
     let extras =
-        WriteExtras { notices: Vec::new(), replica: Some(Replica { version, last_modified_ms: SOURCE_TIME_MS }) };
+        WriteExtras { replica: Some(Replica { version, last_modified_ms: SOURCE_TIME_MS }), ..Default::default() };
     engine.delete_object_with(bucket, key, None, false, extras).map(|outcome| outcome.version)
 }
 
@@ -191,7 +191,7 @@ fn a_write_carries_several_notices_and_a_delete_marker_its_own() {
     drop(writer);
 
     // A delete marker's entry: its id, size 0 and no ETag.
-    let extras = WriteExtras { notices: vec![notice("replication/a")], replica: None };
+    let extras = WriteExtras { notices: vec![notice("replication/a")], ..Default::default() };
     let deleted = engine.delete_object_with("src", "k", None, false, extras.clone()).unwrap();
     let marker = deleted.version.unwrap();
     let entries = engine.outbox_entries("replication/a", 10);
@@ -226,7 +226,7 @@ fn a_completion_makes_a_replica_of_a_multipart_source() {
         })
         .collect();
     let replica = Replica { version: SOURCE_VERSION, last_modified_ms: SOURCE_TIME_MS };
-    let extras = WriteExtras { notices: Vec::new(), replica: Some(replica) };
+    let extras = WriteExtras { replica: Some(replica), ..Default::default() };
     let done =
         engine.complete_upload_with("dst", "big", upload, &parts, PutCondition::None, extras, |_, _| Ok(None)).unwrap();
     assert_eq!(done.version, VersionId::Id(SOURCE_VERSION));
@@ -234,4 +234,20 @@ fn a_completion_makes_a_replica_of_a_multipart_source() {
     let (_, info) = engine.head_object("dst", "big", None).unwrap();
     assert_eq!(info.last_modified_ms, SOURCE_TIME_MS);
     assert_eq!(info.size, 12 << 20);
+    assert_eq!(info.attributes.replication, Some(ReplicationStatus::Replica));
+
+    // A source's completion and put are PENDING when their writers say so.
+    let upload = engine.create_upload("dst", "source", ObjectAttributes::default()).unwrap();
+    let mut part = engine.upload_part("dst", "source", upload, 1).unwrap();
+    part.write(b"one part").unwrap();
+    let parts = [CompletedPart { number: 1, etag_md5: part.finish().unwrap() }];
+    let extras = WriteExtras { status: Some(ReplicationStatus::Pending), ..Default::default() };
+    engine.complete_upload_with("dst", "source", upload, &parts, PutCondition::None, extras, |_, _| Ok(None)).unwrap();
+    let mut writer = engine.put_object("dst", "put", ObjectAttributes::default()).unwrap();
+    writer.set_replication_status(ReplicationStatus::Pending);
+    writer.finish().unwrap();
+    for key in ["source", "put"] {
+        let status = engine.head_object("dst", key, None).unwrap().1.attributes.replication;
+        assert_eq!(status, Some(ReplicationStatus::Pending), "{key}");
+    }
 }

@@ -3,14 +3,12 @@
 //! other status) is retried after a delay that doubles, from `RETRY_DELAY_MIN` to
 //! `RETRY_DELAY_MAX`; its messages wait in the engine meanwhile, across restarts.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
 use http_body_util::Full;
-use tokio::time::Instant;
 
 use super::{Notifications, OUTBOX_PREFIX, Webhook, parse_entry};
 
@@ -28,42 +26,23 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The running worker; stopped by `stop` or when the runtime ends.
 #[derive(Debug)]
-pub struct Worker {
-    stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-}
+pub struct Worker(crate::task::Task);
 
 impl Worker {
     /// Starts the worker on the current runtime.
     pub fn start(notifications: Arc<Notifications>) -> Worker {
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(run(notifications, stopped));
-        Worker { stop, task }
+        Worker(crate::task::Task::spawn(|stopped| run(notifications, stopped)))
     }
 
     pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
+        self.0.stop().await;
     }
 }
 
-/// A destination that failed: when to try it again, and the delay after that.
-struct Backoff {
-    until: Instant,
-    delay: Duration,
-}
-
 async fn run(notifications: Arc<Notifications>, mut stopped: tokio::sync::watch::Receiver<bool>) {
-    let mut backoff: HashMap<String, Backoff> = HashMap::new();
+    let mut backoff = crate::task::Backoffs::new(RETRY_DELAY_MIN, RETRY_DELAY_MAX);
     loop {
-        let now = Instant::now();
-        let due: Vec<String> = notifications
-            .engine()
-            .outboxes(OUTBOX_PREFIX)
-            .into_iter()
-            .map(|(name, _, _)| name)
-            .filter(|name| backoff.get(name).is_none_or(|b| b.until <= now))
-            .collect();
+        let due = backoff.due(notifications.engine(), OUTBOX_PREFIX);
         let pass = futures::stream::iter(due)
             .map(|outbox| {
                 let notifications = notifications.clone();
@@ -81,20 +60,14 @@ async fn run(notifications: Arc<Notifications>, mut stopped: tokio::sync::watch:
         };
         for (outbox, delivered) in results {
             if delivered {
-                backoff.remove(&outbox);
-                continue;
+                backoff.succeeded(&outbox);
+            } else {
+                backoff.failed(outbox);
             }
-            let delay = backoff.get(&outbox).map_or(RETRY_DELAY_MIN, |b| (b.delay * 2).min(RETRY_DELAY_MAX));
-            backoff.insert(outbox, Backoff { until: Instant::now() + delay, delay });
         }
-        let next = backoff
-            .values()
-            .map(|b| b.until)
-            .min()
-            .map_or(POLL_INTERVAL, |until| until.saturating_duration_since(Instant::now()).min(POLL_INTERVAL));
         tokio::select! {
             _ = notifications.pushed.notified() => {}
-            _ = tokio::time::sleep(next) => {}
+            _ = tokio::time::sleep(backoff.next_pass(POLL_INTERVAL)) => {}
             _ = stopped.changed() => return,
         }
     }

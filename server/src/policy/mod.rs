@@ -593,8 +593,9 @@ fn check_applicable(actions: &[Pattern], resources: &[Pattern], bucket: &str) ->
     Ok(())
 }
 
-/// A context without keys (validation matches names, never requests).
-struct NoContext;
+/// A context without keys (validation matches names, never requests; replication's own
+/// writes carry none).
+pub(crate) struct NoContext;
 
 impl Context for NoContext {
     fn values(&self, _: &str) -> Option<Vec<Cow<'_, str>>> {

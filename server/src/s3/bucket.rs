@@ -169,6 +169,12 @@ impl Cairn {
             }
             self.verify_mfa(&bucket, input.mfa).await?;
         }
+        if state != VersioningState::Enabled && self.replication.rules(&bucket).is_some() {
+            return Err(s3_error!(
+                InvalidBucketState,
+                "A replication configuration is present on this bucket, so the versioning state cannot be changed."
+            ));
+        }
         self.blocking(move |engine| engine.set_versioning_with(&bucket, state, mfa_delete)).await?;
         Ok(S3Response::new(PutBucketVersioningOutput {}))
     }

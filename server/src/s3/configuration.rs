@@ -1,30 +1,10 @@
-//! Bucket configurations Cairn does not hold yet (replication, analytics ...):
+//! Bucket configurations Cairn does not hold yet (analytics, inventory ...):
 //! answered as AWS answers a bucket without them.
 
 use super::*;
 
 impl Cairn {
     // ---- bucket configurations Cairn does not hold yet ----
-    // A bucket has no replication configuration
-    // until the issues that build them land: reading one is AWS's "not found" answer for a bucket
-    // without it, deleting one is the no-op AWS answers with 204. Setting one stays NotImplemented.
-    pub(super) async fn get_bucket_replication(
-        &self,
-        req: S3Request<GetBucketReplicationInput>,
-    ) -> S3Result<S3Response<GetBucketReplicationOutput>> {
-        Err(self.absent(
-            &req.input.bucket,
-            s3_error!(ReplicationConfigurationNotFoundError, "The replication configuration was not found"),
-        ))
-    }
-
-    pub(super) async fn delete_bucket_replication(
-        &self,
-        req: S3Request<DeleteBucketReplicationInput>,
-    ) -> S3Result<S3Response<DeleteBucketReplicationOutput>> {
-        self.nothing_to_delete(&req.input.bucket)
-    }
-
     // Analytics, Intelligent-Tiering, inventory and metrics configurations are named by id; a
     // bucket has none, so getting or deleting one is AWS's NoSuchConfiguration.
     pub(super) async fn get_bucket_analytics_configuration(

@@ -87,6 +87,7 @@ mod multipart;
 mod notification;
 mod object;
 mod policy;
+mod replication;
 mod tagging;
 mod website;
 
@@ -127,6 +128,8 @@ pub struct Cairn {
     access_log: Arc<crate::logging::AccessLog>,
     /// Which buckets publish events, and the destinations they may name.
     notifications: Arc<crate::notify::Notifications>,
+    /// Which buckets replicate, by which rules.
+    replication: Arc<crate::replication::Replication>,
 }
 
 /// The parts of a request a second authorization decision reads (a copy's source, a body's tags).
@@ -171,13 +174,25 @@ impl Cairn {
             days: crate::lifecycle::Days::new(crate::lifecycle::DAY_SECONDS_DEFAULT),
             lifecycles: Arc::default(),
             access_log: Arc::new(crate::logging::AccessLog::load(engine_for_log.clone(), &accounts_for_log)),
-            notifications: Arc::new(crate::notify::Notifications::load(engine_for_log, &[], &accounts_for_log)),
+            notifications: Arc::new(crate::notify::Notifications::load(engine_for_log.clone(), &[], &accounts_for_log)),
+            replication: Arc::new(crate::replication::Replication::load(engine_for_log, &[])),
         }
+    }
+
+    /// The replication of this server's buckets.
+    pub fn replication(&self) -> &Arc<crate::replication::Replication> {
+        &self.replication
     }
 
     /// Delivers event notifications to `targets` (checked already).
     pub fn with_notification_targets(mut self, targets: &[crate::notify::Target]) -> Cairn {
         self.notifications = Arc::new(crate::notify::Notifications::load(self.engine.clone(), targets, &self.accounts));
+        self
+    }
+
+    /// Replicates to `endpoints` (checked already) as well as to this server's buckets.
+    pub fn with_replication_endpoints(mut self, endpoints: &[crate::replication::Endpoint]) -> Cairn {
+        self.replication = Arc::new(crate::replication::Replication::load(self.engine.clone(), endpoints));
         self
     }
 
@@ -270,13 +285,6 @@ impl Cairn {
         let (found, info) = self.engine.head_object(bucket, key, version).map_err(to_s3)?;
         check_conditions(&info, conditions)?;
         Ok((found, info))
-    }
-
-    /// The 204 of deleting a configuration the bucket does not have, once the bucket is known to
-    /// exist.
-    fn nothing_to_delete<T: Default>(&self, bucket: &str) -> S3Result<S3Response<T>> {
-        self.engine.head_bucket(bucket).map_err(to_s3)?;
-        Ok(S3Response::new(T::default()))
     }
 
     /// `error` for a configuration the bucket does not have, once the bucket is known to exist.
@@ -391,6 +399,7 @@ operations! {
     GetBucketWebsite => get_bucket_website(GetBucketWebsiteInput) -> GetBucketWebsiteOutput,
     GetBucketLifecycleConfiguration => get_bucket_lifecycle_configuration(GetBucketLifecycleConfigurationInput) -> GetBucketLifecycleConfigurationOutput,
     GetBucketReplication => get_bucket_replication(GetBucketReplicationInput) -> GetBucketReplicationOutput,
+    PutBucketReplication => put_bucket_replication(PutBucketReplicationInput) -> PutBucketReplicationOutput,
     GetObjectLockConfiguration => get_object_lock_configuration(GetObjectLockConfigurationInput) -> GetObjectLockConfigurationOutput,
     DeleteBucketPolicy => delete_bucket_policy(DeleteBucketPolicyInput) -> DeleteBucketPolicyOutput,
     DeleteBucketCors => delete_bucket_cors(DeleteBucketCorsInput) -> DeleteBucketCorsOutput,

@@ -151,6 +151,7 @@ impl Cairn {
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let location = writes::object_url(&req.headers, &req.input.bucket, &req.input.key);
         let publishing = self.publishing(&req, &req.input.bucket)?;
+        let replica = replication::replica_of(&req.headers)?;
         let input = req.input;
         let upload = upload_param(&input.upload_id)?;
         let listed = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
@@ -179,6 +180,15 @@ impl Cairn {
         let (bucket, key) = (input.bucket.clone(), input.key.clone());
         let notice = self.notice(&publishing, &bucket, &key, EventName::CompleteMultipartUpload);
         let noticed = notice.is_some();
+        // An upload not found is answered by the engine (a completion sent again, or 404).
+        let mut extras = match (replica, self.engine.upload_attributes(&bucket, &key, upload)) {
+            // A replica another server sends is not replicated again (S3 never chains).
+            (Some(replica), _) => cairn_engine::WriteExtras { replica: Some(replica), ..Default::default() },
+            (None, Ok(attributes)) => self.replication_extras(&bucket, &key, &attributes)?,
+            (None, Err(_)) => cairn_engine::WriteExtras::default(),
+        };
+        let replicated = !extras.notices.is_empty();
+        extras.notices.extend(notice);
         let outcome = self
             .blocking_s3(move |engine| {
                 // The object's checksum is computed from exactly the parts the engine chose.
@@ -189,7 +199,7 @@ impl Cairn {
                     upload,
                     &parts,
                     condition.condition,
-                    cairn_engine::WriteExtras { notices: notice.into_iter().collect(), replica: None },
+                    extras,
                     |chosen, spec| {
                         checksum::combine(chosen, spec, &part_checksums).map_err(|error| {
                             refused = Some(error);
@@ -199,12 +209,16 @@ impl Cairn {
                 );
                 match (outcome, refused) {
                     (_, Some(error)) => Err(error),
+                    (outcome, None) if replica.is_some() => outcome.map_err(replication::replica_refusal),
                     (outcome, None) => outcome.map_err(|error| condition.refusal(error)),
                 }
             })
             .await?;
         if noticed {
             self.notifications.wake();
+        }
+        if replicated {
+            self.replication.wake();
         }
         let fields = Fields::of(outcome.checksum.as_ref(), outcome.parts);
         let versioned = self.versioned(&input.bucket)?;

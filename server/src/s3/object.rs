@@ -24,6 +24,7 @@ impl Cairn {
         (attributes.owner, attributes.acl) = (written.owner, written.acl);
         attributes.storage_class = encryption::storage_class(&headers)?;
         attributes.lock = lock;
+        let tags = attributes.tags.clone();
         let (sse, customer) = self.write_encryption(&headers, &input.bucket, &input.key)?;
         let condition = writes::write_condition(
             &self.engine,
@@ -57,9 +58,24 @@ impl Cairn {
             Some(notice) => writer.add_notice(notice).map_err(to_s3).map(|()| true)?,
             None => false,
         };
-        let outcome = writer.finish_async().await.map_err(|error| condition.refusal(error))?;
+        // A replica another server sends is not replicated again (S3 never chains).
+        let replica = replication::replica_of(&headers)?;
+        let replicated = match replica {
+            Some(replica) => {
+                writer.set_replica(replica);
+                false
+            }
+            None => self.replicate_version(&mut writer, &bucket, &input.key, &tags, sse.as_ref())?,
+        };
+        let outcome = writer.finish_async().await.map_err(|error| match replica {
+            Some(_) => replication::replica_refusal(error),
+            None => condition.refusal(error),
+        })?;
         if noticed {
             self.notifications.wake();
+        }
+        if replicated {
+            self.replication.wake();
         }
         let versioned = self.versioned(&bucket)?;
         let mut response = S3Response::new(with_checksums!(fields => PutObjectOutput {
@@ -141,6 +157,7 @@ impl Cairn {
             expires: input.response_expires.or_else(|| system.expires.as_deref().and_then(parse_http_date)),
             website_redirect_location: system.website_redirect_location.clone(),
             metadata: user_metadata(&info),
+            replication_status: Cairn::replication_status(&info),
             // S3 gives the parts count only to a partNumber read of a multipart object.
             parts_count: info.parts_count().filter(|_| input.part_number.is_some()).map(|n| n as i32),
             tag_count: (!info.attributes.tags.is_empty()).then_some(info.attributes.tags.len() as i32),
@@ -198,6 +215,7 @@ impl Cairn {
             expires: system.expires.as_deref().and_then(parse_http_date),
             website_redirect_location: system.website_redirect_location.clone(),
             metadata: user_metadata(&info),
+            replication_status: Cairn::replication_status(&info),
             parts_count: info.parts_count().filter(|_| input.part_number.is_some()).map(|n| n as i32),
             version_id: version_header(found.id, versioned),
             checksum_type: sums.kind,
@@ -222,16 +240,31 @@ impl Cairn {
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let publishing = self.publishing(&req, &req.input.bucket)?;
+        let replica = replication::replica_of(&req.headers)?;
         let input = req.input;
         let version = version_param(input.version_id.as_deref())?;
+        if replica.is_some() && version.is_some() {
+            return Err(s3_error!(InvalidRequest, "a replicated delete marker names no version"));
+        }
         if version.is_some() {
             self.check_mfa_delete(&input.bucket, input.mfa.as_deref()).await?;
         }
         let bypass = self.bypass(origin!(req), input.bypass_governance_retention, &input.bucket, &input.key);
         let (bucket, key) = (input.bucket.clone(), input.key.clone());
+        let extras = match (version, replica) {
+            (Some(_), _) => Default::default(),
+            (None, Some(replica)) => cairn_engine::WriteExtras { replica: Some(replica), ..Default::default() },
+            (None, None) => self.marker_extras(&bucket, &key)?,
+        };
+        let replicated = !extras.notices.is_empty();
         let outcome = self
-            .blocking(move |engine| engine.delete_object_with(&bucket, &key, version, bypass, Default::default()))
+            .blocking_s3(move |engine| {
+                engine.delete_object_with(&bucket, &key, version, bypass, extras).map_err(replication::replica_refusal)
+            })
             .await?;
+        if replicated {
+            self.replication.wake();
+        }
         if outcome.version.is_some() {
             self.publish(publishing, &input.bucket, || vec![notification::removed(&input.key, &outcome)]).await;
         }
@@ -307,6 +340,12 @@ impl Cairn {
         let (bucket, key, source_id) = (input.bucket.clone(), input.key.clone(), found.id);
         let notice = self.notice(&publishing, &bucket, &key, EventName::Copy);
         let noticed = notice.is_some();
+        let kms = matches!(sse, Some(cairn_engine::Sse::Kms { .. }));
+        let replication = self.replication.version_notice(&bucket, &key, &attributes.tags, kms);
+        let replicated = replication.is_some();
+        if replicated {
+            self.replication_room()?;
+        }
         let source_versioned = self.versioned(&source_bucket)?;
         let (outcome, copied) = self
             .blocking(move |engine| {
@@ -324,6 +363,10 @@ impl Cairn {
                 if let Some(notice) = notice {
                     writer.add_notice(notice)?;
                 }
+                if let Some(notice) = replication {
+                    writer.add_notice(notice)?;
+                    writer.set_replication_status(cairn_engine::ReplicationStatus::Pending);
+                }
                 let mut hasher = checksum::Hasher::new(algorithm);
                 for chunk in reader {
                     let chunk = chunk?;
@@ -338,6 +381,9 @@ impl Cairn {
             .await?;
         if noticed {
             self.notifications.wake();
+        }
+        if replicated {
+            self.replication.wake();
         }
         let versioned = self.versioned(&input.bucket)?;
         let sums = Fields::of(copied.checksum.as_ref(), None);
@@ -440,7 +486,11 @@ impl Cairn {
             match self.authorize(origin!(req), action, resource, None, input.expected_bucket_owner.as_deref()) {
                 Ok(()) => {
                     let bypass = self.bypass(origin!(req), input.bypass_governance_retention, &bucket, &object.key);
-                    objects.push((object, bypass));
+                    let extras = match object.version_id {
+                        None => self.marker_extras(&bucket, &object.key)?,
+                        Some(_) => cairn_engine::WriteExtras::default(),
+                    };
+                    objects.push((object, bypass, extras));
                 }
                 Err(error) if *error.code() == s3s::S3ErrorCode::AccessDenied => refused.push(Error {
                     code: Some("AccessDenied".into()),
@@ -452,10 +502,11 @@ impl Cairn {
             }
         }
         let (events_bucket, noting) = (bucket.clone(), publishing.is_some());
+        let replicated = objects.iter().any(|(_, _, extras)| !extras.notices.is_empty());
         let (deleted, errors, removed) = self
             .blocking(move |engine| {
                 let (mut deleted, mut errors, mut removed) = (Vec::new(), refused, Vec::new());
-                for (object, bypass) in objects {
+                for (object, bypass, extras) in objects {
                     let version = match object.version_id.as_deref().map(VersionId::parse) {
                         None => None,
                         Some(Some(version)) => Some(version),
@@ -469,7 +520,7 @@ impl Cairn {
                             continue;
                         }
                     };
-                    match engine.delete_object_with(&bucket, &object.key, version, bypass, Default::default()) {
+                    match engine.delete_object_with(&bucket, &object.key, version, bypass, extras) {
                         Ok(outcome) => deleted.push(DeletedObject {
                             key: Some(removed_key(noting.then_some(&mut removed), object.key, &outcome)),
                             version_id: object.version_id,
@@ -495,6 +546,9 @@ impl Cairn {
                 Ok((deleted, errors, removed))
             })
             .await?;
+        if replicated {
+            self.replication.wake();
+        }
         let removed = || removed.iter().map(|(key, outcome)| notification::removed(key, outcome)).collect();
         self.publish(publishing, &events_bucket, removed).await;
         Ok(S3Response::new(DeleteObjectsOutput {

@@ -307,7 +307,7 @@ fn put_request(
         let scope = Scope { date: amz_date[..8].to_owned(), service: "s3".to_owned(), ..scope.clone() };
         let signed =
             [("host", "127.0.0.1"), ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"), ("x-amz-date", amz_date.as_str())];
-        let authorization = scope.authorize(secret, "PUT", &path, &signed, &amz_date);
+        let authorization = scope.authorize(secret, "PUT", (&path, ""), &signed, &amz_date);
         insert(headers, "authorization", &authorization)?;
     }
     request.extensions_mut().insert(crate::guard::LengthUnknown);

@@ -62,19 +62,20 @@ impl Scope {
         hex(&hmac(&self.signing_key(secret), policy.as_bytes()))
     }
 
-    /// The `Authorization` of a header-signed request with no query and an unsigned payload:
-    /// `headers` are every signed header, lower-case names, sorted, `amz_date` among them.
+    /// The `Authorization` of a header-signed request with an unsigned payload: `path` and
+    /// `query` canonical (URI-encoded; the query's pairs sorted, each `name=value`), `headers`
+    /// every signed header, lower-case names, sorted, `amz_date` among them.
     pub fn authorize(
         &self,
         secret: &str,
         method: &str,
-        path: &str,
+        (path, query): (&str, &str),
         headers: &[(&str, &str)],
         amz_date: &str,
     ) -> String {
         let canonical_headers: String = headers.iter().map(|(n, v)| format!("{n}:{}\n", v.trim())).collect();
         let signed = headers.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(";");
-        let canonical = format!("{method}\n{path}\n\n{canonical_headers}\n{signed}\nUNSIGNED-PAYLOAD");
+        let canonical = format!("{method}\n{path}\n{query}\n{canonical_headers}\n{signed}\nUNSIGNED-PAYLOAD");
         let scope = self.text();
         let to_sign = format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", hex(&Sha256::digest(canonical.as_bytes())));
         let signature = hex(&hmac(&self.signing_key(secret), to_sign.as_bytes()));
