@@ -143,6 +143,27 @@ async fn a_configuration_is_checked_as_aws_checks_it() {
         .build()
         .unwrap();
     assert_eq!(refused(s3, "src", vec![tagged]).await, "InvalidRequest", "markers of a tag rule");
+    // AccessControlTranslation names the destination's owner, who must own it.
+    let translated = |account: &str| {
+        let mut translated = rule("owner", 1, "", "dst", true);
+        let owner = aws_sdk_s3::types::AccessControlTranslation::builder()
+            .owner(aws_sdk_s3::types::OwnerOverride::Destination)
+            .build()
+            .unwrap();
+        translated.destination = Some(
+            Destination::builder()
+                .bucket("arn:aws:s3:::dst")
+                .account(account)
+                .access_control_translation(owner)
+                .build()
+                .unwrap(),
+        );
+        translated
+    };
+    assert_eq!(refused(s3, "src", vec![translated("111122223333")]).await, "InvalidRequest", "not the owner");
+    let root = cairn_server::account::account_id(cairn_server::account::ROOT_ACCOUNT);
+    replicate(s3, "src", vec![translated(&root)]).await;
+    s3.delete_bucket_replication().bucket("src").send().await.unwrap();
     let error = s3.get_bucket_replication().bucket("src").send().await.unwrap_err();
     assert_eq!(code(&error), "ReplicationConfigurationNotFoundError");
 
@@ -413,6 +434,99 @@ async fn a_destination_that_is_down_gets_its_copies_once_it_is_back() {
     let (status, _, _) =
         crate::common::raw_exchange(admin, b"GET /nothing HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
     assert_eq!(status, 404);
+    near.stop().await;
+    far.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_lock_and_encryption_are_carried_to_both_kinds_of_destination() {
+    let (near, far) = two_regions().await;
+    let s3 = &near.client;
+    near.handle.as_ref().unwrap().engine().keyring().create_kms_key(Some("near-key")).unwrap();
+    let replica_key = near.handle.as_ref().unwrap().engine().keyring().create_kms_key(Some("replica-key")).unwrap();
+    far.handle.as_ref().unwrap().engine().keyring().create_kms_key(Some("far-key")).unwrap();
+    for bucket in ["locked-src", "locked-dst"] {
+        s3.create_bucket().bucket(bucket).object_lock_enabled_for_bucket(true).send().await.unwrap();
+    }
+    let location = aws_sdk_s3::types::CreateBucketConfiguration::builder()
+        .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+        .build();
+    let far_create = far.client.create_bucket().bucket("locked-far").create_bucket_configuration(location);
+    far_create.object_lock_enabled_for_bucket(true).send().await.unwrap();
+    let kms_rule = |id: &str, priority: i32, prefix: &str, bucket: &str, key: &str| {
+        let mut rule = rule(id, priority, prefix, bucket, false);
+        rule.source_selection_criteria = Some(
+            aws_sdk_s3::types::SourceSelectionCriteria::builder()
+                .sse_kms_encrypted_objects(
+                    aws_sdk_s3::types::SseKmsEncryptedObjects::builder()
+                        .status(aws_sdk_s3::types::SseKmsEncryptedObjectsStatus::Enabled)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        );
+        let encryption = aws_sdk_s3::types::EncryptionConfiguration::builder().replica_kms_key_id(key).build();
+        rule.destination = Some(
+            Destination::builder()
+                .bucket(format!("arn:aws:s3:::{bucket}"))
+                .encryption_configuration(encryption)
+                .build()
+                .unwrap(),
+        );
+        rule
+    };
+    let rules = vec![
+        kms_rule("here", 1, "here/", "locked-dst", "alias/replica-key"),
+        kms_rule("there", 2, "there/", "locked-far", "alias/far-key"),
+    ];
+    replicate(s3, "locked-src", rules).await;
+
+    let until = aws_sdk_s3::primitives::DateTime::from_secs(4_102_444_800); // 2100
+    for key in ["here/doc", "there/doc"] {
+        let put = s3
+            .put_object()
+            .bucket("locked-src")
+            .key(key)
+            .object_lock_mode(aws_sdk_s3::types::ObjectLockMode::Governance)
+            .object_lock_retain_until_date(until)
+            .object_lock_legal_hold_status(aws_sdk_s3::types::ObjectLockLegalHoldStatus::On)
+            .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms)
+            .ssekms_key_id("alias/near-key")
+            .body(ByteStream::from_static(b"locked and sealed"))
+            .send()
+            .await
+            .unwrap();
+        let version = put.version_id().unwrap();
+        assert_eq!(settled(s3, "locked-src", key, version).await, Some(ReplicationStatus::Completed), "{key}");
+        let (client, bucket) = if key.starts_with("here") { (s3, "locked-dst") } else { (&far.client, "locked-far") };
+        let replica = client.head_object().bucket(bucket).key(key).version_id(version).send().await.unwrap();
+        assert_eq!(replica.object_lock_mode(), Some(&aws_sdk_s3::types::ObjectLockMode::Governance), "{key}");
+        assert_eq!(replica.object_lock_retain_until_date().map(|d| d.secs()), Some(until.secs()), "{key}");
+        assert_eq!(replica.object_lock_legal_hold_status(), Some(&aws_sdk_s3::types::ObjectLockLegalHoldStatus::On));
+        assert_eq!(replica.server_side_encryption(), Some(&aws_sdk_s3::types::ServerSideEncryption::AwsKms));
+        if key.starts_with("here") {
+            assert!(replica.ssekms_key_id().unwrap().ends_with(&replica_key.id), "the rule's replica key");
+        }
+        let body = client.get_object().bucket(bucket).key(key).version_id(version).send().await.unwrap();
+        assert_eq!(&body.body.collect().await.unwrap().into_bytes()[..], b"locked and sealed");
+    }
+
+    // An SSE-KMS version no rule opts in for is not replicated.
+    versioned(s3, "plain-src").await;
+    versioned(s3, "plain-dst").await;
+    replicate(s3, "plain-src", vec![rule("r", 1, "", "plain-dst", false)]).await;
+    let put = s3
+        .put_object()
+        .bucket("plain-src")
+        .key("sealed")
+        .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms)
+        .ssekms_key_id("alias/near-key")
+        .body(ByteStream::from_static(b"not opted in"))
+        .send()
+        .await
+        .unwrap();
+    let head = s3.head_object().bucket("plain-src").key("sealed").version_id(put.version_id().unwrap()).send().await;
+    assert_eq!(head.unwrap().replication_status(), None);
     near.stop().await;
     far.stop().await;
 }

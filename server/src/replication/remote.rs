@@ -242,12 +242,10 @@ impl Remote {
                 answer.and_then(Answer::success).map(|_| 0)
             }
             VersionKind::Object(info) => {
-                let info = info.clone();
-                self.object(
-                    &Copy { engine, source, bucket: &target.bucket, key: &entry.key, version, info, replica },
-                    target,
-                )
-                .await
+                let (info, unread) = (info.clone(), Default::default());
+                let copy =
+                    Copy { engine, source, bucket: &target.bucket, key: &entry.key, version, info, replica, unread };
+                self.object(&copy, target).await.map_err(|outcome| copy.outcome(outcome))
             }
         };
         match result {
@@ -260,6 +258,9 @@ impl Remote {
         let info = &copy.info;
         if info.attributes.encryption.as_ref().is_some_and(|e| e.mode == SseMode::Customer) {
             return Err(Outcome::Refused("an SSE-C source cannot be read without its customer's key".into()));
+        }
+        if info.attributes.storage_class.is_archive() && !info.readable_at(crate::logging::now_ms()) {
+            return Err(Outcome::Refused("an archived source cannot be read until it is restored".into()));
         }
         let mut headers = object_headers(info, target).map_err(Outcome::Refused)?;
         headers.extend(copy.replica.iter().cloned());
@@ -332,12 +333,27 @@ struct Copy<'a> {
     info: std::sync::Arc<ObjectInfo>,
     /// The headers that make each write a replica.
     replica: Vec<(String, String)>,
+    /// Why the source could not be read, if a body's read failed.
+    unread: Unread,
 }
+
+/// Where a body's reader says why it failed.
+type Unread = std::sync::Arc<std::sync::Mutex<Option<String>>>;
 
 impl Copy<'_> {
     /// The version's bytes (or `range` of them), streamed from the engine.
     fn body(&self, range: Option<cairn_engine::ByteRange>) -> Body {
-        streamed(self.engine, self.source, self.key, self.version.clone(), self.info.clone(), range)
+        let unread = self.unread.clone();
+        streamed(self.engine, self.source, self.key, (self.version.clone(), self.info.clone(), range), unread)
+    }
+
+    /// A failed copy whose body could not be read is refused for good: a damaged source is
+    /// never sent, and waiting will not mend it.
+    fn outcome(&self, outcome: Outcome) -> Outcome {
+        match self.unread.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+            Some(why) => Outcome::Refused(format!("the source could not be read: {why}")),
+            None => outcome,
+        }
     }
 }
 
@@ -442,24 +458,29 @@ fn streamed(
     engine: &Engine,
     bucket: &str,
     key: &str,
-    version: Version,
-    info: std::sync::Arc<ObjectInfo>,
-    range: Option<cairn_engine::ByteRange>,
+    (version, info, range): (Version, std::sync::Arc<ObjectInfo>, Option<cairn_engine::ByteRange>),
+    unread: Unread,
 ) -> Body {
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(BODY_CHUNKS_AHEAD);
     let (engine, bucket, key) = (engine.clone(), bucket.to_owned(), key.to_owned());
     tokio::task::spawn_blocking(move || {
+        let failed = |error: cairn_engine::Error| {
+            let why = error.to_string();
+            *unread.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(why.clone());
+            let _ = sender.blocking_send(Err(std::io::Error::other(why)));
+        };
         let reader = match engine.read_version(&bucket, &key, version, info, range, None) {
             Ok(reader) => reader,
-            Err(error) => {
-                let _ = sender.blocking_send(Err(std::io::Error::other(error.to_string())));
-                return;
-            }
+            Err(error) => return failed(error),
         };
         for chunk in reader {
-            let failed = chunk.is_err();
-            if sender.blocking_send(chunk.map_err(|e| std::io::Error::other(e.to_string()))).is_err() || failed {
-                return;
+            match chunk {
+                Ok(chunk) => {
+                    if sender.blocking_send(Ok(chunk)).is_err() {
+                        return;
+                    }
+                }
+                Err(error) => return failed(error),
             }
         }
     });

@@ -50,6 +50,8 @@ pub struct Destination {
     pub storage_class: Option<StorageClass>,
     /// `AccessControlTranslation`: the replica is owned by the destination bucket's owner.
     pub owner_is_destination: bool,
+    /// `Account`: the 12-digit id of the destination bucket's owner, as the rule says it.
+    pub account: Option<String>,
     /// The KMS key SSE-KMS sources are encrypted under in the destination.
     pub replica_kms_key: Option<String>,
     /// The region of the endpoint holding the bucket (`[[replication_endpoint]]`), or `None`
@@ -293,7 +295,8 @@ fn destination_of(dto: &dto::Destination, sse_kms: bool) -> Result<Destination, 
         return Err(request("SseKmsEncryptedObjects must be specified if EncryptionConfiguration is present."));
     }
     check_time_control(dto)?;
-    Ok(Destination { bucket, storage_class, owner_is_destination, replica_kms_key, endpoint: None })
+    let account = dto.account.clone();
+    Ok(Destination { bucket, storage_class, owner_is_destination, account, replica_kms_key, endpoint: None })
 }
 
 /// S3 Replication Time Control is taken as AWS takes it: `ReplicationTime` and `Metrics` both

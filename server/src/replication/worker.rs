@@ -1,5 +1,5 @@
-//! The replication worker: a task that copies each bucket's entries, in order per key, and
-//! acks them once their source has its final status. A batch whose copy cannot be made yet
+//! The replication worker: a task that copies each bucket's entries, in order per key, a
+//! batch of each bucket in turn, and acks them once their source has its final status. A batch whose copy cannot be made yet
 //! (no room, an I/O error) is tried again after a delay that doubles, from `RETRY_DELAY_MIN`
 //! to `RETRY_DELAY_MAX`; its entries wait in the engine meanwhile, across restarts.
 
@@ -53,19 +53,27 @@ impl Worker {
 async fn run(copier: Copier, mut stopped: tokio::sync::watch::Receiver<bool>) {
     let mut backoff = crate::task::Backoffs::new(RETRY_DELAY_MIN, RETRY_DELAY_MAX);
     loop {
-        let due = backoff.due(copier.replication.engine(), OUTBOX_PREFIX);
-        for outbox in due {
+        // One batch of each bucket per pass, so a busy bucket never starves the others.
+        let mut more = false;
+        for outbox in backoff.due(copier.replication.engine(), OUTBOX_PREFIX) {
             // A stop does not wait for a batch: what was copied and not acked is copied again.
-            let drained = tokio::select! {
-                drained = drain(&copier, &outbox) => drained,
+            let pass = tokio::select! {
+                pass = batch(&copier, &outbox) => pass,
                 _ = stopped.changed() => return,
             };
-            if drained {
-                backoff.succeeded(&outbox);
-            } else {
-                copier.replication.counters.retries.fetch_add(1, Ordering::Relaxed);
-                backoff.failed(outbox);
+            match pass {
+                Pass::Done { more: left } => {
+                    backoff.succeeded(&outbox);
+                    more |= left;
+                }
+                Pass::Wait => {
+                    copier.replication.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    backoff.failed(outbox);
+                }
             }
+        }
+        if more {
+            continue;
         }
         tokio::select! {
             _ = copier.replication.pushed.notified() => {}
@@ -75,51 +83,55 @@ async fn run(copier: Copier, mut stopped: tokio::sync::watch::Receiver<bool>) {
     }
 }
 
-/// Copies an outbox's entries until it is empty (true) or a copy must wait (false).
-async fn drain(copier: &Copier, outbox: &str) -> bool {
+/// What one batch of a bucket came to.
+enum Pass {
+    /// Every entry was copied and acked; `more` if the batch was full (entries may be left).
+    Done { more: bool },
+    /// A copy must wait: the entries before it are acked, the bucket is tried again later.
+    Wait,
+}
+
+/// Copies up to `REPLICATION_BATCH_MAX` of an outbox's oldest entries: keys at once, the
+/// entries of one key in order.
+async fn batch(copier: &Copier, outbox: &str) -> Pass {
     let engine = copier.replication.engine().clone();
     let bucket = outbox.strip_prefix(OUTBOX_PREFIX).unwrap_or_default().to_owned();
-    loop {
-        let entries = engine.outbox_entries(outbox, REPLICATION_BATCH_MAX);
-        let Some(last) = entries.last().map(|(seq, _)| *seq) else { return true };
-        // Entries of one key are copied in order; keys at once.
-        let mut keys: Vec<Vec<Entry>> = Vec::new();
-        let mut at: HashMap<String, usize> = HashMap::new();
-        for (seq, payload) in &entries {
-            let Some(entry) = Entry::parse(*seq, payload) else {
-                tracing::warn!("a replication entry of {bucket} does not parse; skipped");
-                continue;
-            };
-            let slot = *at.entry(entry.key.clone()).or_insert_with(|| {
-                keys.push(Vec::new());
-                keys.len() - 1
-            });
-            keys[slot].push(entry);
-        }
-        let waiting: Vec<u64> = futures::stream::iter(keys)
-            .map(|entries| {
-                let bucket = &bucket;
-                async move { copy_in_order(copier, bucket, &entries).await }
-            })
-            .buffer_unordered(COPIES_CONCURRENT_MAX)
-            .filter_map(|first_waiting| async move { first_waiting })
-            .collect()
-            .await;
-        // Acked: the entries before the first one still waiting.
-        let through = match waiting.iter().min() {
-            None => Some(last),
-            Some(first) => entries.iter().map(|(seq, _)| *seq).take_while(|seq| seq < first).last(),
+    let entries = engine.outbox_entries(outbox, REPLICATION_BATCH_MAX);
+    let Some(last) = entries.last().map(|(seq, _)| *seq) else { return Pass::Done { more: false } };
+    let mut keys: Vec<Vec<Entry>> = Vec::new();
+    let mut at: HashMap<String, usize> = HashMap::new();
+    for (seq, payload) in &entries {
+        let Some(entry) = Entry::parse(*seq, payload) else {
+            tracing::warn!("a replication entry of {bucket} does not parse; skipped");
+            continue;
         };
-        if let Some(through) = through
-            && let Err(error) = engine.outbox_ack_async(outbox, through).await
-        {
-            tracing::warn!("replication entries of {bucket} not acknowledged, copied again later: {error}");
-            return false;
-        }
-        if !waiting.is_empty() {
-            return false;
-        }
+        let slot = *at.entry(entry.key.clone()).or_insert_with(|| {
+            keys.push(Vec::new());
+            keys.len() - 1
+        });
+        keys[slot].push(entry);
     }
+    let waiting: Vec<u64> = futures::stream::iter(keys)
+        .map(|entries| {
+            let bucket = &bucket;
+            async move { copy_in_order(copier, bucket, &entries).await }
+        })
+        .buffer_unordered(COPIES_CONCURRENT_MAX)
+        .filter_map(|first_waiting| async move { first_waiting })
+        .collect()
+        .await;
+    // Acked: the entries before the first one still waiting.
+    let through = match waiting.iter().min() {
+        None => Some(last),
+        Some(first) => entries.iter().map(|(seq, _)| *seq).take_while(|seq| seq < first).last(),
+    };
+    if let Some(through) = through
+        && let Err(error) = engine.outbox_ack_async(outbox, through).await
+    {
+        tracing::warn!("replication entries of {bucket} not acknowledged, copied again later: {error}");
+        return Pass::Wait;
+    }
+    if waiting.is_empty() { Pass::Done { more: entries.len() == REPLICATION_BATCH_MAX } } else { Pass::Wait }
 }
 
 /// Copies one key's entries in order; the seq of the first that must wait, if one must.

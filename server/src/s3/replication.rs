@@ -23,9 +23,9 @@ impl Cairn {
         }
         let config = input.replication_configuration;
         let remote = self.remote_destinations(&config).await;
-        let engine = &self.engine;
+        let (engine, accounts) = (&self.engine, &self.accounts);
         let check = |destination: &Destination| match remote.get(&destination.bucket) {
-            None => check_destination(engine, destination),
+            None => check_destination(engine, accounts, destination),
             Some((_, true)) => Ok(()),
             Some((_, false)) => Err(invalid("Destination bucket must have versioning enabled.")),
         };
@@ -166,11 +166,18 @@ fn is_kms(sse: Option<&cairn_engine::Sse>) -> bool {
 
 /// A destination must exist on this server with versioning enabled, and hold the replica
 /// KMS key a rule names.
-fn check_destination(engine: &Engine, destination: &Destination) -> Result<(), Invalid> {
+fn check_destination(engine: &Engine, accounts: &Accounts, destination: &Destination) -> Result<(), Invalid> {
     match engine.versioning(&destination.bucket) {
         Ok(VersioningState::Enabled) => {}
         Ok(_) => return Err(invalid("Destination bucket must have versioning enabled.")),
         Err(_) => return Err(invalid("Destination bucket must exist.")),
+    }
+    // The account a rule names must own the destination (its replicas go to that owner).
+    if let Some(account) = &destination.account {
+        let owner = engine.head_bucket(&destination.bucket).map(|info| info.owner).unwrap_or_default();
+        if accounts.owner_account(&owner).is_none_or(|owner| &owner.account_id != account) {
+            return Err(invalid("The destination bucket is not owned by the account the rule names."));
+        }
     }
     if let Some(key) = &destination.replica_kms_key
         && engine.keyring().describe_kms_key(key).is_err()
