@@ -39,17 +39,17 @@ pub struct Local<'a> {
 impl Local<'_> {
     /// Copies the version of `entry` in `source` to `target`.
     pub fn replicate(&self, source: &str, entry: &Entry, target: &Target) -> Outcome {
+        let version = match self.engine.version(source, &entry.key, entry.version) {
+            Ok(version) => version,
+            Err(Error::NoSuchVersion | Error::NoSuchBucket(_)) => return Outcome::Gone,
+            Err(error) => return classify(error),
+        };
         let action = if entry.delete_marker { "s3:ReplicateDelete" } else { "s3:ReplicateObject" };
         match self.permitted(source, &target.bucket, &entry.key, action) {
             Ok(true) => {}
             Ok(false) => return Outcome::Refused(format!("{action} on {} is not allowed", target.bucket)),
             Err(error) => return classify(error),
         }
-        let version = match self.engine.version(source, &entry.key, entry.version) {
-            Ok(version) => version,
-            Err(Error::NoSuchVersion | Error::NoSuchBucket(_)) => return Outcome::Gone,
-            Err(error) => return classify(error),
-        };
         let result = match &version.kind {
             VersionKind::DeleteMarker { last_modified_ms } => self.marker(entry, target, *last_modified_ms),
             VersionKind::Object(info) => self.object(source, entry, target, version.clone(), info.clone()),

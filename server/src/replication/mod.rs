@@ -108,8 +108,6 @@ pub struct Counters {
     pub replicated_bytes: AtomicU64,
     pub failed: AtomicU64,
     pub retries: AtomicU64,
-    /// The age of the last entry replicated when it was done, in ms.
-    pub last_lag_ms: AtomicU64,
 }
 
 /// The server's replication: which buckets replicate, by which rules.
