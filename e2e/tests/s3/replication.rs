@@ -192,6 +192,18 @@ async fn a_configuration_is_checked_as_aws_checks_it() {
     let error = s3.get_bucket_replication().bucket("src").send().await.unwrap_err();
     assert_eq!(code(&error), "ReplicationConfigurationNotFoundError");
     s3.put_bucket_versioning().bucket("src").versioning_configuration(suspended).send().await.unwrap();
+
+    // A bucket deleted takes its configuration with it: one made again under its name does not
+    // replicate.
+    versioned(s3, "gone-src").await;
+    replicate(s3, "gone-src", vec![self::rule("r", 1, "", "dst", true)]).await;
+    s3.delete_bucket().bucket("gone-src").send().await.unwrap();
+    versioned(s3, "gone-src").await;
+    let version = put(s3, "gone-src", "k", b"new bucket").await;
+    let head = s3.head_object().bucket("gone-src").key("k").version_id(&version).send().await.unwrap();
+    assert_eq!(head.replication_status(), None);
+    let error = s3.get_bucket_replication().bucket("gone-src").send().await.unwrap_err();
+    assert_eq!(code(&error), "ReplicationConfigurationNotFoundError");
     server.stop().await;
 }
 

@@ -109,6 +109,7 @@ impl Cairn {
         self.blocking(move |engine| engine.delete_bucket(&name)).await?;
         self.access_log.set(&bucket, None, &self.accounts);
         self.notifications.set(&bucket, crate::notify::Rules::default(), &self.accounts);
+        self.replication.set(&bucket, None);
         Ok(S3Response::new(DeleteBucketOutput {}))
     }
 
