@@ -39,6 +39,7 @@ async fn cairn_with_domain(domain: Option<&str>) -> (cairn_server::ServerHandle,
         notification_targets: Vec::new(),
         replication_endpoints: Vec::new(),
         admin_address: None,
+        tls: None,
     };
     (cairn_server::start(config).await.unwrap(), dir)
 }

@@ -23,12 +23,16 @@ mod lock;
 mod logging;
 #[path = "s3/notifications.rs"]
 mod notifications;
+#[path = "s3/operations.rs"]
+mod operations;
 #[path = "s3/policies.rs"]
 mod policies;
 #[path = "s3/post.rs"]
 mod post;
 #[path = "s3/replication.rs"]
 mod replication;
+#[path = "s3/scenario.rs"]
+mod scenario;
 #[path = "s3/web.rs"]
 mod web;
 
@@ -318,6 +322,7 @@ async fn data_survives_a_restart() {
         notification_targets: Vec::new(),
         replication_endpoints: Vec::new(),
         admin_address: None,
+        tls: None,
     };
     let first = cairn_server::start(config.clone()).await.unwrap();
     let s3 = common::client(first.local_addr(), common::ACCESS_KEY, common::SECRET_KEY);

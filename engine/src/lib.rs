@@ -19,6 +19,7 @@
 mod body;
 mod checkpoint;
 mod compaction;
+mod distribution;
 mod engine;
 mod error;
 mod expiry;
@@ -45,6 +46,7 @@ mod writer;
 pub use body::ObjectReader;
 pub use checkpoint::CheckpointPosition;
 pub use compaction::{CompactionReport, SegmentSpace, SpaceReport, UpkeepStats};
+pub use distribution::{DISTRIBUTION_BUCKETS, Distribution, DistributionSnapshot};
 pub use engine::{
     BucketAccess, BucketInfo, ByteRange, COMPRESSION_LEVEL_DEFAULT, CompletedPart, DeleteOutcome, Engine, EngineConfig,
     ObjectWriter, PartWriter, PutOutcome, Replica, WriteExtras,

@@ -151,6 +151,10 @@ pub struct WriterStats {
     pub chunks: AtomicU64,
     /// Bytes written to segments.
     pub bytes: AtomicU64,
+    /// Records (commits and chunks) per group: how many writers each write and sync served.
+    pub group_records: crate::Distribution,
+    /// Microseconds each synced group took to write and make durable.
+    pub sync_micros: crate::Distribution,
 }
 
 /// A copy of `WriterStats` at one moment.
@@ -161,6 +165,8 @@ pub struct LogStats {
     pub commits: u64,
     pub chunks: u64,
     pub bytes: u64,
+    pub group_records: crate::DistributionSnapshot,
+    pub sync_micros: crate::DistributionSnapshot,
 }
 
 impl WriterStats {
@@ -171,6 +177,8 @@ impl WriterStats {
             commits: self.commits.load(Ordering::Relaxed),
             chunks: self.chunks.load(Ordering::Relaxed),
             bytes: self.bytes.load(Ordering::Relaxed),
+            group_records: self.group_records.snapshot(),
+            sync_micros: self.sync_micros.snapshot(),
         }
     }
 }
@@ -607,6 +615,7 @@ impl Writer {
             return Ok(());
         }
         let slices: Vec<&[u8]> = group.bufs.iter().map(|buf| &buf[..]).collect();
+        let started = std::time::Instant::now();
         let written = if slices.is_empty() {
             self.backend.sync(&self.active)
         } else {
@@ -625,8 +634,10 @@ impl Writer {
         if sync {
             self.synced_len = self.len;
             self.stats.syncs.fetch_add(1, Ordering::Relaxed);
+            self.stats.sync_micros.record(started.elapsed().as_micros() as u64);
         }
         self.stats.groups.fetch_add(1, Ordering::Relaxed);
+        self.stats.group_records.record(group.placed.len() as u64);
         self.stats.bytes.fetch_add(slices.iter().map(|s| s.len() as u64).sum(), Ordering::Relaxed);
         for placed in group.placed {
             match placed {

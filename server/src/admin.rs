@@ -7,6 +7,10 @@
 //!   destinations are behind; 0 with no backlog), and since the server started `replicated`,
 //!   `replicated_bytes`, `failed` (copies a destination refused) and `retries` (batches tried
 //!   again).
+//! - `GET /metrics`: every metric in the Prometheus text format (see [`crate::metrics`]).
+//! - `GET /health`: 200 while the process answers (liveness).
+//! - `GET /ready`: 200 while the S3 listener takes requests; 503 once a shutdown has begun
+//!   (readiness: a load balancer sends no more requests).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -41,7 +45,7 @@ pub fn replication_report(replication: &Replication) -> serde_json::Value {
 }
 
 /// The age of the oldest version waiting in any bucket's queue, in ms.
-fn lag_ms(replication: &Replication) -> u64 {
+pub(crate) fn lag_ms(replication: &Replication) -> u64 {
     let engine = replication.engine();
     let now = crate::logging::now_ms();
     let mut oldest = now;
@@ -59,25 +63,32 @@ fn lag_ms(replication: &Replication) -> u64 {
     now.saturating_sub(oldest)
 }
 
-/// Serves the admin listener until `stopped`.
-pub async fn serve(listener: TcpListener, replication: Arc<Replication>, mut stopped: watch::Receiver<bool>) {
+/// What the admin listener reports on.
+#[derive(Debug)]
+pub struct Admin {
+    pub replication: Arc<Replication>,
+    pub metrics: crate::metrics::Metrics,
+    /// True once a shutdown has begun.
+    pub stopped: watch::Receiver<bool>,
+}
+
+/// Serves the admin listener until the task is aborted (it answers through a shutdown, which
+/// `/ready` reports).
+pub async fn serve(listener: TcpListener, admin: Arc<Admin>) {
     let open = Arc::new(tokio::sync::Semaphore::new(ADMIN_CONNECTIONS_MAX));
     loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::warn!("admin accept failed: {error}");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = stopped.changed() => return,
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::warn!("admin accept failed: {error}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
         };
         let Ok(permit) = open.clone().try_acquire_owned() else { continue };
-        let replication = replication.clone();
+        let admin = admin.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| answer(request, replication.clone()));
+            let service = hyper::service::service_fn(move |request| answer(request, admin.clone()));
             let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
             if let Err(error) = connection.await {
                 tracing::debug!("admin connection from {peer}: {error}");
@@ -87,18 +98,26 @@ pub async fn serve(listener: TcpListener, replication: Arc<Replication>, mut sto
     }
 }
 
+/// The OpenMetrics text format (prometheus-client writes it; Prometheus reads it).
+const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
 async fn answer(
     request: http::Request<Incoming>,
-    replication: Arc<Replication>,
+    admin: Arc<Admin>,
 ) -> Result<http::Response<Full<Bytes>>, Infallible> {
-    let (status, body) = match (request.method(), request.uri().path()) {
-        (&http::Method::GET, "/replication") => (200, replication_report(&replication).to_string()),
-        (&http::Method::GET, _) => (404, r#"{"error":"no such admin resource"}"#.to_owned()),
-        _ => (405, r#"{"error":"the admin listener answers GET"}"#.to_owned()),
+    const JSON: &str = "application/json";
+    let (status, kind, body) = match (request.method(), request.uri().path()) {
+        (&http::Method::GET, "/replication") => (200, JSON, replication_report(&admin.replication).to_string()),
+        (&http::Method::GET, "/metrics") => (200, METRICS_CONTENT_TYPE, admin.metrics.render()),
+        (&http::Method::GET, "/health") => (200, JSON, r#"{"status":"ok"}"#.to_owned()),
+        (&http::Method::GET, "/ready") if *admin.stopped.borrow() => (503, JSON, r#"{"status":"stopping"}"#.to_owned()),
+        (&http::Method::GET, "/ready") => (200, JSON, r#"{"status":"ready"}"#.to_owned()),
+        (&http::Method::GET, _) => (404, JSON, r#"{"error":"no such admin resource"}"#.to_owned()),
+        _ => (405, JSON, r#"{"error":"the admin listener answers GET"}"#.to_owned()),
     };
     let response = http::Response::builder()
         .status(status)
-        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::CONTENT_TYPE, kind)
         .body(Full::new(Bytes::from(body)))
         .expect("a valid response");
     Ok(response)

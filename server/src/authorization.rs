@@ -707,6 +707,7 @@ mod tests {
             notification_targets: Vec::new(),
             replication_endpoints: Vec::new(),
             admin_address: None,
+            tls: None,
         };
         let accounts = Arc::new(Accounts::new(&config));
         // Room for two of the three documents below.

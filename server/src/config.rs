@@ -74,8 +74,10 @@ pub struct Config {
     pub space_amplification_target: f64,
     /// A second listener that serves buckets as websites (AWS's website endpoint), if set.
     pub website_address: Option<SocketAddr>,
-    /// The admin listener (`crate::admin`: replication figures), off the S3 port, if set.
+    /// The admin listener (`crate::admin`: metrics, health, replication), off the S3 port, if set.
     pub admin_address: Option<SocketAddr>,
+    /// The certificate and key the S3 listener serves TLS with, if set (`--tls-cert`, `--tls-key`).
+    pub tls: Option<crate::tls::TlsFiles>,
     /// The length of a lifecycle day in seconds (86,400; shorter for tests).
     pub lifecycle_day_seconds: u64,
     /// How often server access logs are delivered into their target buckets, in seconds.
@@ -133,6 +135,10 @@ pub struct FileConfig {
     pub website_address: Option<SocketAddr>,
     /// `--admin-address`.
     pub admin_address: Option<SocketAddr>,
+    /// `--tls-cert`.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key`.
+    pub tls_key: Option<PathBuf>,
     /// `--lifecycle-day-seconds`.
     pub lifecycle_day_seconds: Option<u64>,
     /// `--log-delivery-seconds`.
@@ -182,6 +188,8 @@ pub struct Overrides {
     pub space_amplification_target: Option<f64>,
     pub website_address: Option<SocketAddr>,
     pub admin_address: Option<SocketAddr>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     pub lifecycle_day_seconds: Option<u64>,
     pub log_delivery_seconds: Option<u64>,
     /// `ARN=URL`s: each adds a destination, or replaces the file's of the same ARN.
@@ -237,6 +245,11 @@ impl Config {
                 .unwrap_or(cairn_engine::limits::SPACE_AMPLIFICATION_TARGET_DEFAULT),
             website_address: overrides.website_address.or(file.website_address),
             admin_address: overrides.admin_address.or(file.admin_address),
+            tls: match (overrides.tls_cert.or(file.tls_cert), overrides.tls_key.or(file.tls_key)) {
+                (Some(cert), Some(key)) => Some(crate::tls::TlsFiles { cert, key }),
+                (None, None) => None,
+                _ => return Err(ConfigError::Invalid("set both the TLS certificate and its key, or neither".into())),
+            },
             lifecycle_day_seconds: overrides
                 .lifecycle_day_seconds
                 .or(file.lifecycle_day_seconds)
@@ -265,12 +278,19 @@ impl Config {
         if !(1.0..=100.0).contains(&self.space_amplification_target) {
             return Err(ConfigError::Invalid("the space amplification target must be 1 to 100".into()));
         }
-        if self.users.len() > USERS_MAX {
+        validate_accounts(&self.root, &self.users)
+    }
+}
+
+/// Checks the accounts: names and keys well formed, none shared, at most `USERS_MAX` users.
+pub(crate) fn validate_accounts(root: &Credentials, users: &[User]) -> Result<(), ConfigError> {
+    {
+        if users.len() > USERS_MAX {
             return Err(ConfigError::Invalid(format!("at most {USERS_MAX} users")));
         }
-        let mut keys = vec![self.root.access_key.as_str()];
+        let mut keys = vec![root.access_key.as_str()];
         let mut names = vec![crate::account::ROOT_ACCOUNT];
-        for user in &self.users {
+        for user in users {
             let valid = |b: u8| b.is_ascii_alphanumeric() || b"_.-@".contains(&b);
             if !USER_NAME_CHARS.contains(&user.name.len()) || !user.name.bytes().all(valid) {
                 return Err(ConfigError::Invalid(format!(
@@ -285,7 +305,7 @@ impl Config {
         if names.windows(2).any(|pair| pair[0] == pair[1]) {
             return Err(ConfigError::Invalid("two accounts share a name (\"root\" is the root account's)".into()));
         }
-        let secrets = std::iter::once(&self.root.secret_key).chain(self.users.iter().map(|u| &u.secret_key));
+        let secrets = std::iter::once(&root.secret_key).chain(users.iter().map(|u| &u.secret_key));
         for (key, secret) in keys.iter().zip(secrets) {
             if !ACCESS_KEY_CHARS.contains(&key.len()) || !key.bytes().all(|b| b.is_ascii_alphanumeric()) {
                 return Err(ConfigError::Invalid(format!("access key {key:?}: 3 to 128 letters and digits")));
@@ -368,7 +388,7 @@ fn stored_or_generated(data_dir: &Path) -> Result<Credentials, ConfigError> {
     }
 }
 
-fn generate() -> Credentials {
+pub(crate) fn generate() -> Credentials {
     use rand::Rng;
     use rand::distr::Alphanumeric;
     let mut rng = rand::rng();
@@ -387,6 +407,28 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// docs/configuration.md's example sets every key, and its table names every key.
+    #[test]
+    fn the_documented_example_parses() {
+        let doc = include_str!("../../docs/configuration.md");
+        let example = doc.split("```toml\n").nth(1).and_then(|rest| rest.split("```").next()).unwrap();
+        let file: FileConfig = toml::from_str(example).unwrap();
+        assert_eq!(file.users.len(), 1);
+        assert!(file.users[0].public_access_block.block_public_policy);
+        assert_eq!((file.notification_targets.len(), file.replication_endpoints.len()), (1, 1));
+        let table: toml::Table = toml::from_str(example).unwrap();
+        let keys: Vec<&String> = table.keys().collect();
+        assert_eq!(keys.len(), 20, "every key of FileConfig is set: {keys:?}");
+        for key in keys {
+            let named = if table[key].is_array() { format!("`[[{key}]]`") } else { format!("`{key}`") };
+            assert!(doc.contains(&named) || doc.contains(&format!("`[{key}]`")), "{key} is in the table");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let overrides = Overrides { data_dir: Some(dir.path().to_owned()), ..Overrides::default() };
+        let config = Config::resolve(file, overrides).unwrap();
+        assert!(config.tls.is_some());
+    }
 
     #[test]
     fn credentials_are_generated_once_and_reused() {

@@ -7,11 +7,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::pacing::RequestBody;
 use bytes::Bytes;
 use cairn_engine::Engine;
 use futures::future::BoxFuture;
 use http::{HeaderValue, Request, Response, StatusCode};
-use hyper::body::Incoming;
 use s3s::service::S3Service;
 use s3s::{Body, HttpError};
 
@@ -41,6 +41,10 @@ pub struct Guard {
     access_log: Option<Arc<crate::logging::AccessLog>>,
     /// Which buckets publish events (their requests carry their ids to the handlers).
     notifications: Option<Arc<crate::notify::Notifications>>,
+    /// Where each request is counted.
+    metrics: Arc<crate::metrics::RequestMetrics>,
+    /// The connection's requests in flight (its idle timer runs while there are none).
+    in_flight: crate::pacing::InFlight,
 }
 
 impl Guard {
@@ -63,7 +67,15 @@ impl Guard {
             secrets,
             access_log: None,
             notifications: None,
+            metrics: Arc::default(),
+            in_flight: crate::pacing::InFlight::default(),
         }
+    }
+
+    /// Counts requests in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::RequestMetrics>) -> Guard {
+        self.metrics = metrics;
+        self
     }
 
     /// Hands each request's ids to the handlers while some bucket publishes events.
@@ -91,7 +103,7 @@ impl Guard {
     /// An access log record for `request`, if its bucket logs (one atomic load when none does).
     fn pending(
         &self,
-        request: &Request<Incoming>,
+        request: &Request<RequestBody>,
         ids: &Ids,
         named: &Named,
         website: Option<&str>,
@@ -124,13 +136,19 @@ impl Guard {
 
     /// The bucket whose website a request asks for: every request to the website listener, and
     /// on the API listener a host `<bucket>.s3-website.<domain>`.
-    fn website_bucket(&self, request: &Request<Incoming>) -> Option<String> {
+    fn website_bucket(&self, request: &Request<RequestBody>) -> Option<String> {
         let host = request.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
         if self.website {
             return Some(crate::web::endpoint::website_bucket(host));
         }
         let named = self.domain.as_deref()?.bucket(host)?;
         named.strip_suffix(".s3-website").filter(|bucket| !bucket.is_empty()).map(str::to_owned)
+    }
+
+    /// This guard for a connection whose requests in flight `in_flight` counts.
+    pub fn with_connection(mut self, in_flight: crate::pacing::InFlight) -> Guard {
+        self.in_flight = in_flight;
+        self
     }
 
     /// This guard for one connection from `peer`.
@@ -141,7 +159,7 @@ impl Guard {
 }
 
 /// Why a request is refused before `s3s` sees it: (status, S3 code, message).
-fn refusal(request: &Request<Incoming>, domain: Option<&Domain>) -> Option<(StatusCode, &'static str, String)> {
+fn refusal(request: &Request<RequestBody>, domain: Option<&Domain>) -> Option<(StatusCode, &'static str, String)> {
     let unsupported = || {
         Some((
             StatusCode::BAD_REQUEST,
@@ -229,7 +247,7 @@ fn refusal(request: &Request<Incoming>, domain: Option<&Domain>) -> Option<(Stat
 /// The error AWS gives a SigV4 header-signed request without a usable signing time: neither an
 /// `x-amz-date` nor (when that is absent) a `Date` it can read. `x-amz-date` wins when both are
 /// sent, so a malformed `x-amz-date` is refused even beside a good `Date`.
-fn date_refusal(request: &Request<Incoming>) -> Option<(StatusCode, &'static str, String)> {
+fn date_refusal(request: &Request<RequestBody>) -> Option<(StatusCode, &'static str, String)> {
     let headers = request.headers();
     let sigv4 = headers.get(http::header::AUTHORIZATION).is_some_and(|v| v.as_bytes().starts_with(b"AWS4-"));
     if !sigv4 {
@@ -313,7 +331,7 @@ pub(crate) fn presigned_v4_malformed(query: &str) -> Option<String> {
 
 /// Whether a PUT of object data over HTTP/1 frames no body at all: neither Content-Length nor
 /// Transfer-Encoding. AWS answers 411 MissingContentLength (a copy, which has no body, excepted).
-fn missing_length(request: &Request<Incoming>, virtual_host: bool) -> bool {
+fn missing_length(request: &Request<RequestBody>, virtual_host: bool) -> bool {
     let headers = request.headers();
     request.method() == http::Method::PUT
         && request.version() <= http::Version::HTTP_11
@@ -334,7 +352,7 @@ pub(crate) struct LengthUnknown;
 /// `x-amz-date` from `Date` when only `Date` was sent (not a signed header then, so adding it
 /// changes no canonical request), and a placeholder Content-Length for a chunked unsigned body,
 /// marked `LengthUnknown` so the handler checks no length.
-fn adapt(request: &mut Request<Incoming>) {
+fn adapt(request: &mut Request<RequestBody>) {
     let headers = request.headers();
     let sigv4 = headers.get(http::header::AUTHORIZATION).is_some_and(|v| v.as_bytes().starts_with(b"AWS4-"));
     if sigv4 && !headers.contains_key("x-amz-date") {
@@ -357,7 +375,7 @@ fn adapt(request: &mut Request<Incoming>) {
 
 /// Whether a request claims a digest of its body (Content-MD5 or an `x-amz-checksum-*` value) that
 /// is sent whole (not aws-chunked, whose frames s3s decodes and whose checksums ride in trailers).
-fn claims_digest(request: &Request<Incoming>) -> bool {
+fn claims_digest(request: &Request<RequestBody>) -> bool {
     let headers = request.headers();
     let streaming = headers.get("x-amz-content-sha256").is_some_and(|v| v.as_bytes().starts_with(b"STREAMING-"));
     // A browser form upload (POST Object) is object data, not a document.
@@ -373,7 +391,7 @@ fn claims_digest(request: &Request<Incoming>) -> bool {
 /// Reads an XML document body (at most `XML_BODY_BYTES_MAX`) and checks the digests it claims,
 /// as S3 checks them on every request (s3s checks them on object data only): a mismatch is
 /// BadDigest, a malformed Content-MD5 InvalidDigest, a malformed checksum InvalidRequest.
-async fn verified_document(request: Request<Incoming>) -> Result<Request<Body>, s3s::S3Error> {
+async fn verified_document(request: Request<RequestBody>) -> Result<Request<Body>, s3s::S3Error> {
     use http_body_util::BodyExt;
     let (parts, body) = request.into_parts();
     let limited = http_body_util::Limited::new(body, XML_BODY_BYTES_MAX);
@@ -409,10 +427,24 @@ struct Named {
 }
 
 impl Named {
-    fn of(request: &Request<Incoming>, domain: Option<&Domain>) -> Named {
+    fn of(request: &Request<RequestBody>, domain: Option<&Domain>) -> Named {
         let host = request.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
         let host_bucket = domain.and_then(|d| d.bucket(host)).map(str::to_owned);
         Named { uri: request.uri().clone(), host_bucket }
+    }
+
+    /// Whether the request names no bucket (ListBuckets).
+    fn is_service(&self) -> bool {
+        self.host_bucket.is_none() && self.uri.path().trim_start_matches('/').is_empty()
+    }
+
+    /// Whether the path names a key (not only a bucket, or the service).
+    fn has_key(&self) -> bool {
+        let path = self.uri.path().trim_start_matches('/');
+        match &self.host_bucket {
+            Some(_) => !path.is_empty(),
+            None => path.split_once('/').is_some_and(|(_, key)| !key.is_empty()),
+        }
     }
 
     /// The bucket and key the path names (either may be empty).
@@ -543,7 +575,7 @@ const XML_SUBRESOURCES: [&str; 21] = [
 ];
 
 /// Whether the Host header is `<bucket>.<domain>` (any port).
-fn virtual_host(request: &Request<Incoming>, domain: Option<&Domain>) -> bool {
+fn virtual_host(request: &Request<RequestBody>, domain: Option<&Domain>) -> bool {
     let host = request.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     domain.is_some_and(|domain| domain.bucket(host).is_some())
 }
@@ -557,7 +589,7 @@ pub const XML_BODY_BYTES_MAX: usize = 20 * 1024 * 1024;
 /// Whether a request's body is an XML document (every POST; a PUT on a bucket or on a
 /// subresource such as `?tagging`), not object data (a PUT of an object or a part).
 /// `virtual_host`: the request names its bucket in the Host header.
-fn carries_xml(request: &Request<Incoming>, virtual_host: bool) -> bool {
+fn carries_xml(request: &Request<RequestBody>, virtual_host: bool) -> bool {
     match *request.method() {
         http::Method::POST => true,
         http::Method::PUT => {
@@ -578,12 +610,13 @@ pub(crate) fn escape_xml(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-impl hyper::service::Service<Request<Incoming>> for Guard {
+impl hyper::service::Service<Request<hyper::body::Incoming>> for Guard {
     type Response = Response<Body>;
     type Error = HttpError;
     type Future = Answer;
 
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
+    fn call(&self, request: Request<hyper::body::Incoming>) -> Self::Future {
+        let request = request.map(RequestBody::new);
         let number = self.next_request.fetch_add(1, Ordering::Relaxed);
         let request_id = request_id(self.epoch as u32, number);
         let ids = Ids {
@@ -593,6 +626,24 @@ impl hyper::service::Service<Request<Incoming>> for Guard {
         };
         let named = Named::of(&request, self.domain.as_deref());
         let website = self.website_bucket(&request);
+        let asked = crate::observe::Asked {
+            request_id: &ids.request,
+            has_key: named.has_key(),
+            service: website.is_none() && named.is_service(),
+            website: website.is_some(),
+            bucket_and_key: || match &website {
+                Some(bucket) => (bucket.clone(), request.uri().path().trim_start_matches('/').to_owned()),
+                None => named.bucket_and_key(),
+            },
+        };
+        let observed = crate::observe::Observed::begin(&self.metrics, &self.in_flight, &request, asked);
+        observed.follow(self.answer(request, ids, named, website))
+    }
+}
+
+impl Guard {
+    /// The answer to a request, by what it asks for.
+    fn answer(&self, request: Request<RequestBody>, ids: Ids, named: Named, website: Option<String>) -> Answer {
         // What only browsers send (preflights, forms, Origin) and website visits need the
         // request's bucket and key before s3s; every other request skips working them out.
         let browser = website.is_some()
@@ -647,7 +698,7 @@ fn logged(answer: Answer, pending: Option<Box<crate::logging::capture::Pending>>
 
 impl Guard {
     /// A request for a bucket's website: answered by the website endpoint.
-    fn visit(&self, request: Request<Incoming>, bucket: String, ids: Ids, cors: CorsAsk) -> Answer {
+    fn visit(&self, request: Request<RequestBody>, bucket: String, ids: Ids, cors: CorsAsk) -> Answer {
         let visit = crate::web::endpoint::Visit {
             inner: self.inner.clone(),
             engine: self.engine.clone(),
@@ -668,7 +719,7 @@ impl Guard {
     }
 
     /// A browser form upload (POST Object).
-    fn upload(&self, request: Request<Incoming>, bucket: String, ids: Ids, named: Named, cors: CorsAsk) -> Answer {
+    fn upload(&self, request: Request<RequestBody>, bucket: String, ids: Ids, named: Named, cors: CorsAsk) -> Answer {
         let upload = crate::web::post::Upload {
             inner: self.inner.clone(),
             secrets: self.secrets.clone(),
@@ -688,7 +739,7 @@ impl Guard {
     /// Every other request: through s3s (and its one authorization step) to the handlers.
     fn forward(
         &self,
-        mut request: Request<Incoming>,
+        mut request: Request<RequestBody>,
         ids: Ids,
         named: Named,
         cors: CorsAsk,
@@ -751,7 +802,7 @@ impl Guard {
 
 /// A request refused before s3s sees it, with AWS's XML error.
 fn refuse(
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
     (status, code, message): (http::StatusCode, &'static str, String),
     ids: Ids,
     cors: CorsAsk,
@@ -790,7 +841,7 @@ fn refuse(
 struct CorsAsk(Option<(String, String, http::Method)>);
 
 impl CorsAsk {
-    fn of(request: &Request<Incoming>, bucket: String) -> CorsAsk {
+    fn of(request: &Request<RequestBody>, bucket: String) -> CorsAsk {
         let Some(origin) = request.headers().get("origin").and_then(|v| v.to_str().ok()) else { return CorsAsk(None) };
         CorsAsk((!bucket.is_empty()).then(|| (bucket, origin.to_owned(), request.method().clone())))
     }

@@ -40,6 +40,8 @@ pub struct ServerHandle {
     access_log: crate::logging::delivery::Worker,
     notifications: crate::notify::delivery::Worker,
     replication: crate::replication::worker::Worker,
+    admin: Option<tokio::task::JoinHandle<()>>,
+    tls: Option<Arc<crate::tls::Tls>>,
 }
 
 impl ServerHandle {
@@ -58,6 +60,16 @@ impl ServerHandle {
         self.admin_addr
     }
 
+    /// Reads the TLS certificate and key again (`cairn serve` does on SIGHUP); new connections get
+    /// what they hold. `Ok(false)` when the server does not serve TLS; on an error the old
+    /// certificate is kept.
+    pub fn reload_tls(&self) -> std::io::Result<bool> {
+        match &self.tls {
+            Some(tls) => tls.reload().map(|()| true),
+            None => Ok(false),
+        }
+    }
+
     /// The engine behind the server (tests inspect it).
     pub fn engine(&self) -> &Engine {
         &self.engine
@@ -67,6 +79,9 @@ impl ServerHandle {
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+        if let Some(admin) = &self.admin {
+            admin.abort();
+        }
         self.notifications.stop().await;
         self.replication.stop().await;
         let (lifecycle, access_log) = (self.lifecycle, self.access_log);
@@ -99,6 +114,7 @@ pub async fn start(config: Config) -> std::io::Result<ServerHandle> {
 /// Serves an engine already open (tests open one over a fault-injecting I/O backend);
 /// `config.data_dir` and `config.io` are not used.
 pub async fn start_with_engine(config: Config, engine: Engine) -> std::io::Result<ServerHandle> {
+    let config = crate::users::with_stored(config, &engine).map_err(std::io::Error::other)?;
     let mut keys = SimpleAuth::from_single(config.root.access_key.clone(), config.root.secret_key.clone());
     let mut secrets =
         std::collections::HashMap::from([(config.root.access_key.clone(), config.root.secret_key.clone())]);
@@ -112,13 +128,15 @@ pub async fn start_with_engine(config: Config, engine: Engine) -> std::io::Resul
         tracing::info!("account {}: id {}, canonical id {}", account.name, account.account_id, account.canonical_id);
     }
     let authorizer = Arc::new(Authorizer::new(engine.clone(), accounts.clone(), config.region.clone()));
-    if config.allow_insecure_sse_c {
+    let tls = config.tls.clone().map(crate::tls::Tls::load).transpose()?.map(Arc::new);
+    if config.allow_insecure_sse_c && tls.is_none() {
         tracing::warn!(
             "SSE-C is accepted over plain HTTP (--allow-insecure-sse-c): customer keys cross the network in the clear"
         );
     }
     let cairn = Cairn::new(engine.clone(), config.region.clone(), accounts.clone(), authorizer.clone())
-        .with_insecure_sse_c(config.allow_insecure_sse_c)
+        // Over TLS every request is secure transport, as SSE-C requires.
+        .with_insecure_sse_c(config.allow_insecure_sse_c || tls.is_some())
         .with_unencrypted_default(config.default_encryption == crate::config::DefaultEncryption::None)
         .with_lifecycle_day(config.lifecycle_day_seconds)
         .with_notification_targets(&config.notification_targets)
@@ -145,7 +163,9 @@ pub async fn start_with_engine(config: Config, engine: Engine) -> std::io::Resul
     let mut s3s_config = s3s::config::S3Config::default();
     s3s_config.xml_max_body_size = crate::guard::XML_BODY_BYTES_MAX;
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(s3s_config))));
+    let requests = Arc::new(crate::metrics::RequestMetrics::default());
     let service = crate::guard::Guard::new(builder.build(), domain, engine.clone(), Arc::new(secrets))
+        .with_metrics(requests.clone())
         .with_access_log(access_log)
         .with_notifications(notifications.clone());
     let listener = TcpListener::bind(config.address).await?;
@@ -158,11 +178,10 @@ pub async fn start_with_engine(config: Config, engine: Engine) -> std::io::Resul
     let website_addr = website.as_ref().map(TcpListener::local_addr).transpose()?;
     let admin = crate::admin::bind(config.admin_address).await?;
     let admin_addr = admin.as_ref().map(TcpListener::local_addr).transpose()?;
-    if let Some(admin) = admin {
-        tokio::spawn(crate::admin::serve(admin, replication.clone(), stopped.clone()));
-    }
-    let website_loop = website.map(|listener| accept_loop(listener, service.clone().for_website(), stopped.clone()));
-    let api_loop = accept_loop(listener, service, stopped);
+    let admin_stopped = stopped.clone();
+    let website_loop =
+        website.map(|listener| accept_loop(listener, service.clone().for_website(), None, stopped.clone()));
+    let api_loop = accept_loop(listener, service, tls.clone(), stopped);
     let task = tokio::spawn(async move {
         match website_loop {
             Some(website_loop) => {
@@ -171,7 +190,8 @@ pub async fn start_with_engine(config: Config, engine: Engine) -> std::io::Resul
             None => api_loop.await,
         }
     });
-    tracing::info!("serving S3 on http://{addr} with the {} I/O backend", engine.io_backend_name());
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!("serving S3 on {scheme}://{addr} with the {} I/O backend", engine.io_backend_name());
     if let Some(website_addr) = website_addr {
         tracing::info!("serving bucket websites on http://{website_addr}");
     }
@@ -180,6 +200,17 @@ pub async fn start_with_engine(config: Config, engine: Engine) -> std::io::Resul
     if config.lifecycle_day_seconds != crate::lifecycle::DAY_SECONDS_DEFAULT {
         tracing::warn!("lifecycle days last {} seconds (--lifecycle-day-seconds)", config.lifecycle_day_seconds);
     }
+    let admin = admin.map(|listener| {
+        let sources = crate::metrics::Sources {
+            engine: engine.clone(),
+            replication: replication.clone(),
+            notifications: notifications.clone(),
+            lifecycle: lifecycle.stats.clone(),
+        };
+        let metrics = crate::metrics::Metrics::new(requests, sources);
+        let admin = crate::admin::Admin { replication: replication.clone(), metrics, stopped: admin_stopped };
+        tokio::spawn(crate::admin::serve(listener, Arc::new(admin)))
+    });
     let notifications = crate::notify::delivery::Worker::start(notifications);
     let replication = crate::replication::worker::Worker::start(replication, accounts, authorizer_for_replication);
     if let Some(admin_addr) = admin_addr {
@@ -196,6 +227,8 @@ pub async fn start_with_engine(config: Config, engine: Engine) -> std::io::Resul
         access_log: log_worker,
         notifications,
         replication,
+        admin,
+        tls,
     })
 }
 
@@ -264,9 +297,15 @@ impl s3s::host::S3Host for Domain {
     }
 }
 
-async fn accept_loop(listener: TcpListener, service: crate::guard::Guard, mut stopped: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    service: crate::guard::Guard,
+    tls: Option<Arc<crate::tls::Tls>>,
+    mut stopped: watch::Receiver<bool>,
+) {
     let mut builder = ConnBuilder::new(TokioExecutor::new());
-    builder.http1().max_buf_size(REQUEST_HEAD_BYTES_MAX);
+    // The head timeout is `Paced`'s: hyper's would arm a timer for every request.
+    builder.http1().max_buf_size(REQUEST_HEAD_BYTES_MAX).header_read_timeout(None);
     builder.http2().max_header_list_size(REQUEST_HEAD_BYTES_MAX as u32);
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
@@ -284,11 +323,29 @@ async fn accept_loop(listener: TcpListener, service: crate::guard::Guard, mut st
                 if let Err(error) = stream.set_nodelay(true) {
                     tracing::debug!("TCP_NODELAY on {peer}: {error}");
                 }
-                let service = service.clone().with_peer(peer.ip());
-                let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                let connection = graceful.watch(connection);
+                let in_flight = crate::pacing::InFlight::default();
+                let service = service.clone().with_peer(peer.ip()).with_connection(in_flight.clone());
+                let stream = crate::pacing::Paced::new(stream, in_flight);
+                let (builder, watcher) = (builder.clone(), graceful.watcher());
+                let acceptor = tls.as_ref().map(|tls| tls.acceptor());
                 tokio::spawn(async move {
-                    if let Err(error) = connection.await {
+                    let served = match acceptor {
+                        None => {
+                            let connection = builder.serve_connection(TokioIo::new(stream), service);
+                            watcher.watch(connection.into_owned()).await
+                        }
+                        Some(acceptor) => {
+                            let handshake = tokio::time::timeout(crate::tls::TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                            let stream = match handshake.await {
+                                Ok(Ok(stream)) => stream,
+                                Ok(Err(error)) => return tracing::debug!("TLS handshake with {peer}: {error}"),
+                                Err(_) => return tracing::debug!("TLS handshake with {peer} timed out"),
+                            };
+                            let connection = builder.serve_connection(TokioIo::new(stream), service);
+                            watcher.watch(connection.into_owned()).await
+                        }
+                    };
+                    if let Err(error) = served {
                         tracing::debug!("connection from {peer}: {error}");
                     }
                 });

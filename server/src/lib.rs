@@ -19,6 +19,7 @@ pub mod acl;
 pub mod admin;
 mod authorization;
 mod checksum;
+pub mod cli;
 pub mod config;
 mod error;
 #[doc(hidden)]
@@ -27,12 +28,17 @@ mod guard;
 mod http;
 pub mod lifecycle;
 pub mod logging;
+pub mod metrics;
 pub mod mfa;
 pub mod notify;
+mod observe;
+pub mod pacing;
 pub mod policy;
 pub mod replication;
 mod s3;
 mod task;
+pub mod tls;
+pub mod users;
 pub mod web;
 mod writes;
 

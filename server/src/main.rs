@@ -9,8 +9,39 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "cairn", version, about = "Cairn: an S3-compatible object store")]
 struct Cli {
+    /// How log lines are written: text (for people) or json (one object per line, with the
+    /// request span's fields); which lines is RUST_LOG's filter [default: info, requests that
+    /// fail only]
+    #[arg(long, global = true, env = "CAIRN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The log filter when neither RUST_LOG nor CAIRN_LOG is set: INFO, but of requests only those
+/// that fail (`RUST_LOG=info` logs every request).
+const LOG_FILTER_DEFAULT: &str = "info,cairn::request=warn";
+
+fn init_logging(format: LogFormat) {
+    let filter = ["RUST_LOG", "CAIRN_LOG"]
+        .iter()
+        .find_map(|name| tracing_subscriber::EnvFilter::try_from_env(name).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(LOG_FILTER_DEFAULT));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -37,20 +68,75 @@ enum Command {
     /// Manage the store's encryption keys (the server must not have the store open).
     Key {
         /// Data directory [default: ./cairn-data]
-        #[arg(long, env = "CAIRN_DATA_DIR", default_value = "cairn-data")]
+        #[arg(long, global = true, env = "CAIRN_DATA_DIR", default_value = "cairn-data")]
         data_dir: PathBuf,
         #[command(subcommand)]
         command: KeyCommand,
+    },
+    /// Manage the accounts kept in the store (the server reads them at start; it must not have
+    /// the store open). Exit codes: 0 done, 1 no such (or already such) account, 3 the store
+    /// could not be opened.
+    User {
+        /// Data directory [default: ./cairn-data]
+        #[arg(long, global = true, env = "CAIRN_DATA_DIR", default_value = "cairn-data")]
+        data_dir: PathBuf,
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Look at the store's buckets (the server must not have the store open). Exit codes: 0
+    /// done, 1 no such bucket, 3 the store could not be opened.
+    Bucket {
+        /// Data directory [default: ./cairn-data]
+        #[arg(long, global = true, env = "CAIRN_DATA_DIR", default_value = "cairn-data")]
+        data_dir: PathBuf,
+        #[command(subcommand)]
+        command: BucketCommand,
+    },
+    /// Print the store's figures: buckets, segments, live and dead bytes, checkpoint, index (the
+    /// server must not have the store open; a running server's are at the admin /metrics).
+    Stats {
+        /// Data directory [default: ./cairn-data]
+        #[arg(long, env = "CAIRN_DATA_DIR", default_value = "cairn-data")]
+        data_dir: PathBuf,
+        /// Print one JSON object instead of lines of text
+        #[arg(long)]
+        json: bool,
     },
     /// Manage accounts' MFA devices (TOTP), whose codes MFA delete asks for in `x-amz-mfa` (the
     /// server must not have the store open).
     Mfa {
         /// Data directory [default: ./cairn-data]
-        #[arg(long, env = "CAIRN_DATA_DIR", default_value = "cairn-data")]
+        #[arg(long, global = true, env = "CAIRN_DATA_DIR", default_value = "cairn-data")]
         data_dir: PathBuf,
         #[command(subcommand)]
         command: MfaCommand,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Make an account with new keys and print them (the secret is shown only here).
+    Add {
+        /// The account's name: 1 to 64 letters, digits, '_', '.', '-' or '@'
+        name: String,
+        /// The address ACL grants may name the account by
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// List the accounts: name, access key, email (tab-separated).
+    List,
+    /// Remove an account (its buckets stay).
+    Remove { name: String },
+    /// Give an account new keys and print them; the old keys stop working at the next start.
+    Rotate { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum BucketCommand {
+    /// List the buckets: name, region, creation time, owner (tab-separated).
+    Ls,
+    /// A bucket's settings and how many objects, versions and bytes it holds.
+    Stat { name: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -142,10 +228,16 @@ struct ServeArgs {
     /// Also serve buckets as static websites (anonymous GET/HEAD, HTML errors) on this address
     #[arg(long, env = "CAIRN_WEBSITE_ADDRESS")]
     website_address: Option<SocketAddr>,
-    /// Also serve the admin endpoints (GET /replication: the replication backlog and lag, as
-    /// JSON) on this address, without S3 credentials: bind it where only operators reach it
+    /// Also serve the admin endpoints (GET /metrics for Prometheus, /health, /ready, and
+    /// /replication) on this address, without S3 credentials: bind it where only operators reach it
     #[arg(long, env = "CAIRN_ADMIN_ADDRESS")]
     admin_address: Option<SocketAddr>,
+    /// Serve S3 over HTTPS with this PEM certificate chain (with --tls-key); read again on SIGHUP
+    #[arg(long, env = "CAIRN_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert; read again on SIGHUP
+    #[arg(long, env = "CAIRN_TLS_KEY")]
+    tls_key: Option<PathBuf>,
     /// Length of a lifecycle day in seconds, 1 to 86400 (shorter days for testing lifecycle
     /// rules) [default: 86400]
     #[arg(long, env = "CAIRN_LIFECYCLE_DAY_SECONDS")]
@@ -242,26 +334,33 @@ fn presign_post(args: PresignPostArgs) -> Result<(), Box<dyn std::error::Error>>
 }
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG").unwrap_or_else(|_| "info".into()))
-        .init();
-    let result = match Cli::parse().command {
-        Command::Serve(args) => serve(*args),
-        Command::Verify { data_dir } => match verify(&data_dir) {
-            Ok(true) => Ok(()),
-            Ok(false) => return std::process::ExitCode::FAILURE,
-            Err(error) => Err(error),
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    use cairn_server::cli;
+    let result: cli::Outcome = match cli.command {
+        Command::Serve(args) => serve(*args).map_err(cli::Failure::Error),
+        Command::Verify { data_dir } => cli::store::verify(&data_dir),
+        Command::Compact { data_dir } => cli::store::compact(&data_dir),
+        Command::Stats { data_dir, json } => cli::store::stats(&data_dir, json),
+        Command::User { data_dir, command } => match command {
+            UserCommand::Add { name, email } => cli::users::add(&data_dir, &name, email),
+            UserCommand::List => cli::users::list(&data_dir),
+            UserCommand::Remove { name } => cli::users::remove(&data_dir, &name),
+            UserCommand::Rotate { name } => cli::users::rotate(&data_dir, &name),
         },
-        Command::Key { data_dir, command } => key(&data_dir, command),
-        Command::Mfa { data_dir, command } => mfa(&data_dir, command),
-        Command::Compact { data_dir } => compact(&data_dir),
-        Command::PresignPost(args) => presign_post(*args),
+        Command::Bucket { data_dir, command } => match command {
+            BucketCommand::Ls => cli::buckets::ls(&data_dir),
+            BucketCommand::Stat { name } => cli::buckets::stat(&data_dir, &name),
+        },
+        Command::Key { data_dir, command } => key(&data_dir, command).map_err(cli::Failure::Error),
+        Command::Mfa { data_dir, command } => mfa(&data_dir, command).map_err(cli::Failure::Error),
+        Command::PresignPost(args) => presign_post(*args).map_err(cli::Failure::Error),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("cairn: {error}");
-            std::process::ExitCode::FAILURE
+        Err(failure) => {
+            eprintln!("cairn: {failure}");
+            std::process::ExitCode::from(failure.exit_code())
         }
     }
 }
@@ -286,6 +385,8 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         space_amplification_target: args.space_amplification_target,
         website_address: args.website_address,
         admin_address: args.admin_address,
+        tls_cert: args.tls_cert,
+        tls_key: args.tls_key,
         lifecycle_day_seconds: args.lifecycle_day_seconds,
         log_delivery_seconds: args.log_delivery_seconds,
         notification_targets: args.notification_targets,
@@ -296,16 +397,17 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     runtime.block_on(async move {
         let server = cairn_server::start(config.clone()).await?;
         let addr = server.local_addr();
-        println!("Cairn is serving S3 on http://{addr} (data in {})", config.data_dir.display());
+        let scheme = if config.tls.is_some() { "https" } else { "http" };
+        println!("Cairn is serving S3 on {scheme}://{addr} (data in {})", config.data_dir.display());
         if let Some(website) = server.website_addr() {
             println!("Bucket websites are served on http://{website} (Host: <bucket>.s3-website.<anything>)");
         }
         println!("Try it with the AWS CLI:");
         println!(
-            "  AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_DEFAULT_REGION={} aws --endpoint-url http://{addr} s3 ls",
+            "  AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_DEFAULT_REGION={} aws --endpoint-url {scheme}://{addr} s3 ls",
             config.root.access_key, config.root.secret_key, config.region
         );
-        shutdown_signal().await;
+        shutdown_signal(&server).await;
         println!("Stopping: finishing requests in flight.");
         let engine = server.engine().clone();
         server.shutdown().await;
@@ -368,103 +470,20 @@ fn mfa(data_dir: &std::path::Path, command: MfaCommand) -> Result<(), Box<dyn st
     Ok(())
 }
 
-/// Passes a compaction makes by hand at most (each takes up to `COMPACTION_PASS_BYTES_MAX`).
-const COMPACT_PASSES_MAX: usize = 1000;
-
-fn compact(data_dir: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
-    if !data_dir.is_dir() {
-        return Err(format!("{} is not a directory", data_dir.display()).into());
-    }
-    let config = cairn_engine::EngineConfig { background: false, compaction_bytes_per_sec: 0, ..Default::default() };
-    let engine = cairn_engine::Engine::open(data_dir, config)?;
-    let before = engine.space();
-    for _ in 0..COMPACT_PASSES_MAX {
-        let pass = engine.compact(true)?;
-        if pass.victims.is_empty() {
-            break;
-        }
-        println!(
-            "compacted {} segments: {} chunks ({} bytes) copied, {} bytes freed in {} ms",
-            pass.victims.len(),
-            pass.chunks_copied,
-            pass.bytes_copied,
-            pass.bytes_freed,
-            pass.duration_ms
-        );
-    }
-    let after = engine.space();
-    println!(
-        "segments: {} -> {} files, {} -> {} bytes; {} live; space amplification {:.2} -> {:.2}",
-        before.segments.len(),
-        after.segments.len(),
-        before.segment_bytes,
-        after.segment_bytes,
-        after.live_bytes,
-        before.amplification,
-        after.amplification
-    );
-    Ok(())
-}
-
-/// Scrubs the store in `data_dir` and prints what is damaged; `Ok(true)` when nothing is.
-fn verify(data_dir: &std::path::Path) -> Result<bool, Box<dyn std::error::Error>> {
-    if !data_dir.is_dir() {
-        return Err(format!("{} is not a directory", data_dir.display()).into());
-    }
-    let report = cairn_engine::scrub(data_dir)?;
-    if let Some(error) = &report.replay_error {
-        println!("the store's metadata does not replay ({error}): damaged records are not traced to objects");
-    }
-    println!(
-        "{} segments, {} records, {} bytes checked: {} damaged records",
-        report.segments,
-        report.records,
-        report.bytes,
-        report.damaged.len()
-    );
-    for damage in &report.damaged {
-        println!("  segment {} offset {}: {}", damage.location.segment, damage.location.offset, damage.what);
-    }
-    for object in &report.damaged_objects {
-        println!("  damaged object: {}/{} version {}", object.bucket, object.key, object.version);
-    }
-    match &report.checkpoint {
-        Some(checkpoint) => println!(
-            "checkpoint {} (seq {}, {} keys, {} bytes, {} versions decoded): the log replays from segment {} offset {}",
-            checkpoint.file,
-            checkpoint.position.seq,
-            checkpoint.keys,
-            checkpoint.bytes,
-            report.checkpoint_versions,
-            checkpoint.position.resume.segment,
-            checkpoint.position.resume.offset
-        ),
-        None => println!("no checkpoint: the index is the whole log replayed"),
-    }
-    for (file, why) in &report.rejected_checkpoints {
-        println!("  checkpoint passed over: {file}: {why}");
-    }
-    if let Some(error) = &report.checkpoint_error {
-        println!("  the checkpoint's version chains do not decode: {error}");
-    }
-    println!(
-        "space: {} live bytes in {} segment bytes (amplification {:.2}), {} segments retired by compaction",
-        report.live_bytes,
-        report.bytes,
-        report.space_amplification(),
-        report.retired_segments
-    );
-    if report.usage_mismatch {
-        println!("  the index's live-byte counts differ from a recount of its references");
-    }
-    Ok(report.is_clean())
-}
-
-async fn shutdown_signal() {
+/// Waits for SIGINT or SIGTERM; on each SIGHUP meanwhile reads the TLS certificate again.
+async fn shutdown_signal(server: &cairn_server::ServerHandle) {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate()).expect("install SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
+    let mut hangup = signal(SignalKind::hangup()).expect("install SIGHUP handler");
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return,
+            _ = terminate.recv() => return,
+            _ = hangup.recv() => match server.reload_tls() {
+                Ok(true) => tracing::info!("SIGHUP: the TLS certificate was read again"),
+                Ok(false) => tracing::info!("SIGHUP: no TLS certificate to read again"),
+                Err(error) => tracing::error!("SIGHUP: the TLS certificate was not read again, the old one is kept: {error}"),
+            },
+        }
     }
 }

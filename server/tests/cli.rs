@@ -1,4 +1,7 @@
-//! The `cairn` binary: `cairn verify` over clean and damaged stores.
+//! The `cairn` binary's admin commands: `verify` over clean and damaged stores, `compact`,
+//! `user`, `bucket` and `stats`, and their exit codes.
+
+mod common;
 
 use std::os::unix::fs::FileExt;
 use std::process::Command;
@@ -103,4 +106,98 @@ fn compact_frees_overwritten_bytes_and_verify_shows_the_checkpoint() {
     drop(engine);
     let (ok, text) = cairn(&["compact"], &dir.path().join("missing"));
     assert!(!ok && text.contains("is not a directory"), "{text}");
+}
+
+/// Runs `cairn ARGS --data-dir DIR`: exit code and stdout.
+fn cairn_code(args: &[&str], dir: &std::path::Path) -> (i32, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env("CAIRN_LOG", "warn")
+        .output()
+        .unwrap();
+    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The value after `label:` in a command's output.
+fn field(text: &str, label: &str) -> String {
+    let line = text.lines().find(|line| line.starts_with(label)).unwrap_or_else(|| panic!("{label} in {text}"));
+    line[label.len()..].trim_start_matches(':').trim().to_owned()
+}
+
+/// A bench client for `bucket` signing with these keys.
+fn client(address: std::net::SocketAddr, keys: (&str, &str), bucket: &str) -> cairn_bench::client::Client {
+    use cairn_bench::client::Target;
+    let mut target = Target::resolve(&format!("http://{address}"), None, false).unwrap();
+    (target.access_key, target.secret_key, target.bucket) = (keys.0.into(), keys.1.into(), bucket.into());
+    cairn_bench::client::Client::new(std::sync::Arc::new(target))
+}
+
+async fn status(client: &mut cairn_bench::client::Client, method: http::Method, key: &str, body: &[u8]) -> u16 {
+    use cairn_bench::client::{Call, Payload};
+    let call = Call::new(method, key).payload(Payload::Small(bytes::Bytes::copy_from_slice(body)));
+    client.request(call).await.map(|reply| reply.status).unwrap_or(0)
+}
+
+fn stop(mut child: std::process::Child) {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    assert!(child.wait().unwrap().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_made_offline_sign_requests_and_buckets_are_counted() {
+    const ROOT: (&str, &str) = ("CLIROOTKEY", "cli-root-secret");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let (code, text) = cairn_code(&["user", "add", "alice", "--email", "alice@example.com"], data);
+    assert_eq!(code, 0, "{text}");
+    let (key, secret) = (field(&text, "access key"), field(&text, "secret key"));
+    assert_eq!(cairn_code(&["user", "add", "alice"], data).0, 1, "a second alice");
+    assert_eq!(cairn_code(&["user", "add", "root"], data).0, 1, "root is taken");
+    assert_eq!(cairn_code(&["user", "add", "bad name"], data).0, 2);
+    let (code, text) = cairn_code(&["user", "list"], data);
+    assert_eq!((code, text), (0, format!("alice\t{key}\talice@example.com\n")));
+
+    let (child, address) = common::serve(data, &[], ROOT.0, ROOT.1);
+    assert_eq!(cairn_code(&["stats"], data).0, 3, "the server has the store open");
+    let mut alice = client(address, (&key, &secret), "alices");
+    assert_eq!(status(&mut alice, http::Method::PUT, "", b"").await, 200);
+    for n in 0..3 {
+        assert_eq!(status(&mut alice, http::Method::PUT, &format!("k{n}"), &[b'a'; 1024]).await, 200);
+    }
+    assert_eq!(status(&mut alice, http::Method::PUT, "k0", &[b'b'; 10]).await, 200);
+    stop(child);
+
+    let (code, text) = cairn_code(&["bucket", "ls"], data);
+    assert_eq!(code, 0);
+    assert!(text.starts_with("alices\tus-east-1\t"), "{text}");
+    let (code, text) = cairn_code(&["bucket", "stat", "alices"], data);
+    assert_eq!(code, 0);
+    assert_eq!((field(&text, "objects"), field(&text, "bytes")), ("3".to_owned(), (2048 + 10).to_string()));
+    assert_eq!(field(&text, "versioning"), "Unversioned");
+    assert_eq!(cairn_code(&["bucket", "stat", "nothing"], data).0, 1);
+    let (code, text) = cairn_code(&["stats", "--json"], data);
+    assert_eq!(code, 0);
+    let stats: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(stats["buckets"], 1);
+    assert!(stats["live_bytes"].as_u64().unwrap() > 0);
+
+    // Rotated keys take over at the next start; the old ones are refused.
+    let (code, text) = cairn_code(&["user", "rotate", "alice"], data);
+    assert_eq!(code, 0);
+    let (new_key, new_secret) = (field(&text, "access key"), field(&text, "secret key"));
+    assert_ne!(new_key, key);
+    let (child, address) = common::serve(data, &[], ROOT.0, ROOT.1);
+    assert_eq!(status(&mut client(address, (&key, &secret), "alices"), http::Method::GET, "k1", b"").await, 403);
+    assert_eq!(
+        status(&mut client(address, (&new_key, &new_secret), "alices"), http::Method::GET, "k1", b"").await,
+        200
+    );
+    stop(child);
+
+    assert_eq!(cairn_code(&["user", "remove", "alice"], data).0, 0);
+    assert_eq!(cairn_code(&["user", "remove", "alice"], data).0, 1);
+    assert_eq!(cairn_code(&["user", "list"], data), (0, String::new()));
+    assert_eq!(cairn_code(&["stats"], &data.join("missing")).0, 3);
 }

@@ -98,6 +98,7 @@ impl TestServer {
             notification_targets: Vec::new(),
             replication_endpoints: Vec::new(),
             admin_address: None,
+            tls: None,
         };
         let handle = cairn_server::start(config.clone()).await.unwrap();
         let addr = handle.local_addr();

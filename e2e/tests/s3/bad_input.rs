@@ -886,6 +886,7 @@ async fn faulty_server() -> (cairn_server::ServerHandle, Arc<cairn_engine::io::f
         notification_targets: Vec::new(),
         replication_endpoints: Vec::new(),
         admin_address: None,
+        tls: None,
     };
     let server = cairn_server::start_with_engine(server_config, engine).await.unwrap();
     (server, fault, dir)

@@ -9,7 +9,7 @@ mod worker;
 
 use cairn_engine::{Expiry, StorageClass, Version, VersionKind};
 pub use rules::{Lifecycle, When};
-pub use worker::Worker;
+pub use worker::{Stats, Worker};
 
 /// The bucket configuration the rules are kept in.
 pub const BUCKET_LIFECYCLE: &str = "lifecycle";

@@ -4,7 +4,7 @@
 //! and a restart (or a kill) leaves it to find what is still due on its next scan. Bytes it
 //! frees go with compaction, like any delete's.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,9 +25,21 @@ const PAGE_ENTRIES: usize = limits::LIST_PAGE_ENTRIES_MAX;
 /// "Lifecycle beside the foreground").
 pub const CHANGES_PER_SEC_MAX: u64 = 25_000;
 
+/// What the worker has done since the server started (for metrics).
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Scans of every bucket finished.
+    pub scans: AtomicU64,
+    /// Changes the scans applied.
+    pub applied: AtomicU64,
+    /// How long the last scan took, in ms.
+    pub last_scan_ms: AtomicU64,
+}
+
 /// The running worker; stopped (and joined) by `stop` or when dropped.
 #[derive(Debug)]
 pub struct Worker {
+    pub stats: Arc<Stats>,
     stop: Arc<(Mutex<bool>, Condvar)>,
     /// Read between batches, so a stop does not wait for a long scan.
     stopping: Arc<AtomicBool>,
@@ -41,10 +53,16 @@ impl Worker {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let stopping = Arc::new(AtomicBool::new(false));
         let (waker, flag) = (stop.clone(), stopping.clone());
+        let stats = Arc::new(Stats::default());
+        let counted = stats.clone();
         let thread = std::thread::Builder::new().name("cairn-lifecycle".into()).spawn(move || {
             let (stopped, wake) = &*waker;
             loop {
-                scan(&engine, days, now_ms(), &flag, Some(&notifications));
+                let started = Instant::now();
+                let applied = scan(&engine, days, now_ms(), &flag, Some(&notifications));
+                counted.applied.fetch_add(applied as u64, Ordering::Relaxed);
+                counted.last_scan_ms.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                counted.scans.fetch_add(1, Ordering::Relaxed);
                 let guard = stopped.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 let (guard, _) = wake
                     .wait_timeout_while(guard, interval, |s| !*s)
@@ -54,7 +72,7 @@ impl Worker {
                 }
             }
         })?;
-        Ok(Worker { stop, stopping, thread: Some(thread) })
+        Ok(Worker { stats, stop, stopping, thread: Some(thread) })
     }
 
     pub fn stop(mut self) {

@@ -151,8 +151,9 @@ fn escaped(value: &str) -> String {
 /// the subresource the query names, else `OBJECT` or `BUCKET` (`WEBSITE.` for the website
 /// endpoint). A copy is `REST.COPY.OBJECT` (or `PART`), DeleteObjects `REST.POST.MULTI_OBJECT_DELETE`.
 pub fn operation(method: &str, query: &str, has_key: bool, copy: bool, website: bool) -> String {
-    let names: Vec<&str> = query.split('&').map(|pair| pair.split_once('=').map_or(pair, |(name, _)| name)).collect();
-    let has = |name: &str| names.contains(&name);
+    let has = |name: &str| {
+        !query.is_empty() && query.split('&').any(|pair| pair.split_once('=').map_or(pair, |(n, _)| n) == name)
+    };
     if website {
         return format!("WEBSITE.{method}.OBJECT");
     }

@@ -11,9 +11,9 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use crate::pacing::RequestBody;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
-use hyper::body::Incoming;
 use s3s::service::S3Service;
 use s3s::{Body, S3Error, S3ErrorCode};
 
@@ -72,7 +72,7 @@ fn missing(field: &str) -> S3Error {
 }
 
 /// Whether a request is a browser form upload: a POST of `multipart/form-data` to a bucket.
-pub(crate) fn is_form(request: &Request<Incoming>, key: &str) -> bool {
+pub(crate) fn is_form(request: &Request<RequestBody>, key: &str) -> bool {
     let form = request
         .headers()
         .get(http::header::CONTENT_TYPE)
@@ -81,7 +81,7 @@ pub(crate) fn is_form(request: &Request<Incoming>, key: &str) -> bool {
 }
 
 impl Upload {
-    pub async fn serve(self, request: Request<Incoming>) -> Response<Body> {
+    pub async fn serve(self, request: Request<RequestBody>) -> Response<Body> {
         match self.run(request).await {
             Ok(response) => response,
             Err(refused) => refused.to_http_response().unwrap_or_else(|_| {
@@ -92,7 +92,7 @@ impl Upload {
         }
     }
 
-    async fn run(self, request: Request<Incoming>) -> Result<Response<Body>, S3Error> {
+    async fn run(self, request: Request<RequestBody>) -> Result<Response<Body>, S3Error> {
         use http_body_util::BodyExt;
         let content_type =
             request.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
