@@ -370,12 +370,23 @@ fn replication_endpoints(
     Ok(endpoints)
 }
 
-fn stored_or_generated(data_dir: &Path) -> Result<Credentials, ConfigError> {
+/// The root credentials in `<data dir>/credentials`, if the store has them yet.
+pub fn stored_credentials(data_dir: &Path) -> Result<Option<Credentials>, ConfigError> {
     let path = data_dir.join(CREDENTIALS_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => toml::from_str(&text)
+            .map(Some)
             .map_err(|source| ConfigError::Parse { path: path.display().to_string(), source: Box::new(source) }),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ConfigError::Read { path: path.display().to_string(), source }),
+    }
+}
+
+fn stored_or_generated(data_dir: &Path) -> Result<Credentials, ConfigError> {
+    let path = data_dir.join(CREDENTIALS_FILE);
+    match stored_credentials(data_dir)? {
+        Some(credentials) => Ok(credentials),
+        None => {
             let credentials = generate();
             write_private(&path, &format!(
                 "# Root credentials of this Cairn store, generated on first start.\naccess_key = \"{}\"\nsecret_key = \"{}\"\n",
@@ -384,7 +395,6 @@ fn stored_or_generated(data_dir: &Path) -> Result<Credentials, ConfigError> {
             .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
             Ok(credentials)
         }
-        Err(source) => Err(ConfigError::Read { path: path.display().to_string(), source }),
     }
 }
 

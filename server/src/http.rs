@@ -330,10 +330,7 @@ async fn accept_loop(
                 let acceptor = tls.as_ref().map(|tls| tls.acceptor());
                 tokio::spawn(async move {
                     let served = match acceptor {
-                        None => {
-                            let connection = builder.serve_connection(TokioIo::new(stream), service);
-                            watcher.watch(connection.into_owned()).await
-                        }
+                        None => serve(&builder, watcher, stream, service).await,
                         Some(acceptor) => {
                             let handshake = tokio::time::timeout(crate::tls::TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
                             let stream = match handshake.await {
@@ -341,8 +338,7 @@ async fn accept_loop(
                                 Ok(Err(error)) => return tracing::debug!("TLS handshake with {peer}: {error}"),
                                 Err(_) => return tracing::debug!("TLS handshake with {peer} timed out"),
                             };
-                            let connection = builder.serve_connection(TokioIo::new(stream), service);
-                            watcher.watch(connection.into_owned()).await
+                            serve(&builder, watcher, stream, service).await
                         }
                     };
                     if let Err(error) = served {
@@ -357,6 +353,19 @@ async fn accept_loop(
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
         tracing::warn!("requests still in flight after {SHUTDOWN_GRACE:?}; closing them");
     }
+}
+
+/// Serves one connection's requests over `io` (a socket, or TLS over one), watched for shutdown.
+async fn serve<I>(
+    builder: &ConnBuilder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+    io: I,
+    service: crate::guard::Guard,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    watcher.watch(builder.serve_connection(TokioIo::new(io), service).into_owned()).await
 }
 
 #[cfg(test)]

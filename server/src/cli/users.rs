@@ -9,13 +9,8 @@ use crate::users::UserError;
 /// The store's root credentials, if it has been served (the check that no account takes the
 /// root's access key needs them).
 fn root(data_dir: &Path) -> Result<crate::Credentials, Failure> {
-    let path = data_dir.join(crate::config::CREDENTIALS_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => toml::from_str(&text).map_err(Failure::from),
-        // Never served: any random key stands in for the root's, which does not exist yet.
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(crate::config::generate()),
-        Err(error) => Err(error.into()),
-    }
+    // Never served: any random key stands in for the root's, which does not exist yet.
+    Ok(crate::config::stored_credentials(data_dir)?.unwrap_or_else(crate::config::generate))
 }
 
 fn refused(error: UserError) -> Failure {
